@@ -1,0 +1,172 @@
+"""Configuration from environment variables (pydantic-settings).
+
+Every variable name of the earlier service keeps working. Any other `KAFKA_<PROPERTY>` variable is passed
+through to librdkafka (KAFKA_SECURITY_PROTOCOL=SASL_SSL -> security.protocol=SASL_SSL) so SASL/TLS clusters
+need no code change. A wrong value stops the service at start with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Mapping
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ProcessingGuarantee(str, Enum):
+    AT_LEAST_ONCE = "at_least_once"
+    EXACTLY_ONCE = "exactly_once"
+
+
+class OcrEngineName(str, Enum):
+    RAPIDOCR = "rapidocr"
+    PADDLEOCR = "paddleocr"
+
+
+class ConfigError(Exception):
+    """Raised at start-up; the message names each offending variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    # --- Kafka (earlier service names) ---
+    bootstrap_server: str = Field("localhost:9092", description="Kafka bootstrap servers (host:port,...)")
+    local_model_kafka_topic: str = Field("eater-send-photo", min_length=1, description="request topic")
+    consumer_group: str = Field("models-processor", min_length=1)
+    photo_response_topic: str = Field("photo-analysis-response", min_length=1)
+    text_response_topic: str = Field("gemini-response", min_length=1)
+    dlq_topic: str = Field("models-processor-dlq", min_length=1)
+    error_response_topic: str = Field("", description="answers to unparseable requests; default: text topic")
+    expected_user_email: str = Field("", description="when set, requests from other users are skipped")
+    processing_guarantee: ProcessingGuarantee = ProcessingGuarantee.AT_LEAST_ONCE
+    transactional_id: str = Field(
+        "", description="exactly-once: stable per instance; default derived from the group and host name"
+    )
+    batch_size: int = Field(100, ge=1, le=10_000, description="max messages taken from one consume() call")
+    concurrent_requests: int = Field(4, ge=1, le=256, description="requests in flight at once (worker pool)")
+    max_message_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest request value accepted")
+    request_deadline_seconds: float = Field(240.0, gt=0, description="whole-request budget")
+    shutdown_grace_seconds: float = Field(30.0, ge=0, description="SIGTERM: time to finish in-flight work")
+    revoke_drain_seconds: float = Field(10.0, ge=0, description="rebalance: time to drain revoked partitions")
+    max_poll_interval_ms: int = Field(300_000, ge=10_000, description="librdkafka max.poll.interval.ms")
+    model_allowlist: str = Field("", description="comma-separated models a request may ask for")
+    reply_topic_allowlist: str = Field("", description="comma-separated topics a request may reply to")
+
+    # --- HTTP / logging ---
+    port: int = Field(8080, ge=1, le=65535)
+    log_level: str = Field("INFO")
+    health_stall_seconds: float = Field(30.0, gt=0, description="/health fails when the poll loop is older")
+
+    # --- Ollama (earlier names, plus separate vision/text servers) ---
+    ollama_host: str = Field("", description="default model server, e.g. http://localhost:11434")
+    ollama_model: str = Field("llava:7b", min_length=1)
+    ollama_vision_host: str = ""
+    ollama_vision_model: str = ""
+    ollama_text_host: str = ""
+    ollama_text_model: str = ""
+    ollama_request_timeout: float = Field(120.0, gt=0, description="read timeout of one model call, seconds")
+    ollama_health_timeout: float = Field(5.0, gt=0, description="connect timeout and health-check timeout")
+    ollama_pull_on_start: bool = False
+    ollama_warmup: bool = True
+    ollama_keep_alive: str = Field("30m", description="how long Ollama keeps the model loaded")
+    ollama_num_ctx: int = Field(4096, ge=512, description="kept constant so the model is never reloaded")
+    ollama_max_in_flight: int = Field(0, ge=0, description="cap on concurrent calls per server (0 = no cap)")
+    llm_temperature: float = Field(0.0, ge=0, le=2)
+    llm_num_predict: int = Field(1024, ge=16)
+    llm_seed: int = 42
+    llm_validation_retries: int = Field(2, ge=0, le=10)
+    llm_image_max_side: int = Field(1024, ge=64, le=8192)
+    result_cache_size: int = Field(512, ge=0, description="entries; 0 disables the result cache")
+    result_cache_ttl_seconds: float = Field(3600.0, gt=0)
+    max_prompt_chars: int = Field(20_000, ge=1)
+
+    # --- photos / OCR ---
+    ocr_engine: OcrEngineName = OcrEngineName.RAPIDOCR
+    ocr_model_dir: str = Field("", description="PaddleOCR model folder (OCR_ENGINE=paddleocr)")
+    ocr_max_side: int = Field(1600, ge=320, le=8192, description="downscale before text detection")
+    max_image_pixels: int = Field(40_000_000, ge=1_000_000, description="decompression-bomb limit")
+    max_image_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return upper
+
+    @field_validator("ollama_host", "ollama_vision_host", "ollama_text_host")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and "://" not in value:
+            value = "http://" + value  # Ollama's own OLLAMA_HOST accepts host:port
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _deadlines_nest(self) -> "Settings":
+        # The model call must end before the request deadline, which must end well before librdkafka
+        # would evict the consumer (lessons: never let processing outlive max.poll.interval.ms).
+        if self.request_deadline_seconds * 1000 >= self.max_poll_interval_ms:
+            raise ValueError(
+                "REQUEST_DEADLINE_SECONDS must be below MAX_POLL_INTERVAL_MS "
+                f"({self.request_deadline_seconds}s >= {self.max_poll_interval_ms}ms)"
+            )
+        return self
+
+    # --- derived views ---
+    @property
+    def vision_host(self) -> str:
+        return self.ollama_vision_host or self.ollama_host
+
+    @property
+    def vision_model(self) -> str:
+        return self.ollama_vision_model or self.ollama_model
+
+    @property
+    def text_host(self) -> str:
+        return self.ollama_text_host or self.ollama_host
+
+    @property
+    def text_model(self) -> str:
+        return self.ollama_text_model or self.ollama_model
+
+    @property
+    def error_topic(self) -> str:
+        return self.error_response_topic or self.text_response_topic
+
+    @property
+    def allowed_models(self) -> frozenset[str]:
+        return frozenset(m.strip() for m in self.model_allowlist.split(",") if m.strip())
+
+    @property
+    def allowed_reply_topics(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.reply_topic_allowlist.split(",") if t.strip())
+
+
+def librdkafka_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """Every KAFKA_<PROPERTY> variable as a librdkafka property (KAFKA_SASL_MECHANISM -> sasl.mechanism)."""
+    props: dict[str, str] = {}
+    for name, value in environ.items():
+        if name.startswith("KAFKA_") and len(name) > 6:
+            props[name[6:].lower().replace("_", ".")] = value
+    return props
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read settings; on a bad value raise ConfigError naming each variable and what is wrong."""
+    try:
+        if environ is None:
+            return Settings()  # pydantic-settings reads os.environ
+        # An explicit mapping (tests, the CLI's overrides) is read alone, without os.environ leaking in.
+        return Settings.model_validate({k.lower(): v for k, v in environ.items() if k.lower() in Settings.model_fields})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "_".join(str(p) for p in err["loc"]).upper() or "configuration"
+            problems.append(f"{name}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,35 @@
+"""Error codes of the wire contract and the exception that carries one through the pipeline."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class ErrorCode(str, Enum):
+    INVALID_JSON = "invalid_json"
+    INVALID_REQUEST = "invalid_request"
+    INVALID_IMAGE = "invalid_image"
+    IMAGE_TOO_LARGE = "image_too_large"
+    MODEL_UNAVAILABLE = "model_unavailable"
+    MODEL_NOT_FOUND = "model_not_found"
+    MODEL_OUTPUT_INVALID = "model_output_invalid"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+    INTERNAL = "internal"
+
+
+# Codes whose original message is also copied to the DLQ: the request could not be processed at all
+# (unparseable) or ran out of time; an operator may want to replay it.
+DLQ_CODES = frozenset({ErrorCode.INVALID_JSON, ErrorCode.DEADLINE_EXCEEDED, ErrorCode.INTERNAL})
+
+
+class ProcessingError(Exception):
+    """A failure that becomes an error response. `retryable` tells the requester a retry may succeed."""
+
+    def __init__(self, code: ErrorCode, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+
+    def __repr__(self) -> str:
+        return f"ProcessingError({self.code.value!r}, {self.message!r}, retryable={self.retryable})"

@@ -1,0 +1,1 @@
+"""Model servers: the Ollama client, prompts, output sanitizing and validation, the result cache."""

@@ -1,0 +1,87 @@
+"""The interfaces the pipeline uses to reach a model, and the errors a model call raises.
+
+The pipeline depends on these protocols only; the Ollama client implements them, tests pass doubles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from ..deadline import Deadline
+from ..errors import ErrorCode, ProcessingError
+
+ResultT = TypeVar("ResultT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One finished model answer with Ollama's own accounting (durations in nanoseconds)."""
+
+    text: str
+    model: str
+    done_reason: str = "stop"
+    prompt_eval_count: Optional[int] = None
+    eval_count: Optional[int] = None
+    load_duration_ns: Optional[int] = None
+    total_duration_ns: Optional[int] = None
+    cached: bool = False
+
+
+class ModelCallError(ProcessingError):
+    """A failed model call. `transient` errors (refused, timeout, 503, 5xx) are retried inside the deadline."""
+
+    def __init__(self, code: ErrorCode, message: str, *, transient: bool, status: Optional[int] = None) -> None:
+        super().__init__(code, message, retryable=transient)
+        self.transient = transient
+        self.status = status
+
+
+class TextModel(Protocol):
+    model_name: str
+
+    def generate_text(self, prompt: str, *, deadline: Deadline, model: Optional[str] = None) -> Generation: ...
+
+
+class VisionModel(Protocol):
+    model_name: str
+
+    def extract(self, *, image_jpeg: bytes, result_model: type[ResultT], instruction: str,
+                deadline: Deadline) -> tuple[ResultT, Generation]:
+        """Ask the vision model for `result_model` as JSON (schema in `format`), validated, with retries."""
+        ...
+
+
+class ModelServerProbe(Protocol):
+    """Readiness of one model server: an empty list means ready, otherwise the reasons it is not."""
+
+    def not_ready_reasons(self) -> list[str]: ...
+
+
+class UnconfiguredModel:
+    """Stands where no model server is configured: every call answers model_unavailable, never a made-up
+    answer."""
+
+    def __init__(self, role: str, variable: str, model_name: str) -> None:
+        self.role = role
+        self.variable = variable
+        self.model_name = model_name
+
+    def _error(self) -> ModelCallError:
+        return ModelCallError(
+            ErrorCode.MODEL_UNAVAILABLE,
+            f"no {self.role} model server configured: set {self.variable} (e.g. http://localhost:11434)",
+            transient=False,
+        )
+
+    def generate_text(self, prompt: str, *, deadline: Deadline, model: Optional[str] = None) -> Generation:
+        raise self._error()
+
+    def extract(self, *, image_jpeg: bytes, result_model: type[ResultT], instruction: str,
+                deadline: Deadline) -> tuple[ResultT, Generation]:
+        raise self._error()
+
+    def not_ready_reasons(self) -> list[str]:
+        return [self._error().message]

@@ -1,0 +1,155 @@
+"""Wire models: requests read from Kafka, responses and error answers written back (design.md)."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
+
+from . import SCHEMA_VERSION
+from .errors import ErrorCode, ProcessingError
+
+
+class RequestKind(str, Enum):
+    AUTO = "auto"
+    RECIPE = "recipe"
+    NUTRITION_LABEL = "nutrition_label"
+    FOOD = "food"
+
+
+class ResultKind(str, Enum):
+    RECIPE = "recipe"
+    NUTRITION_LABEL = "nutrition_label"
+    FOOD = "food"
+    TEXT = "text"
+
+
+class Source(str, Enum):
+    OCR = "ocr"
+    LLM_VISION = "llm-vision"
+    LLM_TEXT = "llm-text"
+    MISSING = "missing"
+
+
+class Request(BaseModel):
+    """A request value. `photo` makes it a photo request; `message` is the earlier service's `prompt`."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    user_email: StrictStr = ""
+    prompt: Optional[StrictStr] = None
+    message: Optional[StrictStr] = None
+    photo: Optional[StrictStr] = None
+    kind: RequestKind = RequestKind.AUTO
+    request_id: Optional[StrictStr] = None
+    model: Optional[StrictStr] = None
+    reply_topic: Optional[StrictStr] = None
+
+    @model_validator(mode="after")
+    def _prompt_or_photo(self) -> "Request":
+        if self.prompt is None and self.message is not None:
+            self.prompt = self.message
+        if self.photo is None and not (self.prompt and self.prompt.strip()):
+            raise ValueError("a text request needs a non-empty 'prompt' (or 'message')")
+        return self
+
+    @property
+    def is_photo(self) -> bool:
+        return self.photo is not None
+
+
+def decode_request(value: bytes | None, *, max_bytes: int) -> Request:
+    """Bytes of a Kafka value -> Request, or a ProcessingError with the code design.md names."""
+    if value is None or len(value) == 0:
+        raise ProcessingError(ErrorCode.INVALID_JSON, "empty message value")
+    if len(value) > max_bytes:
+        raise ProcessingError(
+            ErrorCode.INVALID_REQUEST, f"message is {len(value)} bytes, above MAX_MESSAGE_BYTES={max_bytes}"
+        )
+    try:
+        data = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProcessingError(ErrorCode.INVALID_JSON, f"value is not JSON: {exc}") from None
+    except RecursionError:
+        raise ProcessingError(ErrorCode.INVALID_JSON, "value is not JSON: nested too deeply") from None
+    if not isinstance(data, dict):
+        raise ProcessingError(ErrorCode.INVALID_JSON, f"value is JSON {type(data).__name__}, not an object")
+    try:
+        return Request.model_validate(data)
+    except ValidationError as exc:
+        raise ProcessingError(ErrorCode.INVALID_REQUEST, describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
+    parts = []
+    for err in exc.errors()[:limit]:
+        where = ".".join(str(p) for p in err["loc"]) or "request"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def peek_identity(value: bytes | None) -> tuple[str, str]:
+    """Best-effort (user_email, request_id) from a value that failed validation, for the error answer."""
+    try:
+        data = json.loads(value or b"")
+    except Exception:
+        return "", ""
+    if not isinstance(data, dict):
+        return "", ""
+    email = data.get("user_email")
+    rid = data.get("request_id")
+    return (email if isinstance(email, str) else ""), (rid if isinstance(rid, str) else "")
+
+
+class ErrorBody(BaseModel):
+    code: ErrorCode
+    message: str
+    retryable: bool = False
+
+
+class Response(BaseModel):
+    """A response value. Fields that do not apply are left out of the JSON (exclude_none)."""
+
+    user_email: str = ""
+    request_id: str
+    status: str = "ok"  # "ok" | "error"
+    kind: Optional[ResultKind] = None
+    analysis: Optional[str] = None  # `result` as a JSON string, read by the earlier service's consumers
+    result: Optional[dict[str, Any]] = None
+    sources: Optional[dict[str, Source]] = None
+    response: Optional[str] = None  # text results: the generated text
+    model: Optional[str] = None
+    timings_ms: Optional[dict[str, int]] = None
+    error: Optional[ErrorBody] = None
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def ok_photo(cls, *, user_email: str, request_id: str, kind: ResultKind, result: dict[str, Any],
+                 sources: dict[str, Source], model: Optional[str], timings_ms: dict[str, int]) -> "Response":
+        return cls(user_email=user_email, request_id=request_id, kind=kind, result=result,
+                   analysis=json.dumps(result, ensure_ascii=False), sources=sources, model=model,
+                   timings_ms=timings_ms)
+
+    @classmethod
+    def ok_text(cls, *, user_email: str, request_id: str, text: str, model: str,
+                timings_ms: dict[str, int]) -> "Response":
+        return cls(user_email=user_email, request_id=request_id, kind=ResultKind.TEXT, response=text,
+                   model=model, timings_ms=timings_ms)
+
+    @classmethod
+    def failure(cls, *, user_email: str, request_id: str, error: ProcessingError,
+                kind: Optional[ResultKind] = None) -> "Response":
+        return cls(user_email=user_email, request_id=request_id, status="error", kind=kind,
+                   error=ErrorBody(code=error.code, message=error.message, retryable=error.retryable))
+
+
+def response_headers(request_id: str) -> list[tuple[str, bytes]]:
+    return [
+        ("request_id", request_id.encode()),
+        ("content-type", b"application/json"),
+        ("schema-version", SCHEMA_VERSION.encode()),
+    ]

@@ -1,0 +1,1 @@
+"""OCR behind a small engine interface (RapidOCR by default, PaddleOCR optional)."""

@@ -1,0 +1,83 @@
+"""Result models of the photo kinds (design.md "Result schemas"); also the JSON Schemas sent to the model."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Result(BaseModel):
+    # Model output may carry extra keys; they are dropped rather than failing validation.
+    model_config = ConfigDict(extra="ignore")
+
+
+class RecipeTimes(_Result):
+    prep_min: Optional[int] = Field(None, ge=0)
+    cook_min: Optional[int] = Field(None, ge=0)
+    total_min: Optional[int] = Field(None, ge=0)
+
+
+class Ingredient(_Result):
+    original_text: str
+    name: Optional[str] = None
+    quantity: Optional[float] = Field(None, ge=0)
+    unit: Optional[str] = None
+
+
+class RecipeResult(_Result):
+    title: Optional[str] = None
+    servings: Optional[int] = Field(None, ge=0)
+    times: RecipeTimes = Field(default_factory=RecipeTimes)
+    ingredients: list[Ingredient] = Field(default_factory=list)
+    instructions: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+NUTRIENT_FIELDS = (
+    "total_fat_g", "saturated_fat_g", "trans_fat_g", "cholesterol_mg", "sodium_mg", "potassium_mg",
+    "total_carbohydrate_g", "dietary_fiber_g", "total_sugars_g", "added_sugars_g", "protein_g",
+)
+
+
+class NutritionLabelResult(_Result):
+    """Numbers per serving, first column; None when not on the label."""
+
+    serving_size: Optional[str] = None
+    servings_per_container: Optional[float] = Field(None, ge=0)
+    calories: Optional[float] = Field(None, ge=0)
+    total_fat_g: Optional[float] = Field(None, ge=0)
+    saturated_fat_g: Optional[float] = Field(None, ge=0)
+    trans_fat_g: Optional[float] = Field(None, ge=0)
+    cholesterol_mg: Optional[float] = Field(None, ge=0)
+    sodium_mg: Optional[float] = Field(None, ge=0)
+    potassium_mg: Optional[float] = Field(None, ge=0)
+    total_carbohydrate_g: Optional[float] = Field(None, ge=0)
+    dietary_fiber_g: Optional[float] = Field(None, ge=0)
+    total_sugars_g: Optional[float] = Field(None, ge=0)
+    added_sugars_g: Optional[float] = Field(None, ge=0)
+    protein_g: Optional[float] = Field(None, ge=0)
+
+
+class Macros(_Result):
+    protein: Optional[float] = Field(None, ge=0)
+    carbs: Optional[float] = Field(None, ge=0)
+    fat: Optional[float] = Field(None, ge=0)
+
+
+class FoodResult(_Result):
+    """The earlier service's photo analysis."""
+
+    dish_name: str
+    estimated_avg_calories: Optional[float] = Field(None, ge=0)
+    ingredients: list[str] = Field(default_factory=list)
+    total_avg_weight: Optional[float] = Field(None, ge=0)
+    contains: Macros = Field(default_factory=Macros)
+
+
+# Fields whose absence after parsing triggers the vision fallback (design.md "Critical fields").
+CRITICAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "recipe": ("title", "ingredients", "instructions"),
+    "nutrition_label": ("calories", "total_fat_g", "total_carbohydrate_g", "protein_g"),
+    "food": (),
+}
