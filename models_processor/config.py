@@ -152,6 +152,10 @@ def librdkafka_overrides(environ: Mapping[str, str]) -> dict[str, str]:
     """Every KAFKA_<PROPERTY> variable as a librdkafka property (KAFKA_SASL_MECHANISM -> sasl.mechanism)."""
     props: dict[str, str] = {}
     for name, value in environ.items():
+        # Kubernetes injects KAFKA_SERVICE_HOST, KAFKA_PORT_9092_TCP, ... for a Service named "kafka":
+        # those are service links, not librdkafka properties.
+        if name.startswith(("KAFKA_SERVICE_", "KAFKA_PORT")):
+            continue
         if name.startswith("KAFKA_") and len(name) > 6:
             props[name[6:].lower().replace("_", ".")] = value
     return props

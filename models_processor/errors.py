@@ -18,8 +18,13 @@ class ErrorCode(str, Enum):
 
 
 # Codes whose original message is also copied to the DLQ: the request could not be processed at all
-# (unparseable) or ran out of time; an operator may want to replay it.
-DLQ_CODES = frozenset({ErrorCode.INVALID_JSON, ErrorCode.DEADLINE_EXCEEDED, ErrorCode.INTERNAL})
+# (unparseable, malformed, oversized), ran out of time, or failed for a reason an operator can fix and
+# replay (model server down or model missing, a bug). A bad photo or a model that keeps answering invalid
+# JSON is the requester's answer, not an operator's task.
+DLQ_CODES = frozenset({
+    ErrorCode.INVALID_JSON, ErrorCode.INVALID_REQUEST, ErrorCode.DEADLINE_EXCEEDED, ErrorCode.INTERNAL,
+    ErrorCode.MODEL_UNAVAILABLE, ErrorCode.MODEL_NOT_FOUND,
+})
 
 
 class ProcessingError(Exception):

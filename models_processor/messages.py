@@ -103,6 +103,17 @@ def peek_identity(value: bytes | None) -> tuple[str, str]:
     return (email if isinstance(email, str) else ""), (rid if isinstance(rid, str) else "")
 
 
+def peek_kind(value: bytes | None) -> str:
+    """'photo', 'text' or 'invalid' for a value, without validating it (metrics and routing of errors)."""
+    try:
+        data = json.loads(value or b"")
+    except Exception:
+        return "invalid"
+    if not isinstance(data, dict):
+        return "invalid"
+    return "photo" if "photo" in data else "text"
+
+
 class ErrorBody(BaseModel):
     code: ErrorCode
     message: str

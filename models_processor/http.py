@@ -1,0 +1,60 @@
+"""The operations endpoints (/health, /ready, /metrics): Flask routes served by waitress on a thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask, Response, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from waitress.server import create_server
+
+from .health_state import HealthState
+from .metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+def create_app(health: HealthState, metrics: Metrics, *, model_name: str, topic: str) -> Flask:
+    app = Flask("models_processor")
+
+    @app.get("/health")
+    def health_route():
+        live, detail = health.live()
+        body = {"status": "ok" if live else "stalled", "model": model_name}
+        if not live:
+            body["reason"] = detail
+        return jsonify(body), 200 if live else 503
+
+    @app.get("/ready")
+    def ready_route():
+        reasons = health.not_ready_reasons()
+        if reasons:
+            return jsonify({"status": "not_ready", "topic": topic, "reasons": reasons}), 503
+        return jsonify({"status": "ready", "topic": topic}), 200
+
+    @app.get("/metrics")
+    def metrics_route():
+        return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+class HttpServer:
+    """waitress on its own daemon thread; `close` stops it."""
+
+    def __init__(self, app: Flask, *, host: str, port: int) -> None:
+        # A few threads are plenty: probes and one Prometheus scrape at a time.
+        self._server = create_server(app, host=host, port=port, threads=4, ident="models-processor")
+        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self._server.effective_port
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("http server listening", extra={"port": self.port})
+
+    def close(self) -> None:
+        self._server.close()

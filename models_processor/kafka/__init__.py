@@ -1,0 +1,1 @@
+"""The Kafka side: client configuration, offset tracking, routing of outputs, the dispatcher loop."""

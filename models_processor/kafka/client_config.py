@@ -1,0 +1,138 @@
+"""librdkafka configuration of the consumer, the producer and the admin client, explicit and in one place.
+
+Values the service relies on for its guarantees are set here; anything from KAFKA_<PROPERTY> variables is
+layered on top, except the few properties that would break those guarantees (listed in _OWNED).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any, Callable, Mapping
+
+from ..config import ProcessingGuarantee, Settings, librdkafka_overrides
+
+log = logging.getLogger(__name__)
+
+# Properties whose values are part of the delivery guarantee; a passthrough may not change them.
+_OWNED_CONSUMER = {"enable.auto.offset.store", "enable.auto.commit", "isolation.level"}
+_OWNED_PRODUCER = {"enable.idempotence", "transactional.id", "acks"}
+
+# Consumer-only / producer-only properties: librdkafka warns about properties of the other client type.
+_CONSUMER_ONLY = {
+    "group.id", "group.instance.id", "group.protocol", "group.remote.assignor", "session.timeout.ms",
+    "heartbeat.interval.ms", "partition.assignment.strategy", "max.poll.interval.ms", "auto.offset.reset",
+    "enable.auto.commit", "auto.commit.interval.ms", "enable.auto.offset.store", "isolation.level",
+    "fetch.max.bytes", "max.partition.fetch.bytes", "fetch.wait.max.ms", "fetch.min.bytes",
+    "queued.max.messages.kbytes", "queued.min.messages", "enable.partition.eof", "check.crcs",
+}
+_PRODUCER_ONLY = {
+    "enable.idempotence", "transactional.id", "transaction.timeout.ms", "acks", "linger.ms",
+    "batch.size", "compression.type", "compression.codec", "delivery.timeout.ms", "message.timeout.ms",
+    "retries", "retry.backoff.ms", "max.in.flight.requests.per.connection", "queue.buffering.max.ms",
+    "queue.buffering.max.messages", "queue.buffering.max.kbytes", "batch.num.messages",
+}
+
+
+def _message_ceiling(settings: Settings) -> int:
+    # Responses and DLQ copies can be as large as the largest accepted request, plus headers.
+    return settings.max_message_bytes + 1024 * 1024
+
+
+def _common(settings: Settings, environ: Mapping[str, str]) -> dict[str, Any]:
+    conf: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap_server,
+        "client.id": f"models-processor-{socket.gethostname()}",
+        "message.max.bytes": _message_ceiling(settings),
+        # Fail fast and visibly instead of hanging on a dead broker address.
+        "socket.connection.setup.timeout.ms": 10_000,
+    }
+    conf.update(librdkafka_overrides(environ))
+    return conf
+
+
+def config_error_variable(message: str) -> str:
+    """librdkafka's 'No such configuration property: "sasl.mechanizm"' -> the variable that set it."""
+    if '"' in message:
+        prop = message.split('"')[1]
+        return "KAFKA_" + prop.upper().replace(".", "_")
+    return "a KAFKA_* variable"
+
+
+def _without(conf: dict[str, Any], keys: set[str]) -> dict[str, Any]:
+    return {k: v for k, v in conf.items() if k not in keys}
+
+
+def consumer_config(settings: Settings, *, environ: Mapping[str, str] | None = None,
+                    on_stats: Callable[[str], None] | None = None,
+                    on_error: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    environ = os.environ if environ is None else environ
+    conf = _without(_common(settings, environ), _PRODUCER_ONLY)
+    conf.setdefault("group.id", settings.consumer_group)
+    conf.setdefault("auto.offset.reset", "earliest")  # a new group must not skip requests already waiting
+    conf.setdefault("max.poll.interval.ms", settings.max_poll_interval_ms)
+    conf.setdefault("statistics.interval.ms", 10_000)  # per-partition consumer_lag for /metrics
+    conf.setdefault("fetch.max.bytes", _message_ceiling(settings) * 2)
+    conf.setdefault("max.partition.fetch.bytes", 1024 * 1024)
+    # The prefetch queue holds photos of up to 10 MiB each: bound it (KiB) so memory stays predictable.
+    conf.setdefault("queued.max.messages.kbytes", 64 * 1024)
+    if str(conf.get("group.protocol", "classic")).lower() == "consumer":
+        # KIP-848: assignment and session timeouts are the broker's business; the client rejects them.
+        conf.pop("partition.assignment.strategy", None)
+        conf.pop("session.timeout.ms", None)
+        conf.pop("heartbeat.interval.ms", None)
+    else:
+        conf.setdefault("partition.assignment.strategy", "cooperative-sticky")
+    conf["enable.auto.offset.store"] = False  # offsets are stored only once the answer is delivered
+    if settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE:
+        conf["enable.auto.commit"] = False  # offsets go into the producer's transactions instead
+        conf["isolation.level"] = "read_committed"
+    else:
+        conf["enable.auto.commit"] = True  # librdkafka commits the stored offsets periodically and on revoke
+        conf["isolation.level"] = "read_committed"
+    _reject_owned(environ, _OWNED_CONSUMER)
+    if on_stats is not None:
+        conf["stats_cb"] = on_stats
+    if on_error is not None:
+        conf["error_cb"] = on_error
+    return conf
+
+
+def producer_config(settings: Settings, *, environ: Mapping[str, str] | None = None,
+                    on_error: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    environ = os.environ if environ is None else environ
+    conf = _without(_common(settings, environ), _CONSUMER_ONLY)
+    conf.setdefault("linger.ms", 5)
+    conf.setdefault("compression.type", "lz4")
+    # Retries inside librdkafka are bounded by this; past it the delivery callback reports the failure.
+    conf.setdefault("delivery.timeout.ms", 120_000)
+    conf["enable.idempotence"] = True  # no duplicates or reordering from producer retries
+    conf["acks"] = "all"
+    if settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE:
+        conf["transactional.id"] = transactional_id(settings)
+        conf.setdefault("transaction.timeout.ms", 60_000)
+    else:
+        conf.pop("transactional.id", None)
+    _reject_owned(environ, _OWNED_PRODUCER)
+    if on_error is not None:
+        conf["error_cb"] = on_error
+    return conf
+
+
+def admin_config(settings: Settings, *, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    environ = os.environ if environ is None else environ
+    return _without(_common(settings, environ), _CONSUMER_ONLY | _PRODUCER_ONLY | {"message.max.bytes"})
+
+
+def transactional_id(settings: Settings) -> str:
+    """Stable per instance, so a restarted instance fences its predecessor and aborts its open transaction
+    at once instead of leaving read_committed consumers waiting for transaction.timeout.ms."""
+    if settings.transactional_id:
+        return settings.transactional_id
+    return f"{settings.consumer_group}-{socket.gethostname()}-{settings.port}"
+
+
+def _reject_owned(environ: Mapping[str, str], owned: set[str]) -> None:
+    for prop in owned & set(librdkafka_overrides(environ)):
+        log.warning("ignoring KAFKA_ override of %s: the processing guarantee sets it", prop)

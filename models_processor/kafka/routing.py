@@ -1,0 +1,71 @@
+"""Where each answer goes: the response topic of its kind (or an allowed reply topic), and the DLQ copy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from ..config import Settings
+from ..messages import response_headers
+from ..pipeline.requests import Processed
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    topic: str
+    key: Optional[bytes]
+    value: bytes
+    headers: Headers
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """The original message, as the DLQ copy must carry it: unchanged value and key, plus where it was."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: Optional[bytes]
+    value: Optional[bytes]
+    headers: Sequence[tuple[str, bytes]]
+
+
+def response_topic(settings: Settings, processed: Processed) -> str:
+    if processed.reply_topic:
+        return processed.reply_topic
+    if processed.kind == "photo":
+        return settings.photo_response_topic
+    if processed.kind == "text":
+        return settings.text_response_topic
+    return settings.error_topic  # unparseable: we cannot tell what kind it was
+
+
+def outputs_for(settings: Settings, processed: Processed, source: SourceInfo, attempts: int = 1) -> list[OutputRecord]:
+
+    records: list[OutputRecord] = []
+    if processed.response is not None:
+        records.append(OutputRecord(
+            topic=response_topic(settings, processed),
+            key=processed.request_id.encode(),
+            value=processed.response.to_bytes(),
+            headers=response_headers(processed.request_id),
+        ))
+    if processed.dlq_error is not None:
+        error = processed.dlq_error
+        headers: Headers = [(k, v) for k, v in (source.headers or [])]
+        headers += [
+            ("x-error-code", error.code.value.encode()),
+            ("x-error-message", error.message[:1000].encode()),
+            ("x-attempts", str(attempts).encode()),
+            ("x-original-topic", source.topic.encode()),
+            ("x-original-partition", str(source.partition).encode()),
+            ("x-original-offset", str(source.offset).encode()),
+            ("x-original-timestamp", str(source.timestamp_ms).encode()),
+            ("request_id", processed.request_id.encode()),
+        ]
+        records.append(OutputRecord(topic=settings.dlq_topic, key=source.key, value=source.value,
+                                    headers=headers))
+    return records

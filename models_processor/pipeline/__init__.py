@@ -1,0 +1,1 @@
+"""Request processing: decode and validate a request, run the text or photo pipeline, build the answer."""

@@ -1,0 +1,92 @@
+"""Wiring: build the service's parts from settings (or take them from the caller) and run until stopped."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+from confluent_kafka import Consumer, KafkaException, Producer
+
+from .config import ConfigError, Settings
+from .health_state import HealthState
+from .http import HttpServer, create_app
+from .kafka.client_config import config_error_variable, consumer_config, producer_config
+from .kafka.dispatcher import Dispatcher
+from .kafka.stats import LagReporter
+from .metrics import Metrics
+from .pipeline.requests import PhotoRunner, RequestProcessor
+from .pipeline.text import TextPipeline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Parts:
+    """Everything the dispatcher needs besides the Kafka clients; tests build their own."""
+
+    processor: RequestProcessor
+    health: HealthState
+    metrics: Metrics
+    model_name: str
+    prepare: Optional[callable] = None  # model pull / warm-up, run in the background at start
+
+
+def build_parts(settings: Settings, metrics: Optional[Metrics] = None) -> Parts:
+    from .llm.factory import build_models
+    from .pipeline.photo import build_photo_pipeline
+
+    metrics = metrics or Metrics()
+    models = build_models(settings, metrics)
+    photo: PhotoRunner = build_photo_pipeline(settings, models.vision, metrics)
+    text = TextPipeline(models.text, max_prompt_chars=settings.max_prompt_chars)
+    processor = RequestProcessor(settings, text, photo, metrics)
+    health = HealthState(stall_seconds=settings.health_stall_seconds, probes=models.probes)
+    return Parts(processor, health, metrics, settings.vision_model, prepare=models.prepare)
+
+
+def build_kafka_clients(settings: Settings, metrics: Metrics, environ: Optional[Mapping[str, str]] = None):
+    environ = os.environ if environ is None else environ
+
+    def on_error(error) -> None:
+        log.warning("kafka client error", extra={"kafka_error": error.str(), "fatal": error.fatal()})
+
+    lag = LagReporter(metrics)
+    try:
+        consumer = Consumer(consumer_config(settings, environ=environ, on_stats=lag.on_stats, on_error=on_error))
+        producer = Producer(producer_config(settings, environ=environ, on_error=on_error))
+    except KafkaException as exc:
+        text = str(exc.args[0].str() if exc.args else exc)
+        raise ConfigError(f"invalid Kafka configuration ({config_error_variable(text)}): {text}") from None
+    return consumer, producer
+
+
+def run_service(settings: Settings, parts: Optional[Parts] = None, *, install_signals: bool = True,
+                stop: Optional[threading.Event] = None) -> int:
+    parts = parts or build_parts(settings)
+    stop = stop or threading.Event()
+    if install_signals:
+        def on_signal(signum, _frame) -> None:
+            log.info("signal received, stopping", extra={"signal": signal.Signals(signum).name})
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+    consumer, producer = build_kafka_clients(settings, parts.metrics)
+    app = create_app(parts.health, parts.metrics, model_name=parts.model_name,
+                     topic=settings.local_model_kafka_topic)
+    http = HttpServer(app, host="0.0.0.0", port=settings.port)
+    http.start()
+    if parts.prepare is not None:
+        # Pulling or loading a model can take minutes: never hold the poll loop or liveness for it.
+        threading.Thread(target=parts.prepare, name="model-prepare", daemon=True).start()
+    try:
+        Dispatcher(settings, parts.processor, consumer, producer, parts.metrics, parts.health).run(stop)
+    finally:
+        http.close()
+    log.info("stopped")
+    return 0
