@@ -1,0 +1,207 @@
+"""Ingredient lines -> quantity, unit and name.
+
+Rules (deterministic, no dependency):
+- quantity: integers, decimals with "." or ",", fractions "1/2", mixed numbers "1 1/2", unicode vulgar
+  fractions ("½", "1½"). A range ("2-3", "2 to 3", "2 or 3") gives its LOWER bound: the schema holds one
+  number, the lower bound is what the recipe asks for at least, and it never invents a value that is
+  not printed. "a pinch", "to taste", and lines without a number give quantity None ("a"/"an" are not
+  counted as 1: the brief asks for None, and "a handful" is not a measured amount).
+- unit: canonical short names (g, kg, ml, tsp, tbsp, cup, oz, lb, clove, can, ...) from aliases with or
+  without a trailing dot or plural s, attached ("200g") or separate; a parenthesised size after the
+  number ("1 (14 oz) can tomatoes") is skipped and the unit after it is used.
+- name: the remaining noun phrase, without a leading "of", leading size words (large, small, ...),
+  trailing preparation notes after a comma (", sifted", ", thinly sliced", ", to serve"), trailing
+  parentheses and "to taste"/"to serve". original_text is always the line as given.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from models_processor.schemas import Ingredient
+
+VULGAR_FRACTIONS = {
+    "½": "1/2", "⅓": "1/3", "⅔": "2/3", "¼": "1/4", "¾": "3/4", "⅕": "1/5", "⅖": "2/5", "⅗": "3/5",
+    "⅘": "4/5", "⅙": "1/6", "⅚": "5/6", "⅛": "1/8", "⅜": "3/8", "⅝": "5/8", "⅞": "7/8",
+}
+
+# alias -> canonical unit. Matching is case-insensitive; a trailing "." is stripped before lookup.
+UNIT_ALIASES: dict[str, str] = {}
+for _canon, _aliases in {
+    "g": ["g", "gr", "grs", "gram", "grams", "gramme", "grammes"],
+    "kg": ["kg", "kgs", "kilo", "kilos", "kilogram", "kilograms"],
+    "mg": ["mg", "milligram", "milligrams"],
+    "ml": ["ml", "mls", "millilitre", "millilitres", "milliliter", "milliliters"],
+    "l": ["l", "ltr", "litre", "litres", "liter", "liters"],
+    "dl": ["dl", "decilitre", "decilitres", "deciliter", "deciliters"],
+    "cl": ["cl", "centilitre", "centilitres", "centiliter", "centiliters"],
+    "tsp": ["tsp", "tsps", "t", "teaspoon", "teaspoons", "teasp"],
+    "tbsp": ["tbsp", "tbsps", "tbs", "tbl", "tbls", "tblsp", "T", "tablespoon", "tablespoons", "tablesp"],
+    "cup": ["cup", "cups", "c"],
+    "oz": ["oz", "ozs", "ounce", "ounces"],
+    "fl oz": ["fl oz", "fl. oz", "fluid ounce", "fluid ounces"],
+    "lb": ["lb", "lbs", "pound", "pounds"],
+    "pint": ["pint", "pints", "pt"],
+    "quart": ["quart", "quarts", "qt"],
+    "gallon": ["gallon", "gallons", "gal"],
+    "pinch": ["pinch", "pinches"],
+    "dash": ["dash", "dashes"],
+    "clove": ["clove", "cloves"],
+    "can": ["can", "cans", "tin", "tins"],
+    "jar": ["jar", "jars"],
+    "slice": ["slice", "slices"],
+    "piece": ["piece", "pieces", "pc", "pcs"],
+    "bunch": ["bunch", "bunches"],
+    "handful": ["handful", "handfuls"],
+    "sprig": ["sprig", "sprigs"],
+    "stick": ["stick", "sticks"],
+    "package": ["package", "packages", "pkg", "packet", "packets", "pack", "packs"],
+    "bottle": ["bottle", "bottles"],
+    "head": ["head", "heads"],
+    "stalk": ["stalk", "stalks"],
+    "sheet": ["sheet", "sheets"],
+    "drop": ["drop", "drops"],
+}.items():
+    for _a in _aliases:
+        UNIT_ALIASES[_a] = _canon
+
+# Single-letter aliases are only trusted in their conventional case ("t" tsp, "T" tbsp, "c" cup, "l").
+_CASE_SENSITIVE = {"t": "tsp", "T": "tbsp", "c": "cup"}
+# Long unit words that OCR often damages ("toblespcons"); matched by similarity, never short ones.
+_FUZZY_UNITS = {"tablespoon": "tbsp", "tablespoons": "tbsp", "teaspoon": "tsp", "teaspoons": "tsp"}
+
+_NUM = r"\d+(?:[.,]\d+)?"
+_FRAC = r"\d+\s*/\s*\d+"
+_MIXED = rf"\d+\s+{_FRAC}"
+_ONE_QTY = rf"(?:{_MIXED}|{_FRAC}|{_NUM})"
+# A quantity, optionally a range; the lower bound is kept.
+QTY_RE = re.compile(rf"^(?P<q1>{_ONE_QTY})(?:\s*(?:-|–|—|to|or)\s*(?P<q2>{_ONE_QTY}))?(?![\d/])")
+PAREN_RE = re.compile(r"^\(([^)]*)\)\s*")
+# List bullets OCR keeps in front of a line; a letter "o" counts only when a space follows it.
+BULLET_RE = re.compile(r"^\s*(?:[•·\-–—*›>»▪■□●◦]|o(?=\s))\s*")
+UNIT_WORD_RE = re.compile(r"^(fl\.?\s*oz\.?|fluid\s+ounces?|[A-Za-z]+)\.?(?=$|[\s,(]|\d)")
+TO_TASTE_RE = re.compile(r"\b(to taste|as needed|as required|to serve|for serving|optional)\b", re.I)
+A_UNIT_RE = re.compile(r"^(?:a|an|one)\s+(?P<unit>[A-Za-z]+)\b(?:\s+of\b)?", re.I)
+SIZE_WORDS = re.compile(r"^(?:(?:extra[- ])?large|medium|small|big|heaped|heaping|level|scant|generous)\s+",
+                        re.I)
+# A comma clause that describes preparation, not the ingredient ("sifted", "thinly sliced", "to serve").
+NOTE_CLAUSE_RE = re.compile(
+    r",\s*(?:(?:finely|thinly|roughly|coarsely|freshly|lightly|well|very|cut|plus|to|for|at|about|"
+    r"optional|divided|or more|if|such as|preferably|room)\b|\w+ed\b|\w+ly\b).*$", re.I)
+
+
+@dataclass(frozen=True)
+class QuantityMatch:
+    quantity: Optional[float]
+    unit: Optional[str]
+    rest: str
+
+
+def normalize_fractions(text: str) -> str:
+    """Replace unicode vulgar fractions by ASCII ones, keeping "1½" as the mixed number "1 1/2"."""
+    out = text.replace("⁄", "/")
+    for glyph, ascii_frac in VULGAR_FRACTIONS.items():
+        out = re.sub(rf"(\d)\s*{glyph}", rf"\1 {ascii_frac}", out)
+        out = out.replace(glyph, ascii_frac)
+    return out
+
+
+def parse_number(text: str) -> Optional[float]:
+    """Value of one quantity token: "3", "1.5", "1,5", "1/2", "1 1/2". None when not a number."""
+    text = text.strip()
+    m = re.fullmatch(rf"(\d+)\s+({_FRAC})", text)
+    if m:
+        whole, frac = m.groups()
+        f = parse_number(frac)
+        return None if f is None else int(whole) + f
+    m = re.fullmatch(r"(\d+)\s*/\s*(\d+)", text)
+    if m:
+        num, den = int(m.group(1)), int(m.group(2))
+        return num / den if den else None
+    if re.fullmatch(_NUM, text):
+        return float(text.replace(",", "."))
+    return None
+
+
+def lookup_unit(word: str) -> Optional[str]:
+    """Canonical unit of a word, or None. Case matters only for the one-letter aliases."""
+    word = word.strip().rstrip(".")
+    if word in _CASE_SENSITIVE:
+        return _CASE_SENSITIVE[word]
+    if len(word) == 1 and word.lower() != "l" and word.lower() != "g":
+        return None
+    low = re.sub(r"[.\s]+", " ", word.lower()).strip()  # "fl. oz" -> "fl oz", "tbsp." -> "tbsp"
+    if low in UNIT_ALIASES:
+        return UNIT_ALIASES[low]
+    if len(low) >= 7:
+        close = difflib.get_close_matches(low, list(_FUZZY_UNITS), n=1, cutoff=0.8)
+        if close:
+            return _FUZZY_UNITS[close[0]]
+    return None
+
+
+def _take_unit(text: str) -> tuple[Optional[str], str]:
+    """A unit at the start of text (after an optional parenthesised size) and the text after it."""
+    rest = text.lstrip()
+    paren = PAREN_RE.match(rest)
+    after_paren = rest[paren.end():] if paren else rest
+    m = UNIT_WORD_RE.match(after_paren)
+    if m:
+        unit = lookup_unit(m.group(1))
+        if unit is not None:
+            tail = after_paren[m.end():].lstrip(". ")
+            # "100ml (scant 1/2 cup) vegetable oil": an alternative measure after the unit is skipped.
+            tail = PAREN_RE.sub("", tail, count=1) if tail.startswith("(") else tail
+            return unit, tail
+    return None, rest
+
+
+def split_quantity(text: str) -> QuantityMatch:
+    """Leading quantity and unit of an ingredient line; the rest is what remains after them."""
+    s = normalize_fractions(text).strip()
+    s = BULLET_RE.sub("", s) if not re.match(r"^\d", s) else s
+    m = QTY_RE.match(s)
+    if m:
+        quantity = parse_number(m.group("q1"))
+        unit, rest = _take_unit(s[m.end():])
+        return QuantityMatch(quantity, unit, rest)
+    a = A_UNIT_RE.match(s)
+    if a:
+        unit = lookup_unit(a.group("unit"))
+        if unit is not None:
+            return QuantityMatch(None, unit, s[a.end():])
+    # "pinch of salt", "large handful of mint": a unit with no number, recognised only before "of".
+    unit, rest = _take_unit(SIZE_WORDS.sub("", s))
+    if unit is not None and re.match(r"^\s*of\b", rest):
+        return QuantityMatch(None, unit, rest)
+    return QuantityMatch(None, None, s)
+
+
+def clean_name(rest: str) -> Optional[str]:
+    """The ingredient noun phrase from the text after quantity and unit."""
+    name = re.sub(r"^\s*of\s+", "", rest.strip(), flags=re.I)
+    name = re.sub(r"^\([^)]*\)\s*", "", name)  # "(about 1 lb) tomatoes": the size is not the name
+    name = SIZE_WORDS.sub("", name)
+    name = NOTE_CLAUSE_RE.sub("", name)
+    name = TO_TASTE_RE.split(name)[0]
+    name = re.sub(r"\s*\([^)]*\)?\s*$", "", name)  # trailing "(optional)", "(I used ...)", unclosed
+    name = re.sub(r"\s+", " ", name).strip(" ,;:-.")
+    return name or None
+
+
+def parse_ingredient(text: str) -> Ingredient:
+    """One ingredient line -> Ingredient; never raises, original_text kept verbatim."""
+    q = split_quantity(text)
+    return Ingredient(original_text=text, name=clean_name(q.rest), quantity=q.quantity, unit=q.unit)
+
+
+def starts_with_quantity(text: str) -> bool:
+    """True when the line opens with a number (digits or a vulgar fraction) or "a/an <unit>"."""
+    s = normalize_fractions(text).strip()
+    if QTY_RE.match(s):
+        return True
+    a = A_UNIT_RE.match(s)
+    return bool(a and lookup_unit(a.group("unit")))
