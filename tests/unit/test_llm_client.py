@@ -1,0 +1,254 @@
+"""OllamaClient over real HTTP against the stand-in: error shapes, retry decisions, deadlines, streaming."""
+
+import base64
+import logging
+import threading
+import time
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from models_processor.deadline import Deadline
+from models_processor.errors import ErrorCode
+from models_processor.llm.base import ModelCallError
+from models_processor.llm.client import OllamaClient
+from models_processor.metrics import Metrics
+from tests.fakes.ollama_server import ERR_IMAGE_FORMAT, ERR_RUNNER, OllamaStandIn, Reply
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64  # starts like a JPEG: the stand-in accepts it as an image
+
+
+@pytest.fixture
+def srv():
+    with OllamaStandIn(models=("llava:7b",)) as server:
+        yield server
+
+
+def make_client(url, *, metrics=None, **kw):
+    kw.setdefault("connect_timeout", 1.0)
+    kw.setdefault("read_timeout", 5.0)
+    kw.setdefault("backoff_initial", 0.01)
+    kw.setdefault("backoff_max", 0.05)
+    return OllamaClient(url, metrics=metrics, **kw)
+
+
+def retries(metrics, reason):
+    return metrics.registry.get_sample_value("models_processor_retries_total",
+                                             {"target": "ollama", "reason": reason}) or 0
+
+
+def gen_body(**extra):
+    return {"model": "llava:7b", "prompt": "describe", **extra}
+
+
+def generations(srv):
+    return [r for r in srv.requests if r.path in ("/api/generate", "/api/chat")]
+
+
+def test_stream_concatenates_and_takes_metrics_from_the_final_chunk(srv):
+    srv.enqueue(Reply(text="Hello there, streaming world", eval_count=7, prompt_eval_count=11))
+    out = make_client(srv.url).generate(gen_body(), deadline=Deadline.after(2), stream=True)
+    assert out.text == "Hello there, streaming world"
+    assert (out.done_reason, out.eval_count, out.prompt_eval_count) == ("stop", 7, 11)
+    assert out.total_duration_ns and out.load_duration_ns
+
+
+def test_chat_non_stream_and_images_as_strict_base64(srv):
+    srv.enqueue(Reply(text='{"a": 1}'))
+    body = {"model": "llava:7b", "messages": [{"role": "user", "content": "what?", "images": [JPEG]}]}
+    out = make_client(srv.url).chat(body, deadline=Deadline.after(2), stream=False)
+    assert out.text == '{"a": 1}'
+    sent = generations(srv)[0].body
+    assert sent["stream"] is False
+    assert sent["messages"][0]["images"] == [base64.b64encode(JPEG).decode()]
+
+
+def test_data_uri_image_is_refused_before_sending(srv):
+    body = gen_body(images=["data:image/jpeg;base64," + base64.b64encode(JPEG).decode()])
+    with pytest.raises(ModelCallError) as info:
+        make_client(srv.url).generate(body, deadline=Deadline.after(2), stream=True)
+    assert info.value.code == ErrorCode.INTERNAL and not info.value.transient
+    assert generations(srv) == []
+
+
+def test_404_is_model_not_found_naming_the_model_and_not_retried(srv):
+    metrics = Metrics(CollectorRegistry())
+    with pytest.raises(ModelCallError) as info:
+        make_client(srv.url, metrics=metrics).generate({"model": "mistral:7b", "prompt": "x"},
+                                                      deadline=Deadline.after(2), stream=True)
+    err = info.value
+    assert err.code == ErrorCode.MODEL_NOT_FOUND and not err.transient and err.status == 404
+    assert "mistral:7b" in err.message
+    assert len(generations(srv)) == 1
+    assert retries(metrics, "not_found") == 0
+
+
+def test_503_storm_is_retried_and_recovers(srv):
+    metrics = Metrics(CollectorRegistry())
+    srv.fail_with_503(3)
+    out = make_client(srv.url, metrics=metrics).generate(gen_body(), deadline=Deadline.after(3), stream=True)
+    assert out.text
+    assert srv.stats.rejected_503 == 3
+    assert len(generations(srv)) == 4
+    assert retries(metrics, "status_503") == 3
+
+
+def test_503_until_the_deadline_stays_transient_model_unavailable(srv):
+    srv.fail_with_503(10_000)
+    started = time.monotonic()
+    with pytest.raises(ModelCallError) as info:
+        make_client(srv.url, max_attempts=100, backoff_max=0.1).generate(gen_body(), deadline=Deadline.after(0.6),
+                                                                          stream=True)
+    assert time.monotonic() - started < 1.0
+    assert info.value.code == ErrorCode.MODEL_UNAVAILABLE and info.value.transient and info.value.status == 503
+    assert "server busy" in info.value.message
+
+
+def test_connection_refused_is_transient():
+    server = OllamaStandIn()
+    url = server.start()
+    server.stop()
+    metrics = Metrics(CollectorRegistry())
+    with pytest.raises(ModelCallError) as info:
+        make_client(url, metrics=metrics, max_attempts=3).generate(gen_body(), deadline=Deadline.after(2),
+                                                                   stream=True)
+    assert info.value.code == ErrorCode.MODEL_UNAVAILABLE and info.value.transient
+    assert "refused" in info.value.message
+    assert retries(metrics, "connection") == 2
+
+
+def test_server_coming_back_during_retries_recovers(srv):
+    srv.set_down(True)
+    threading.Timer(0.3, srv.set_down, args=(False,)).start()
+    out = make_client(srv.url, max_attempts=50, backoff_max=0.1).generate(gen_body(), deadline=Deadline.after(3),
+                                                                          stream=True)
+    assert out.text
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_error_after_content_is_transient_and_retried(srv, stream):
+    metrics = Metrics(CollectorRegistry())
+    srv.enqueue(Reply(text="partial answer here", fault="error_after"), Reply(text="good"))
+    out = make_client(srv.url, metrics=metrics).generate(gen_body(), deadline=Deadline.after(3), stream=stream)
+    assert out.text == "good"
+    assert retries(metrics, "stream_error" if stream else "status_5xx") == 1
+
+
+def test_error_line_in_stream_carries_ollamas_text(srv):
+    srv.enqueue(Reply(text="partial answer here", fault="error_after"))
+    with pytest.raises(ModelCallError) as info:
+        make_client(srv.url, max_attempts=1).generate(gen_body(), deadline=Deadline.after(2), stream=True)
+    err = info.value
+    assert err.code == ErrorCode.MODEL_UNAVAILABLE and err.transient and err.status is None
+    assert ERR_RUNNER in err.message and "after partial output" in err.message
+
+
+@pytest.mark.parametrize("mode,status", [("status", 500), ("ndjson", None)])
+def test_pre_stream_error_in_both_server_versions(mode, status):
+    with OllamaStandIn(pre_stream_error_mode=mode) as server:
+        server.enqueue(Reply(fault="error_before", error="an error was encountered while running the model: oom"))
+        with pytest.raises(ModelCallError) as info:
+            make_client(server.url, max_attempts=1).generate(gen_body(), deadline=Deadline.after(2), stream=True)
+    err = info.value
+    assert err.code == ErrorCode.MODEL_UNAVAILABLE and err.transient and err.status == status
+    assert "running the model: oom" in err.message
+
+
+@pytest.mark.parametrize("mode", ["status", "ndjson"])
+def test_undecodable_image_is_permanent_invalid_image(mode):
+    with OllamaStandIn(pre_stream_error_mode=mode) as server:
+        with pytest.raises(ModelCallError) as info:
+            make_client(server.url).generate(gen_body(images=[b"not an image"]), deadline=Deadline.after(2),
+                                             stream=True)
+        assert len(generations(server)) == 1  # not retried: the same bytes fail the same way
+    assert info.value.code == ErrorCode.INVALID_IMAGE and not info.value.transient
+    assert "unknown format" in info.value.message and ERR_IMAGE_FORMAT in info.value.message
+
+
+def test_runner_crash_500_is_retried(srv):
+    srv.enqueue(Reply(fault="status_500"), Reply(text="ok"))
+    metrics = Metrics(CollectorRegistry())
+    out = make_client(srv.url, metrics=metrics).generate(gen_body(), deadline=Deadline.after(3), stream=True)
+    assert out.text == "ok" and retries(metrics, "status_5xx") == 1
+
+
+def test_done_reason_length_is_returned_not_raised(srv):
+    srv.enqueue(Reply(text='{"title": "A long recipe title"}', fault="truncated"))
+    out = make_client(srv.url).generate(gen_body(), deadline=Deadline.after(2), stream=True)
+    assert out.done_reason == "length" and out.text == '{"title": "A lon'
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_hung_call_ends_at_the_deadline(srv, stream):
+    srv.enqueue(Reply(fault="hang"))
+    started = time.monotonic()
+    with pytest.raises(ModelCallError) as info:
+        make_client(srv.url, read_timeout=30).generate(gen_body(), deadline=Deadline.after(0.5), stream=stream)
+    assert 0.4 < time.monotonic() - started < 1.2
+    assert info.value.code == ErrorCode.DEADLINE_EXCEEDED and not info.value.transient
+
+
+def test_stream_that_stalls_after_content_ends_at_the_deadline(srv):
+    srv.enqueue(Reply(text="x" * 40, delay_s=5.0))  # 10 chunks, 0.5 s apart
+    started = time.monotonic()
+    with pytest.raises(ModelCallError) as info:
+        make_client(srv.url, read_timeout=30).generate(gen_body(), deadline=Deadline.after(0.8), stream=True)
+    assert time.monotonic() - started < 1.3
+    assert info.value.code == ErrorCode.DEADLINE_EXCEEDED
+
+
+def test_read_timeout_shorter_than_the_deadline_is_transient(srv):
+    srv.enqueue(Reply(fault="hang"))
+    with pytest.raises(ModelCallError) as info:
+        make_client(srv.url, read_timeout=0.3, max_attempts=1).generate(gen_body(), deadline=Deadline.after(5),
+                                                                        stream=True)
+    assert info.value.code == ErrorCode.MODEL_UNAVAILABLE and info.value.transient
+    assert "read timeout" in info.value.message
+
+
+def test_max_in_flight_caps_concurrent_calls():
+    with OllamaStandIn(num_parallel=4, latency_s=0.15) as server:
+        client = make_client(server.url, max_in_flight=2)
+        threads = [threading.Thread(target=client.generate, args=(gen_body(),),
+                                    kwargs={"deadline": Deadline.after(5), "stream": True}) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(5)
+        recs = generations(server)
+        assert len(recs) == 6 and server.stats.total_generations == 6
+        assert server.stats.max_concurrent_generations == 2
+        peak = max(sum(1 for o in recs if o.started_at <= r.started_at < o.ended_at) for r in recs)
+        assert peak <= 2
+
+
+def test_tags_version_show(srv):
+    client = make_client(srv.url)
+    assert client.tags() == ["llava:7b"]
+    assert client.version() == "0.12.6"
+    assert "model_info" in client.show("LLaVA:7B")
+    with pytest.raises(ModelCallError) as info:
+        client.show("nope:1b")
+    assert info.value.code == ErrorCode.MODEL_NOT_FOUND and "nope:1b" in info.value.message
+
+
+def test_pull_streams_progress_and_logs_percent(srv, caplog):
+    seen = []
+    with caplog.at_level(logging.INFO, logger="models_processor.llm.client"):
+        make_client(srv.url).pull("llava:13b", seen.append)
+    assert seen[-1] == {"status": "success"}
+    assert "llava:13b" in make_client(srv.url).tags()
+    assert any("50%" in r.getMessage() for r in caplog.records)
+    assert any("100%" in r.getMessage() for r in caplog.records)
+
+
+def test_pull_of_an_unknown_model_fails_with_ollamas_text(srv):
+    with pytest.raises(ModelCallError) as info:
+        make_client(srv.url).pull("missing-model:1b")
+    assert info.value.code == ErrorCode.MODEL_NOT_FOUND and "file does not exist" in info.value.message
+
+
+def test_warm_up_loads_the_model(srv):
+    out = make_client(srv.url).warm_up("llava:7b", "30m", deadline=Deadline.after(2))
+    assert out.done_reason == "load"
+    assert generations(srv)[0].body.get("prompt") is None
