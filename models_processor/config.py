@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     reply_topic_allowlist: str = Field("", description="comma-separated topics a request may reply to")
 
     # --- HTTP / logging ---
-    port: int = Field(8080, ge=1, le=65535)
+    port: int = Field(8080, ge=0, le=65535, description="0 picks a free port")
     log_level: str = Field("INFO")
     health_stall_seconds: float = Field(30.0, gt=0, description="/health fails when the poll loop is older")
 

@@ -84,6 +84,8 @@ def consumer_config(settings: Settings, *, environ: Mapping[str, str] | None = N
         conf.pop("heartbeat.interval.ms", None)
     else:
         conf.setdefault("partition.assignment.strategy", "cooperative-sticky")
+        # librdkafka requires session.timeout.ms <= max.poll.interval.ms (its default is 45 s).
+        conf.setdefault("session.timeout.ms", min(45_000, int(conf["max.poll.interval.ms"])))
     conf["enable.auto.offset.store"] = False  # offsets are stored only once the answer is delivered
     if settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE:
         conf["enable.auto.commit"] = False  # offsets go into the producer's transactions instead
