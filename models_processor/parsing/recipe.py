@@ -57,9 +57,9 @@ TIME_LABELS = (
     ("total_min", re.compile(r"\b(?:total|ready in|start to finish)\s*(?:time)?\s*[:\-]?\s*", re.I)),
 )
 DURATION_RE = re.compile(
-    r"^(?:about\s*)?(?:(?P<h>\d+(?:[.,]\d+)?)\s*(?:-\s*\d+\s*)?(?:h|hr|hrs|hour|hours)\b\.?\s*(?:and\s*)?)?"
-    r"(?:(?P<m>\d+)\s*(?:-\s*\d+\s*)?(?:m|min|mins|minute|minutes)\b\.?)?"
-    r"|^(?P<hh>\d+)\s*h\s*(?P<mm>\d{1,2})\b", re.I)
+    r"^(?P<hh>\d+)\s*h\s*(?P<mm>\d{1,2})\b"  # "1h30" first: the general form would match it empty
+    r"|^(?:about\s*)?(?:(?P<h>\d+(?:[.,]\d+)?)\s*(?:-\s*\d+\s*)?(?:h|hr|hrs|hour|hours)\b\.?\s*(?:and\s*)?)?"
+    r"(?:(?P<m>\d+)\s*(?:-\s*\d+\s*)?(?:m|min|mins|minute|minutes)\b\.?)?", re.I)
 SENTENCE_END = re.compile(r"[.!?)]\s*$|[.!?][\"'’”]\s*$")
 
 

@@ -1,0 +1,86 @@
+"""Ingredient line parsing: the ten hard lines of the reference doc and property tests."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from models_processor.parsing.quantities import parse_ingredient, parse_number, starts_with_quantity
+from models_processor.schemas import Ingredient
+
+HARD_LINES = [
+    # (line, quantity, unit, name)
+    ("1 1/2 cups all-purpose flour, sifted", 1.5, "cup", "all-purpose flour"),
+    ("2-3 cloves garlic", 2.0, "clove", "garlic"),  # ranges give the lower bound
+    ("\u00bd tsp salt", 0.5, "tsp", "salt"),
+    ("1 (14 oz) can tomatoes", 1.0, "can", "tomatoes"),
+    ("salt and pepper to taste", None, None, "salt and pepper"),
+    ("200g butter", 200.0, "g", "butter"),
+    ("3 large eggs", 3.0, None, "eggs"),
+    ("1.5 kg potatoes", 1.5, "kg", "potatoes"),
+    ("2 tbsp. olive oil", 2.0, "tbsp", "olive oil"),
+    ("a pinch of nutmeg", None, "pinch", "nutmeg"),
+]
+
+
+@pytest.mark.parametrize("line,quantity,unit,name", HARD_LINES)
+def test_hard_lines(line, quantity, unit, name):
+    ing = parse_ingredient(line)
+    assert ing.original_text == line
+    assert ing.quantity == quantity
+    assert ing.unit == unit
+    assert ing.name == name
+
+
+@pytest.mark.parametrize("line,quantity,unit,name", [
+    ("1\u00bd cups milk", 1.5, "cup", "milk"),
+    ("2 to 3 onions", 2.0, None, "onions"),
+    ("1,5 l water", 1.5, "l", "water"),
+    ("100ml (scant 1/2 cup) vegetable oil, for frying", 100.0, "ml", "vegetable oil"),
+    ("large handful of fresh mint leaves, shredded", None, "handful", "fresh mint leaves"),
+    ("salt, pepper", None, None, "salt, pepper"),
+    ("\u2022 2 eggs", 2.0, None, "eggs"),
+    ("2 toblespcons rice milk", 2.0, "tbsp", "rice milk"),  # OCR-damaged long unit word
+    ("1 garlic clove, thinly sliced", 1.0, None, "garlic clove"),
+    ("crusty bread, to serve (I used ciabatta)", None, None, "crusty bread"),
+    ("onion", None, None, "onion"),
+    ("8 fl. oz cream", 8.0, "fl oz", "cream"),
+])
+def test_more_lines(line, quantity, unit, name):
+    ing = parse_ingredient(line)
+    assert (ing.quantity, ing.unit, ing.name) == (quantity, unit, name)
+
+
+def test_parse_number_forms():
+    assert parse_number("3") == 3
+    assert parse_number("1.25") == 1.25
+    assert parse_number("1,5") == 1.5
+    assert parse_number("3/4") == 0.75
+    assert parse_number("1 1/2") == 1.5
+    assert parse_number("1/0") is None
+    assert parse_number("abc") is None
+
+
+def test_starts_with_quantity():
+    assert starts_with_quantity("2 eggs")
+    assert starts_with_quantity("\u00bc cup sugar")
+    assert starts_with_quantity("a pinch of salt")
+    assert not starts_with_quantity("a few leaves")
+    assert not starts_with_quantity("salt")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_any_text_gives_valid_ingredient(text):
+    ing = parse_ingredient(text)
+    Ingredient.model_validate(ing.model_dump())
+    assert ing.original_text == text
+    assert ing.quantity is None or ing.quantity >= 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["1", "1/2", "\u00bd", "-", " ", "to", "g", "cups", "(", ")", "of", "salt",
+                                 "2,5", ".", "a", "pinch", "0/0", "99999999999999999999"]), max_size=10))
+def test_quantity_like_noise_never_raises(parts):
+    ing = parse_ingredient(" ".join(parts))
+    assert ing.quantity is None or ing.quantity >= 0
