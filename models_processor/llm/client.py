@@ -216,9 +216,12 @@ class OllamaClient:
         raise OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"pull of '{model}' ended without success",
                               transient=True, reason="stream_error")
 
-    def warm_up(self, model: str, keep_alive: str | int, *, deadline: Deadline) -> GenerateOutcome:
+    def warm_up(self, model: str, keep_alive: str | int, *, deadline: Optional[Deadline] = None) -> GenerateOutcome:
         """Load the model with an empty-prompt generate (Ollama answers done_reason "load"), so the first
-        real request does not pay the load. The deadline must allow a cold load (seconds to minutes)."""
+        real request does not pay the load. The deadline must allow a cold load (seconds to minutes): a
+        client that gives up aborts the load (ollama-api.md §5), so the default is Ollama's 5 min load limit."""
+        if deadline is None:
+            deadline = Deadline.after(max(self.read_timeout, 300.0))
         outcome = self.generate({"model": model, "keep_alive": keep_alive}, deadline=deadline, stream=False)
         if outcome.done_reason != "load":
             log.warning("warm-up of %s answered done_reason=%s, expected load", model, outcome.done_reason)

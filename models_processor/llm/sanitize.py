@@ -23,7 +23,9 @@ class NoJSONFound(ValueError):
 
 def _strip_fences(text: str) -> str:
     match = _FENCE.search(text)
-    return match.group(1) if match else text
+    if match and _first_container_start(match.group(1)) >= 0:
+        return match.group(1)
+    return text  # no fence, or the JSON sits outside it (e.g. a stray closing fence after the JSON)
 
 
 def _first_container_start(text: str) -> int:

@@ -1,6 +1,5 @@
 """OllamaReadiness and build_models against stand-in servers."""
 
-import json
 
 import pytest
 from prometheus_client import CollectorRegistry

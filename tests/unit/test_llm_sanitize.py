@@ -17,6 +17,8 @@ from models_processor.llm.sanitize import NoJSONFound, extract_json
     ("{}" + "\n \n \n" * 200, {}),
     ('[{"a": 1}]', [{"a": 1}]),
     ('{"a": 1}{"b": 2}', {"a": 1}),
+    ('{"a": 1}\n```', {"a": 1}),
+    ('```json\n{"a": {"b": [1', {"a": {"b": [1]}}),
 ])
 def test_extracts(text, expected):
     assert extract_json(text) == expected
