@@ -1,0 +1,241 @@
+"""Image intake: every bad photo maps to its wire error code; good photos come out upright RGB."""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import time
+import zipfile
+import zlib
+
+import pytest
+from PIL import Image
+
+from models_processor.errors import ErrorCode, ProcessingError
+from models_processor.images import decode_photo, downscale_for_ocr, encode_for_model
+
+MAX_BYTES = 8 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def encode(img: Image.Image, fmt: str, **kw) -> bytes:
+    out = io.BytesIO()
+    img.save(out, format=fmt, **kw)
+    return out.getvalue()
+
+
+def sample(size=(64, 48), color=(200, 30, 30)) -> Image.Image:
+    img = Image.new("RGB", size, color)
+    img.putpixel((0, 0), (0, 0, 255))  # a marker to check orientation
+    return img
+
+
+def decode(data: str | bytes, *, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS):
+    return decode_photo(data if isinstance(data, str) else b64(data), max_bytes=max_bytes, max_pixels=max_pixels)
+
+
+def fails(data, code: ErrorCode, match: str = "", **kw) -> ProcessingError:
+    with pytest.raises(ProcessingError) as info:
+        decode(data, **kw)
+    assert info.value.code == code, info.value
+    assert match.lower() in info.value.message.lower(), info.value.message
+    assert info.value.retryable is False
+    return info.value
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def raw_png(width: int, height: int, idat: bytes) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+
+
+# --- accepted formats ---
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_accepted_formats(fmt):
+    data = encode(sample(), fmt)
+    got = decode(data)
+    assert got.format == fmt
+    assert (got.width, got.height) == (64, 48) == got.image.size
+    assert got.image.mode == "RGB"
+    assert got.byte_count == len(data)
+
+
+def test_whitespace_and_newlines_in_base64_ignored():
+    text = b64(encode(sample(), "PNG"))
+    wrapped = "\n".join(text[i:i + 76] for i in range(0, len(text), 76))
+    assert decode("  " + wrapped + "\r\n").format == "PNG"
+
+
+def test_heic_round_trip():
+    pillow_heif = pytest.importorskip("pillow_heif")
+    try:
+        data = encode(sample(), "HEIF", quality=90)
+    except Exception as exc:  # pragma: no cover - build without an encoder
+        pytest.skip(f"pillow-heif cannot encode here: {exc}")
+    got = decode(data)
+    assert got.format == "HEIF" and got.image.size == (64, 48) and got.image.mode == "RGB"
+    assert pillow_heif  # registered opener used
+
+
+def test_mpo_from_phone_cameras_accepted():
+    frames = [sample(), sample(color=(0, 0, 0))]
+    out = io.BytesIO()
+    frames[0].save(out, format="MPO", save_all=True, append_images=frames[1:])
+    got = decode(out.getvalue())
+    assert got.format == "MPO" and got.image.size == (64, 48)
+
+
+def test_exif_orientation_applied():
+    img = sample(size=(60, 40))
+    img.paste((0, 0, 255), (0, 0, 10, 10))  # a block (not a pixel) survives JPEG = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    got = decode(encode(img, "JPEG", exif=exif.tobytes(), quality=95))
+    assert got.image.size == (40, 60)
+    assert (got.width, got.height) == (40, 60)
+    r, g, b = got.image.getpixel((36, 3))  # the top-left marker ends up top-right
+    assert b > 150 and r < 100
+
+
+def test_transparent_png_flattened_on_white():
+    img = Image.new("RGBA", (10, 10), (0, 0, 0, 0))
+    got = decode(encode(img, "PNG"))
+    assert got.image.mode == "RGB" and got.image.getpixel((5, 5)) == (255, 255, 255)
+
+
+def test_grayscale_and_palette_converted():
+    assert decode(encode(Image.new("L", (8, 8), 100), "PNG")).image.mode == "RGB"
+    assert decode(encode(Image.new("RGB", (8, 8), (1, 2, 3)).convert("P"), "PNG")).image.mode == "RGB"
+
+
+def test_polyglot_png_with_zip_appended_is_accepted_tail_ignored():
+    # Decision: the pixels are a valid PNG; trailing bytes are never read or stored (we keep only the
+    # decoded pixels and re-encode for the model), so the image is accepted.
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as zf:
+        zf.writestr("payload.txt", "hello")
+    got = decode(encode(sample(), "PNG") + zbuf.getvalue())
+    assert got.format == "PNG" and got.image.size == (64, 48)
+
+
+# --- invalid_image ---
+
+def test_not_base64():
+    fails("this is not base64!!", ErrorCode.INVALID_IMAGE, "base64")
+    fails("abc", ErrorCode.INVALID_IMAGE, "base64")  # bad padding
+    fails(b64(encode(sample(), "PNG")).replace("+", "-").replace("/", "_") + "-_", ErrorCode.INVALID_IMAGE, "base64")
+
+
+def test_data_uri_rejected_with_clear_message():
+    err = fails("data:image/png;base64," + b64(encode(sample(), "PNG")), ErrorCode.INVALID_IMAGE, "data: URI")
+    assert "prefix" in err.message
+
+
+@pytest.mark.parametrize("payload", ["", "   \n ", b""])
+def test_empty(payload):
+    fails(payload if isinstance(payload, str) else b64(payload), ErrorCode.INVALID_IMAGE, "empty")
+
+
+def test_not_a_string():
+    with pytest.raises(ProcessingError) as info:
+        decode_photo(None, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS)  # type: ignore[arg-type]
+    assert info.value.code == ErrorCode.INVALID_IMAGE
+
+
+def test_not_an_image():
+    fails(b"hello, this is plain text and not a picture", ErrorCode.INVALID_IMAGE, "not a JPEG, PNG, WebP or HEIC")
+    fails(b"%PDF-1.7\n...", ErrorCode.INVALID_IMAGE, "PDF")
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF", "ICO"])
+def test_disallowed_formats_named(fmt):
+    fails(encode(sample(), fmt), ErrorCode.INVALID_IMAGE, f"{fmt} images are not accepted")
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_truncated(fmt):
+    rng_img = Image.effect_noise((256, 256), 64).convert("RGB")  # noise: pixel data dominates the file
+    data = encode(rng_img, fmt)
+    fails(data[: len(data) // 2], ErrorCode.INVALID_IMAGE)
+
+
+def test_truncated_jpeg_message_says_truncated():
+    data = encode(Image.effect_noise((256, 256), 64).convert("RGB"), "JPEG")
+    fails(data[: len(data) // 2], ErrorCode.INVALID_IMAGE, "truncated")
+
+
+def test_corrupt_png_data():
+    data = raw_png(32, 32, b"\x78\x9c" + b"\xff" * 100)  # zlib header then garbage
+    fails(data, ErrorCode.INVALID_IMAGE)
+
+
+def test_header_only():
+    fails(encode(sample(), "PNG")[:40], ErrorCode.INVALID_IMAGE)
+
+
+# --- image_too_large ---
+
+def test_oversize_bytes_rejected_before_decoding():
+    data = encode(sample(), "PNG") + b"\0" * 5000
+    fails(data, ErrorCode.IMAGE_TOO_LARGE, "limit", max_bytes=4096)
+    fails(b"\0" * 10_000, ErrorCode.IMAGE_TOO_LARGE, "limit", max_bytes=4096)  # checked on the base64 length
+
+
+def test_decompression_bomb_huge_dimensions_tiny_file():
+    # 100000 x 100000 RGB = 30 GB of pixels declared in a ~100-byte file: refused from the header.
+    data = raw_png(100_000, 100_000, zlib.compress(b"\0" * 1000))
+    assert len(data) < 200
+    start = time.perf_counter()
+    fails(data, ErrorCode.IMAGE_TOO_LARGE, "pixels")
+    assert time.perf_counter() - start < 0.5
+
+
+def test_above_pillow_global_limit_is_too_large_not_crash():
+    # Beyond 2x Image.MAX_IMAGE_PIXELS Pillow itself raises DecompressionBombError inside open().
+    data = raw_png(60_000, 60_000, zlib.compress(b"\0" * 100))
+    fails(data, ErrorCode.IMAGE_TOO_LARGE, max_pixels=10**10)
+
+
+def test_highly_compressible_png_bomb_limited_by_pixels():
+    # 8000 x 6000 black PNG: 144 MB of pixels in a ~140 KB file ("zip bomb"). Over a 40 MP limit it is
+    # refused without decoding; under a generous limit it decodes normally.
+    data = encode(Image.new("L", (8000, 6000), 0), "PNG", optimize=True)
+    assert len(data) < 300_000
+    start = time.perf_counter()
+    fails(data, ErrorCode.IMAGE_TOO_LARGE, "pixels", max_pixels=40_000_000)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_png_text_chunk_bomb():
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "A" * 20_000_000, zip=True)  # 20 MB of text in ~20 KB
+    fails(encode(sample(), "PNG", pnginfo=info), ErrorCode.IMAGE_TOO_LARGE)
+
+
+# --- resizing ---
+
+def test_downscale_for_ocr():
+    img = Image.new("RGB", (4000, 3000))
+    small, scale = downscale_for_ocr(img, 1600)
+    assert small.size == (1600, 1200) and scale == pytest.approx(0.4)
+    same, one = downscale_for_ocr(small, 1600)
+    assert same is small and one == 1.0
+
+
+def test_encode_for_model_is_jpeg_within_max_side():
+    img = Image.effect_noise((3000, 1000), 30).convert("RGB")
+    data = encode_for_model(img, 1024)
+    out = Image.open(io.BytesIO(data))
+    assert out.format == "JPEG" and max(out.size) == 1024 and out.size == (1024, 341)
+    small = encode_for_model(Image.new("RGB", (100, 50)), 1024)
+    assert Image.open(io.BytesIO(small)).size == (100, 50)
