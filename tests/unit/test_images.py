@@ -96,7 +96,8 @@ def test_mpo_from_phone_cameras_accepted():
 
 def test_exif_orientation_applied():
     img = sample(size=(60, 40))
-    img.paste((0, 0, 255), (0, 0, 10, 10))  # a block (not a pixel) survives JPEG = Image.Exif()
+    img.paste((0, 0, 255), (0, 0, 10, 10))  # a block (not a pixel) survives JPEG
+    exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise to display
     got = decode(encode(img, "JPEG", exif=exif.tobytes(), quality=95))
     assert got.image.size == (40, 60)
