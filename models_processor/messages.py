@@ -133,6 +133,7 @@ class Response(BaseModel):
     response: Optional[str] = None  # text results: the generated text
     model: Optional[str] = None
     timings_ms: Optional[dict[str, int]] = None
+    warnings: Optional[list[str]] = None  # additive: why a photo result is partial (e.g. model unreachable)
     error: Optional[ErrorBody] = None
 
     def to_bytes(self) -> bytes:

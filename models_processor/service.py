@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 from confluent_kafka import Consumer, KafkaException, Producer
 
@@ -32,7 +32,7 @@ class Parts:
     health: HealthState
     metrics: Metrics
     model_name: str
-    prepare: Optional[callable] = None  # model pull / warm-up, run in the background at start
+    prepare: Optional[Callable[[], None]] = None  # model pull / warm-up, run in the background at start
 
 
 def build_parts(settings: Settings, metrics: Optional[Metrics] = None) -> Parts:
@@ -45,7 +45,12 @@ def build_parts(settings: Settings, metrics: Optional[Metrics] = None) -> Parts:
     text = TextPipeline(models.text, max_prompt_chars=settings.max_prompt_chars)
     processor = RequestProcessor(settings, text, photo, metrics)
     health = HealthState(stall_seconds=settings.health_stall_seconds, probes=models.probes)
-    return Parts(processor, health, metrics, settings.vision_model, prepare=models.prepare)
+
+    def prepare() -> None:
+        for server in models.servers:
+            server.prepare(pull_on_start=settings.ollama_pull_on_start, warm_up=settings.ollama_warmup)
+
+    return Parts(processor, health, metrics, settings.vision_model, prepare=prepare)
 
 
 def build_kafka_clients(settings: Settings, metrics: Metrics, environ: Optional[Mapping[str, str]] = None):

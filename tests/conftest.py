@@ -4,3 +4,12 @@ import os
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 pytest_plugins = ["tests.broker_fixture"]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A skipped test is a failure of the setup, not a pass: fail the run if anything was skipped."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped and exitstatus == 0:
+        reporter.write_line(f"{len(skipped)} test(s) skipped: a missing part is a setup failure", red=True)
+        session.exitstatus = 1

@@ -47,6 +47,8 @@ def _common(settings: Settings, environ: Mapping[str, str]) -> dict[str, Any]:
         "message.max.bytes": _message_ceiling(settings),
         # Fail fast and visibly instead of hanging on a dead broker address.
         "socket.connection.setup.timeout.ms": 10_000,
+        # librdkafka's own log lines go through Python logging, so they are JSON lines like ours.
+        "logger": logging.getLogger("librdkafka"),
     }
     conf.update(librdkafka_overrides(environ))
     return conf

@@ -1,0 +1,29 @@
+"""`python -m models_processor analyze IMAGE`: one photo through the same pipeline as the service, no Kafka."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from ..config import Settings
+from ..deadline import Deadline
+from ..errors import ProcessingError
+from ..llm.base import UnconfiguredModel
+from ..llm.factory import build_models
+from ..messages import Request, Response
+from ..metrics import Metrics
+from .photo import build_photo_pipeline
+
+
+def analyze_file(settings: Settings, image: Path, *, kind: str = "auto", use_llm: bool = True) -> Response:
+    metrics = Metrics()
+    vision = build_models(settings, metrics).vision if use_llm else \
+        UnconfiguredModel("vision", "OLLAMA_VISION_HOST or OLLAMA_HOST", settings.vision_model)
+    pipeline = build_photo_pipeline(settings, vision, metrics, use_llm=use_llm)
+    request_id = f"analyze-{image.name}"
+    request = Request(user_email="", photo=base64.b64encode(image.read_bytes()).decode(), kind=kind)
+    try:
+        return pipeline.run(request, request_id=request_id,
+                            deadline=Deadline.after(settings.request_deadline_seconds))
+    except ProcessingError as error:
+        return Response.failure(user_email="", request_id=request_id, error=error)

@@ -1,0 +1,170 @@
+"""Photo requests: intake -> OCR -> classify -> deterministic parser -> vision fallback -> merge.
+
+The vision model is called only when parsing leaves critical fields missing (design.md), or for food
+photos, which have nothing to read. When the model cannot be reached, the answer is what OCR found, with
+the missing fields marked `missing` and a warning saying why.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from pydantic import BaseModel
+
+from ..config import Settings
+from ..deadline import Deadline
+from ..errors import ErrorCode, ProcessingError
+from ..images import decode_photo, encode_for_model
+from ..llm.base import ModelCallError, VisionModel
+from ..llm.prompts import FOOD_INSTRUCTION
+from ..messages import Request, RequestKind, Response, ResultKind, Source
+from ..metrics import Metrics
+from ..ocr.base import OcrEngine, OcrResult
+from ..parsing.classify import classify
+from ..parsing.nutrition import parse_nutrition_label
+from ..parsing.recipe import parse_recipe
+from ..schemas import CRITICAL_FIELDS, FoodResult, NutritionLabelResult, RecipeResult
+from .merge import merge
+
+log = logging.getLogger(__name__)
+
+_RESULT_MODELS: dict[ResultKind, type[BaseModel]] = {
+    ResultKind.RECIPE: RecipeResult, ResultKind.NUTRITION_LABEL: NutritionLabelResult, ResultKind.FOOD: FoodResult,
+}
+_INSTRUCTIONS = {
+    ResultKind.RECIPE: ("This photo shows a recipe (a cookbook page or a recipe card). Extract the title, "
+                        "servings, prep/cook/total times in minutes, every ingredient line (original text, "
+                        "name, quantity as a number, unit) and the instruction steps in order."),
+    ResultKind.NUTRITION_LABEL: ("This photo shows a nutrition facts label. Extract the serving size, servings "
+                                 "per container and the per-serving values of the first column: calories, "
+                                 "fats, cholesterol, sodium, potassium, carbohydrates, fibre, sugars, protein. "
+                                 "Use grams or milligrams as the field names say."),
+}
+# OCR text given to the model as context: enough for a label or a recipe page, bounded for num_ctx.
+_OCR_CONTEXT_CHARS = 3000
+
+
+@dataclass
+class _Timer:
+    started: float = field(default_factory=time.monotonic)
+    stages: dict[str, int] = field(default_factory=dict)
+
+    def lap(self, stage: str, since: float) -> float:
+        now = time.monotonic()
+        self.stages[stage] = int((now - since) * 1000)
+        return now
+
+
+class PhotoPipeline:
+    def __init__(self, settings: Settings, ocr: OcrEngine, vision: VisionModel, metrics: Metrics, *,
+                 use_llm: bool = True) -> None:
+        self._settings = settings
+        self._ocr = ocr
+        self._vision = vision
+        self._metrics = metrics
+        self._use_llm = use_llm
+
+    def run(self, request: Request, *, request_id: str, deadline: Deadline) -> Response:
+        timer = _Timer(started=deadline.started_at)
+        mark = time.monotonic()
+        assert request.photo is not None
+        decoded = decode_photo(request.photo, max_bytes=self._settings.max_image_bytes,
+                               max_pixels=self._settings.max_image_pixels)
+        mark = timer.lap("decode", mark)
+
+        if request.kind is RequestKind.FOOD:
+            return self._food(request, request_id, decoded.image, deadline, timer)
+
+        deadline.check("ocr")
+        ocr = self._ocr.recognize(decoded.image)
+        mark = timer.lap("ocr", mark)
+        if request.kind is RequestKind.AUTO:
+            verdict = classify(ocr)
+            kind = verdict.kind
+            log.info("photo classified", extra={"result_kind": kind.value, "confidence": round(verdict.confidence, 2),
+                                                "ocr_lines": len(ocr.lines)})
+            if kind is ResultKind.FOOD:
+                return self._food(request, request_id, decoded.image, deadline, timer)
+        else:
+            kind = ResultKind(request.kind.value)
+
+        parsed_result, found = self._parse(kind, ocr)
+        mark = timer.lap("parse", mark)
+        missing = [f for f in CRITICAL_FIELDS[kind.value] if f not in found]
+        model_result: Optional[BaseModel] = None
+        model_name: Optional[str] = None
+        warnings: list[str] = []
+        if missing and not self._use_llm:
+            warnings.append("vision fallback not run (--no-llm); missing: " + ", ".join(missing))
+        elif missing:
+            try:
+                image_jpeg = encode_for_model(decoded.image, self._settings.llm_image_max_side)
+                model_result, generation = self._vision.extract(
+                    image_jpeg=image_jpeg, result_model=_RESULT_MODELS[kind],
+                    instruction=_with_ocr_context(_INSTRUCTIONS[kind], ocr), deadline=deadline)
+                model_name = generation.model
+            except ModelCallError as exc:
+                # The photo still gets what OCR read; the requester learns why the rest is missing.
+                log.warning("vision fallback failed; answering with the OCR result",
+                            extra={"code": exc.code.value, "reason": exc.message})
+                warnings.append(f"vision fallback failed ({exc.code.value}): {exc.message}")
+            mark = timer.lap("llm", mark)
+        self._metrics.photo_fallback.labels(kind.value, "yes" if missing and self._use_llm else "no").inc()
+
+        merged = merge(parsed_result, found, model_result)
+        if merged.rejected:
+            log.info("model values contradicted by OCR were dropped", extra={"fields": list(merged.rejected)})
+        for source in merged.sources.values():
+            self._metrics.field_sources.labels(kind.value, source.value).inc()
+        timer.stages["total"] = int((time.monotonic() - timer.started) * 1000)
+        response = Response.ok_photo(user_email=request.user_email, request_id=request_id, kind=kind,
+                                     result=merged.result, sources=merged.sources, model=model_name,
+                                     timings_ms=timer.stages)
+        if warnings:
+            response.warnings = warnings
+        return response
+
+    def _parse(self, kind: ResultKind, ocr: OcrResult) -> tuple[BaseModel, set[str]]:
+        if kind is ResultKind.RECIPE:
+            parsed = parse_recipe(ocr)
+        else:
+            parsed = parse_nutrition_label(ocr)
+        return parsed.result, set(parsed.found)
+
+    def _food(self, request: Request, request_id: str, image, deadline: Deadline, timer: _Timer) -> Response:
+        """Food photos have nothing to read: the vision model answers with the earlier service's schema."""
+        if not self._use_llm:
+            raise ProcessingError(ErrorCode.MODEL_UNAVAILABLE,
+                                  "a food photo needs the vision model, and the model was turned off (--no-llm)")
+        mark = time.monotonic()
+        instruction = FOOD_INSTRUCTION
+        if request.prompt and request.prompt.strip():
+            instruction += "\n\nThe requester asks: " + request.prompt.strip()[: self._settings.max_prompt_chars]
+        image_jpeg = encode_for_model(image, self._settings.llm_image_max_side)
+        result, generation = self._vision.extract(image_jpeg=image_jpeg, result_model=FoodResult,
+                                                  instruction=instruction, deadline=deadline)
+        timer.lap("llm", mark)
+        timer.stages["total"] = int((time.monotonic() - timer.started) * 1000)
+        self._metrics.photo_fallback.labels("food", "vision_first").inc()
+        sources = {name: Source.LLM_VISION for name in FoodResult.model_fields}
+        return Response.ok_photo(user_email=request.user_email, request_id=request_id, kind=ResultKind.FOOD,
+                                 result=result.model_dump(), sources=sources, model=generation.model,
+                                 timings_ms=timer.stages)
+
+
+def _with_ocr_context(instruction: str, ocr: OcrResult) -> str:
+    text = ocr.text.strip()
+    if not text:
+        return instruction
+    return (f"{instruction}\n\nText already read from the photo by OCR (may contain reading errors; the photo "
+            f"is authoritative):\n{text[:_OCR_CONTEXT_CHARS]}")
+
+
+def build_photo_pipeline(settings: Settings, vision: VisionModel, metrics: Metrics, *,
+                         ocr: Optional[OcrEngine] = None, use_llm: bool = True) -> PhotoPipeline:
+    from ..ocr.factory import build_ocr_engine
+
+    return PhotoPipeline(settings, ocr or build_ocr_engine(settings), vision, metrics, use_llm=use_llm)
