@@ -197,12 +197,13 @@ def test_hung_call_ends_at_the_deadline(srv, stream):
 
 
 def test_stream_that_stalls_after_content_ends_at_the_deadline(srv):
-    srv.enqueue(Reply(text="x" * 40, delay_s=5.0))  # 10 chunks, 0.5 s apart
+    srv.enqueue(Reply(text="x" * 8, delay_s=1.4))  # 2 chunks: at 0.7 s and 1.4 s
     started = time.monotonic()
     with pytest.raises(ModelCallError) as info:
-        make_client(srv.url, read_timeout=30).generate(gen_body(), deadline=Deadline.after(0.8), stream=True)
-    # The next chunk would come at 1.0 s: the per-read timeout was shrunk to end the call at 0.8 s.
-    assert time.monotonic() - started < 0.95
+        make_client(srv.url, read_timeout=30).generate(gen_body(), deadline=Deadline.after(0.9), stream=True)
+    # After the first chunk the per-read timeout shrinks to the 0.2 s left: the call ends near 0.9 s,
+    # not when the second chunk arrives at 1.4 s.
+    assert time.monotonic() - started < 1.25
     assert info.value.code == ErrorCode.DEADLINE_EXCEEDED
 
 
