@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..deadline import Deadline
-from ..errors import ProcessingError
+from ..errors import ErrorCode, ProcessingError
 from ..llm.base import UnconfiguredModel
 from ..llm.factory import build_models
 from ..messages import Request, Response
@@ -16,12 +16,17 @@ from .photo import build_photo_pipeline
 
 
 def analyze_file(settings: Settings, image: Path, *, kind: str = "auto", use_llm: bool = True) -> Response:
+    request_id = f"analyze-{image.name}"
+    try:
+        photo = image.read_bytes()
+    except OSError as exc:  # a missing or unreadable file is an answer, not a traceback
+        return Response.failure(user_email="", request_id=request_id, error=ProcessingError(
+            ErrorCode.INVALID_REQUEST, f"cannot read {image}: {exc.strerror or exc}"))
     metrics = Metrics()
     vision = build_models(settings, metrics).vision if use_llm else \
         UnconfiguredModel("vision", "OLLAMA_VISION_HOST or OLLAMA_HOST", settings.vision_model)
     pipeline = build_photo_pipeline(settings, vision, metrics, use_llm=use_llm)
-    request_id = f"analyze-{image.name}"
-    request = Request(user_email="", photo=base64.b64encode(image.read_bytes()).decode(), kind=kind)
+    request = Request(user_email="", photo=base64.b64encode(photo).decode(), kind=kind)
     try:
         return pipeline.run(request, request_id=request_id,
                             deadline=Deadline.after(settings.request_deadline_seconds))

@@ -27,7 +27,7 @@ from ..parsing.classify import classify
 from ..parsing.nutrition import parse_nutrition_label
 from ..parsing.recipe import parse_recipe
 from ..schemas import CRITICAL_FIELDS, FoodResult, NutritionLabelResult, RecipeResult
-from .merge import merge
+from .merge import is_empty, merge
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +149,12 @@ class PhotoPipeline:
         timer.lap("llm", mark)
         timer.stages["total"] = int((time.monotonic() - timer.started) * 1000)
         self._metrics.photo_fallback.labels("food", "vision_first").inc()
-        sources = {name: Source.LLM_VISION for name in FoodResult.model_fields}
+        data = result.model_dump()
+        # Every field comes from the model; one it left empty is `missing`, as in merged results.
+        sources = {name: (Source.MISSING if is_empty(data.get(name)) else Source.LLM_VISION)
+                   for name in FoodResult.model_fields}
         return Response.ok_photo(user_email=request.user_email, request_id=request_id, kind=ResultKind.FOOD,
-                                 result=result.model_dump(), sources=sources, model=generation.model,
+                                 result=data, sources=sources, model=generation.model,
                                  timings_ms=timer.stages)
 
 
