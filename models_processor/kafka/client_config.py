@@ -116,6 +116,8 @@ def producer_config(settings: Settings, *, environ: Mapping[str, str] | None = N
     if settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE:
         conf["transactional.id"] = transactional_id(settings)
         conf.setdefault("transaction.timeout.ms", 60_000)
+        # librdkafka: a message must time out before the transaction that carries it.
+        conf["delivery.timeout.ms"] = min(int(conf["delivery.timeout.ms"]), int(conf["transaction.timeout.ms"]))
     else:
         conf.pop("transactional.id", None)
     _reject_owned(environ, _OWNED_PRODUCER)
