@@ -1,7 +1,7 @@
 """Accuracy of OCR + deterministic parsers (no LLM) on sample photos with a ground_truth.json.
 
 Usage: python bench/accuracy.py [--samples DIR] [--fixtures DIR]
-  --samples   folder with the photos and ground_truth.json (default: ../shared/samples from the repo root)
+  --samples   folder with the photos and ground_truth.json (default: tests/samples in the repo)
   --fixtures  read OCR from <DIR>/<photo>.json dumps instead of running the engine (fast)
 
 Metrics:
@@ -98,7 +98,7 @@ def classify(ocr: OcrResult) -> Optional[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--samples", type=Path, default=ROOT.parent / "shared" / "samples")
+    ap.add_argument("--samples", type=Path, default=ROOT / "tests" / "samples")
     ap.add_argument("--fixtures", type=Path, default=None)
     args = ap.parse_args()
     truth = json.loads((args.samples / "ground_truth.json").read_text())

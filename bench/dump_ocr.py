@@ -21,7 +21,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"}
 
 
 def main() -> None:
-    samples = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("/work/shared/samples")
+    samples = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(str(Path(__file__).resolve().parents[1] / "tests" / "samples"))
     out_dir = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "tests" / "fixtures" / "ocr"
     out_dir.mkdir(parents=True, exist_ok=True)
     engine = RapidOcrEngine()

@@ -116,7 +116,7 @@ def concurrent_rss_child(samples: str, phone_jpeg: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--samples", default="/work/shared/samples")
+    parser.add_argument("--samples", default=str(Path(__file__).resolve().parents[1] / "tests" / "samples"))
     parser.add_argument("--rss-child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:

@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 
 from models_processor.ocr.base import OcrLine, OcrResult
 
-SAMPLES = Path("/work/shared/samples")
+from tests.sample_photos import SAMPLES_DIR as SAMPLES
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ocr"
 
 
@@ -39,7 +39,6 @@ def load_fixture(name: str) -> OcrResult:
     return OcrResult(lines, doc["width"], doc["height"])
 
 
-requires_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason="sample photos not present")
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,11 @@ from PIL import Image
 from models_processor.messages import ResultKind
 from models_processor.ocr.base import OcrLine, OcrResult
 from models_processor.parsing.classify import classify
-from tests.unit.ocr_fixtures import ground_truth, load_fixture, ocr_results, rapid_engine, requires_samples  # noqa: F401
+from tests.unit.ocr_fixtures import ground_truth, load_fixture, ocr_results, rapid_engine  # noqa: F401
 
 GROUND_TRUTH = ground_truth()
 
 
-@requires_samples
 @pytest.mark.parametrize("name", sorted(GROUND_TRUTH))
 def test_recorded_ocr_classified_as_ground_truth(name):
     verdict = classify(load_fixture(name))
@@ -23,13 +22,11 @@ def test_recorded_ocr_classified_as_ground_truth(name):
     assert 0.0 <= verdict.confidence <= 1.0
 
 
-@requires_samples
 def test_live_ocr_classified_as_ground_truth(ocr_results):
     wrong = {n: classify(r).kind.value for n, r in ocr_results.items() if classify(r).kind.value != GROUND_TRUTH[n]["kind"]}
     assert not wrong
 
 
-@requires_samples
 def test_synthetic_text_free_photo_is_food(rapid_engine):
     # A smooth "plate on a table": gradients and blobs, no glyphs.
     y, x = np.mgrid[0:720, 0:960]

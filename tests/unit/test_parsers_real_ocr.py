@@ -13,7 +13,7 @@ from models_processor.ocr.rapid import RapidOcrEngine
 from models_processor.parsing.nutrition import parse_nutrition_label
 from models_processor.parsing.recipe import parse_recipe
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+from tests.sample_photos import SAMPLES_DIR as SAMPLES
 TRUTH = json.loads((SAMPLES / "ground_truth.json").read_text())
 
 
