@@ -34,13 +34,13 @@ class Settings(BaseSettings):
     # --- Kafka (earlier service names) ---
     bootstrap_server: str = Field("localhost:9092", description="Kafka bootstrap servers (host:port,...)")
     local_model_kafka_topic: str = Field("eater-send-photo", min_length=1, description="request topic")
-    consumer_group: str = Field("models-processor", min_length=1)
-    photo_response_topic: str = Field("photo-analysis-response", min_length=1)
-    text_response_topic: str = Field("gemini-response", min_length=1)
-    dlq_topic: str = Field("models-processor-dlq", min_length=1)
+    consumer_group: str = Field("models-processor", min_length=1, description="Kafka consumer group (scale out by adding members)")
+    photo_response_topic: str = Field("photo-analysis-response", min_length=1, description="photo results")
+    text_response_topic: str = Field("gemini-response", min_length=1, description="text results (name kept for existing consumers)")
+    dlq_topic: str = Field("models-processor-dlq", min_length=1, description="unprocessable requests, unchanged, with error headers")
     error_response_topic: str = Field("", description="answers to unparseable requests; default: text topic")
     expected_user_email: str = Field("", description="when set, requests from other users are skipped")
-    processing_guarantee: ProcessingGuarantee = ProcessingGuarantee.AT_LEAST_ONCE
+    processing_guarantee: ProcessingGuarantee = Field(ProcessingGuarantee.AT_LEAST_ONCE, description="at_least_once or exactly_once (Kafka transactions)")
     transactional_id: str = Field(
         "", description="exactly-once: stable per instance; default derived from the group and host name"
     )
@@ -56,38 +56,38 @@ class Settings(BaseSettings):
 
     # --- HTTP / logging ---
     port: int = Field(8080, ge=0, le=65535, description="0 picks a free port")
-    log_level: str = Field("INFO")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR")
     health_stall_seconds: float = Field(30.0, gt=0, description="/health fails when the poll loop is older")
 
     # --- Ollama (earlier names, plus separate vision/text servers) ---
     ollama_host: str = Field("", description="default model server, e.g. http://localhost:11434")
-    ollama_model: str = Field("llava:7b", min_length=1)
-    ollama_vision_host: str = ""
-    ollama_vision_model: str = ""
-    ollama_text_host: str = ""
-    ollama_text_model: str = ""
+    ollama_model: str = Field("llava:7b", min_length=1, description="default model (vision and text)")
+    ollama_vision_host: str = Field("", description="vision model server; default OLLAMA_HOST")
+    ollama_vision_model: str = Field("", description="vision model; default OLLAMA_MODEL")
+    ollama_text_host: str = Field("", description="text model server; default OLLAMA_HOST")
+    ollama_text_model: str = Field("", description="text model; default OLLAMA_MODEL")
     ollama_request_timeout: float = Field(120.0, gt=0, description="read timeout of one model call, seconds")
     ollama_health_timeout: float = Field(5.0, gt=0, description="connect timeout and health-check timeout")
-    ollama_pull_on_start: bool = False
-    ollama_warmup: bool = True
+    ollama_pull_on_start: bool = Field(False, description="pull missing models via /api/pull at start")
+    ollama_warmup: bool = Field(True, description="load the models at start (empty-prompt generate)")
     ollama_keep_alive: str = Field("30m", description="how long Ollama keeps the model loaded")
     ollama_num_ctx: int = Field(4096, ge=512, description="kept constant so the model is never reloaded")
     ollama_max_in_flight: int = Field(0, ge=0, description="cap on concurrent calls per server (0 = no cap)")
-    llm_temperature: float = Field(0.0, ge=0, le=2)
-    llm_num_predict: int = Field(1024, ge=16)
-    llm_seed: int = 42
-    llm_validation_retries: int = Field(2, ge=0, le=10)
-    llm_image_max_side: int = Field(1024, ge=64, le=8192)
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="model option temperature")
+    llm_num_predict: int = Field(1024, ge=16, description="model option num_predict (max output tokens)")
+    llm_seed: int = Field(42, description="model option seed (repeatable answers)")
+    llm_validation_retries: int = Field(2, ge=0, le=10, description="re-asks after invalid model JSON")
+    llm_image_max_side: int = Field(1024, ge=64, le=8192, description="photos are downscaled to this for the model")
     result_cache_size: int = Field(512, ge=0, description="entries; 0 disables the result cache")
-    result_cache_ttl_seconds: float = Field(3600.0, gt=0)
-    max_prompt_chars: int = Field(20_000, ge=1)
+    result_cache_ttl_seconds: float = Field(3600.0, gt=0, description="result cache entry lifetime")
+    max_prompt_chars: int = Field(20_000, ge=1, description="longer prompts get invalid_request")
 
     # --- photos / OCR ---
-    ocr_engine: OcrEngineName = OcrEngineName.RAPIDOCR
+    ocr_engine: OcrEngineName = Field(OcrEngineName.RAPIDOCR, description="rapidocr (bundled) or paddleocr (optional extra)")
     ocr_model_dir: str = Field("", description="PaddleOCR model folder (OCR_ENGINE=paddleocr)")
     ocr_max_side: int = Field(1600, ge=320, le=8192, description="downscale before text detection")
     max_image_pixels: int = Field(40_000_000, ge=1_000_000, description="decompression-bomb limit")
-    max_image_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    max_image_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="largest decoded photo; larger gets image_too_large")
 
     @field_validator("log_level")
     @classmethod
