@@ -59,9 +59,9 @@ def create_output_topics(factory_admin_bootstrap: str, settings: Settings, parti
 class InProcessService:
     """The real dispatcher and request processor on a thread, with the given model and photo doubles."""
 
-    def __init__(self, settings: Settings, text_model, photo=None, probes=()) -> None:
+    def __init__(self, settings: Settings, text_model, photo=None, probes=(), metrics: Optional[Metrics] = None) -> None:
         self.settings = settings
-        self.metrics = Metrics()
+        self.metrics = metrics or Metrics()
         self.health = HealthState(stall_seconds=settings.health_stall_seconds, probes=probes)
         text = TextPipeline(text_model, max_prompt_chars=settings.max_prompt_chars)
         self.processor = RequestProcessor(settings, text, photo or NoPhotoPipeline(), self.metrics)
