@@ -1,0 +1,1 @@
+"""Benchmarks: throughput and latency through the real broker, OCR speed and accuracy (see README.md)."""

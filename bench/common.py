@@ -1,0 +1,507 @@
+"""Shared helpers of the Kafka benchmarks (bench/throughput.py, bench/ollama_slots.py).
+
+- `LocalBroker`: deploy/local-kafka/broker.py in a temp run dir, watched (--watch-pid) so a killed
+  benchmark leaves no JVM behind.
+- `create_topics`: fresh topics with N partitions; response topics use LogAppendTime, so an answer's
+  timestamp is the moment the broker appended it.
+- `Processor`: `python -m models_processor run` as a child process (tests/integration/harness.py's
+  ProcessorProcess), waited on through GET /ready, with its peak RSS sampled by psutil.
+- `produce_requests`: N text requests; each request's produce time is its CreateTime timestamp (set by
+  the producing client at produce()).
+- `AnswerCollector`: reads the response topic on a thread; per-request end-to-end latency = the answer's
+  broker timestamp (LogAppendTime; receive time if the topic has no such timestamp) minus produce time.
+- `naive` sub-command (`python -m bench.common naive ...`): the baseline the throughput benchmark compares
+  against: poll one message, call the model through the product's OllamaTextModel, produce, flush,
+  commit synchronously, repeat.
+
+Every figure is printed as a ratio against a baseline measured in the same run: the machine is small
+(2 cores) and shared, so absolute numbers drift between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+
+from tests.integration.harness import ProcessorProcess, free_port, service_env  # noqa: E402
+
+BROKER_SCRIPT = ROOT / "deploy" / "local-kafka" / "broker.py"
+OUT_DIR = ROOT / "bench" / "out"
+TOPIC_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+MODEL = "llava:7b"
+
+
+# ---------------------------------------------------------------------------------------------- broker
+class LocalBroker:
+    """A local single-node broker in a temp run dir (or KAFKA_BOOTSTRAP_SERVERS when set)."""
+
+    def __init__(self) -> None:
+        self.bootstrap = ""
+        self.run_dir: Optional[Path] = None
+
+    def start(self) -> str:
+        external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if external:
+            self.bootstrap = external
+            return external
+        self.run_dir = Path(tempfile.mkdtemp(prefix="bench-kafka-"))
+        out = subprocess.run([sys.executable, str(BROKER_SCRIPT), "start", "--json", "--run-dir", str(self.run_dir),
+                              "--watch-pid", str(os.getpid())], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, timeout=600, stdin=subprocess.DEVNULL)
+        if out.returncode != 0:
+            raise RuntimeError(f"broker.py start failed:\n{out.stderr}")
+        self.bootstrap = json.loads(out.stdout)["bootstrap"]
+        return self.bootstrap
+
+    def stop(self) -> None:
+        if self.run_dir is not None:
+            subprocess.run([sys.executable, str(BROKER_SCRIPT), "stop", "--run-dir", str(self.run_dir)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+
+    def __enter__(self) -> "LocalBroker":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def create_topics(bootstrap: str, partitions: dict[str, int], *, log_append_time: Iterable[str] = (),
+                  timeout: float = 30.0) -> None:
+    """Create topics (name -> partitions) and wait until every partition has a leader."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    append = set(log_append_time)
+    new = []
+    for name, count in partitions.items():
+        config = {"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)}
+        if name in append:
+            config["message.timestamp.type"] = "LogAppendTime"
+        new.append(NewTopic(name, num_partitions=count, replication_factor=1, config=config))
+    for name, future in admin.create_topics(new, operation_timeout=timeout).items():
+        future.result(timeout)
+    until = time.monotonic() + timeout
+    for name, count in partitions.items():
+        while True:
+            meta = admin.list_topics(name, timeout=5).topics.get(name)
+            if (meta is not None and meta.error is None and len(meta.partitions) == count
+                    and all(p.leader >= 0 for p in meta.partitions.values())):
+                break
+            if time.monotonic() > until:
+                raise TimeoutError(f"topic {name} not ready")
+            time.sleep(0.1)
+
+
+@dataclass
+class Topics:
+    request: str
+    text: str
+    photo: str
+    dlq: str
+    group: str
+
+    @classmethod
+    def fresh(cls, bootstrap: str, label: str, partitions: int) -> "Topics":
+        base = f"bench-{label}-{uuid.uuid4().hex[:8]}"
+        env = service_env(bootstrap, base, f"{base}-g")
+        topics = cls(request=base, text=env["TEXT_RESPONSE_TOPIC"], photo=env["PHOTO_RESPONSE_TOPIC"],
+                     dlq=env["DLQ_TOPIC"], group=env["CONSUMER_GROUP"])
+        create_topics(bootstrap, {topics.request: partitions, topics.text: 1, topics.photo: 1, topics.dlq: 1},
+                      log_append_time=[topics.text, topics.photo, topics.dlq])
+        return topics
+
+    def env(self, bootstrap: str, **extra: str) -> dict[str, str]:
+        return service_env(bootstrap, self.request, self.group, **extra)
+
+
+# ---------------------------------------------------------------------------------------------- memory
+class RssSampler:
+    """Peak resident set size of one process (and its children), sampled every `interval` seconds."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        self._proc = psutil.Process(pid)
+        self._interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="rss-sampler")
+
+    def start(self) -> "RssSampler":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                rss = self._proc.memory_info().rss
+                for child in self._proc.children(recursive=True):
+                    rss += child.memory_info().rss
+            except psutil.Error:
+                return
+            self.peak_bytes = max(self.peak_bytes, rss)
+            self._stop.wait(self._interval)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join(5)
+        return self.peak_bytes / 2**20
+
+
+# ---------------------------------------------------------------------------------------------- processor
+class Processor:
+    """The service as a child process: started, waited on until /ready, RSS sampled, stopped by SIGTERM."""
+
+    def __init__(self, env: dict[str, str], label: str, argv: Optional[list[str]] = None) -> None:
+        OUT_DIR.mkdir(parents=True, exist_ok=True)
+        self.log_path = OUT_DIR / f"{label}.log"
+        self.log_path.write_text("")
+        env = {"PORT": str(free_port()), "LOG_LEVEL": "INFO", **env}
+        self._proc = ProcessorProcess(env, self.log_path)
+        self._argv = argv
+        self.rss: Optional[RssSampler] = None
+
+    @property
+    def pid(self) -> int:
+        assert self._proc.proc is not None
+        return self._proc.proc.pid
+
+    def start(self, ready_timeout: float = 120.0) -> "Processor":
+        if self._argv is None:
+            self._proc.start()
+        else:  # an alternative entry point (investigations: the same service with one thing patched)
+            log = open(self.log_path, "ab")
+            self._proc.proc = subprocess.Popen(self._argv, cwd=ROOT, env=self._proc.env, stdout=log,
+                                               stderr=subprocess.STDOUT)
+        self.rss = RssSampler(self.pid).start()
+        until = time.monotonic() + ready_timeout
+        while True:
+            if not self._proc.alive():
+                raise RuntimeError(f"processor exited at start; see {self.log_path}:\n{self._proc.log_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self._proc.url("/ready"), timeout=2) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                pass
+            if time.monotonic() > until:
+                raise RuntimeError(f"processor not ready in {ready_timeout}s; see {self.log_path}")
+            time.sleep(0.1)
+
+    def metrics_text(self) -> str:
+        with urllib.request.urlopen(self._proc.url("/metrics"), timeout=5) as resp:
+            return resp.read().decode()
+
+    def stop(self) -> float:
+        """SIGTERM, wait; returns the peak RSS in MiB."""
+        peak = self.rss.stop() if self.rss else 0.0
+        if self._proc.alive():
+            try:
+                self._proc.terminate(60)
+            except subprocess.TimeoutExpired:
+                self._proc.stop()
+        return peak
+
+
+# ---------------------------------------------------------------------------------------------- requests
+def text_request(prompt: str) -> bytes:
+    return json.dumps({"user_email": "bench@example.com", "prompt": prompt}).encode()
+
+
+def unique_prompts(n: int, tag: str) -> list[tuple[str, str]]:
+    """(request id, prompt) pairs; prompts are unique so the result cache never serves a repeat."""
+    run = uuid.uuid4().hex[:6]
+    return [(f"{tag}-{run}-{i}", f"[{run}-{i}] Suggest a dinner with lentils") for i in range(n)]
+
+
+def produce_requests(bootstrap: str, topic: str, items: list[tuple[str, bytes]], *,
+                     pace_s: float = 0.0, linger_ms: int = 0) -> dict[str, int]:
+    """Produce (key, value) items; returns key -> produce time (CreateTime, ms since the epoch).
+
+    pace_s > 0 spaces the requests (latency runs); 0 sends them as fast as the client goes (a burst)."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": linger_ms,
+                         "message.max.bytes": TOPIC_MAX_MESSAGE_BYTES})
+    sent: dict[str, int] = {}
+
+    def on_delivery(err, msg) -> None:
+        if err is not None:
+            raise RuntimeError(f"produce failed: {err}")
+        sent[msg.key().decode()] = msg.timestamp()[1]
+
+    next_at = time.monotonic()
+    for key, value in items:
+        if pace_s > 0:
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            next_at += pace_s
+        while True:
+            try:
+                producer.produce(topic, key=key.encode(), value=value, on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.01)
+        producer.poll(0)
+    if producer.flush(60) != 0:
+        raise RuntimeError("requests not delivered within 60 s")
+    return sent
+
+
+@dataclass
+class Answer:
+    key: str
+    timestamp_ms: int  # the broker's append time (or receive time)
+    status: str
+    value: dict = field(default_factory=dict)
+
+
+class AnswerCollector:
+    """Reads response topics from the beginning on a thread and keeps the first answer per key."""
+
+    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-reader-{uuid.uuid4().hex[:8]}",
+                                   "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                                   "fetch.wait.max.ms": 10})
+        self._consumer.subscribe(topics)
+        self.answers: dict[str, Answer] = {}
+        self.duplicates = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="answer-collector")
+        self._thread.start()
+
+    def _run(self) -> None:
+        from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME
+
+        while not self._stop.is_set():
+            for msg in self._consumer.consume(500, 0.05):
+                if msg.error() is not None:
+                    continue
+                received_ms = int(time.time() * 1000)
+                ts_type, ts = msg.timestamp()
+                key = (msg.key() or b"").decode()
+                try:
+                    value = json.loads(msg.value())
+                except (TypeError, ValueError):
+                    value = {}
+                answer = Answer(key, ts if ts_type == TIMESTAMP_LOG_APPEND_TIME else received_ms,
+                                str(value.get("status", "?")), value)
+                with self._lock:
+                    if key in self.answers:
+                        self.duplicates += 1
+                    else:
+                        self.answers[key] = answer
+
+    def wait_for(self, keys: Iterable[str], timeout: float) -> dict[str, Answer]:
+        keys = set(keys)
+        until = time.monotonic() + timeout
+        while time.monotonic() < until:
+            with self._lock:
+                if keys <= self.answers.keys():
+                    break
+            time.sleep(0.02)
+        with self._lock:
+            return {k: self.answers[k] for k in keys if k in self.answers}
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._consumer.close()
+
+
+# ---------------------------------------------------------------------------------------------- figures
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@dataclass
+class RunFigures:
+    scenario: str
+    requests: int
+    answered: int
+    errors: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    peak_rss_mb: float
+    extra: dict = field(default_factory=dict)
+
+
+def figures(scenario: str, sent: dict[str, int], answers: dict[str, Answer], peak_rss_mb: float) -> RunFigures:
+    """Throughput from the first produce to the last answer's append; latency per request."""
+    latencies = [answers[k].timestamp_ms - sent[k] for k in answers if k in sent]
+    first = min(sent.values()) if sent else 0
+    last = max((a.timestamp_ms for a in answers.values()), default=first)
+    seconds = max(1e-3, (last - first) / 1000)
+    errors = sum(1 for a in answers.values() if a.status != "ok")
+    return RunFigures(scenario=scenario, requests=len(sent), answered=len(answers), errors=errors, seconds=seconds,
+                      rps=len(answers) / seconds, p50_ms=percentile(latencies, 50), p99_ms=percentile(latencies, 99),
+                      peak_rss_mb=peak_rss_mb)
+
+
+def write_json(name: str, data: dict) -> Path:
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = OUT_DIR / name
+    path.write_text(json.dumps(data, indent=2, default=str))
+    return path
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "loadavg_1m": os.getloadavg()[0]}
+
+
+# ---------------------------------------------------------------------------------------------- naive loop
+def naive_loop(bootstrap: str, request_topic: str, response_topic: str, group: str, ollama_url: str,
+               expected: int, idle_exit_s: float = 60.0) -> None:
+    """The baseline: one message at a time, poll -> model call -> produce -> flush -> synchronous commit.
+
+    The model call goes through the product's own OllamaTextModel (same HTTP client, same streaming), so
+    the per-call HTTP cost is the service's. Prints "joined" once it owns its partitions."""
+    from models_processor.config import load_settings
+    from models_processor.deadline import Deadline
+    from models_processor.llm.factory import build_models
+    from models_processor.metrics import Metrics
+
+    settings = load_settings({"OLLAMA_HOST": ollama_url, "OLLAMA_MODEL": MODEL, "RESULT_CACHE_SIZE": "0"})
+    text_model = build_models(settings, Metrics()).text
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False, "isolation.level": "read_committed"})
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+                         "linger.ms": 0})
+    joined = threading.Event()
+    consumer.subscribe([request_topic], on_assign=lambda c, parts: joined.set())
+    while not joined.is_set():
+        consumer.poll(0.1)
+    print("joined", flush=True)
+    done = 0
+    last = time.monotonic()
+    while done < expected and time.monotonic() - last < idle_exit_s:
+        msg = consumer.poll(0.1)
+        if msg is None or msg.error() is not None:
+            continue
+        last = time.monotonic()
+        request = json.loads(msg.value())
+        try:
+            generation = text_model.generate_text(request["prompt"], deadline=Deadline.after(240))
+            answer = {"status": "ok", "request_id": msg.key().decode(), "response": generation.text,
+                      "model": generation.model}
+        except Exception as exc:  # noqa: BLE001 - the baseline answers errors too
+            answer = {"status": "error", "request_id": msg.key().decode(), "error": {"message": str(exc)}}
+        producer.produce(response_topic, key=msg.key(), value=json.dumps(answer).encode())
+        producer.flush(30)
+        consumer.commit(offsets=[TopicPartition(msg.topic(), msg.partition(), msg.offset() + 1)],
+                        asynchronous=False)
+        done += 1
+    consumer.close()
+
+
+class NaiveProcess:
+    """The naive loop as a child process, like the service (same process boundary, own GIL)."""
+
+    def __init__(self, bootstrap: str, topics: Topics, ollama_url: str, expected: int, label: str) -> None:
+        OUT_DIR.mkdir(parents=True, exist_ok=True)
+        self.log_path = OUT_DIR / f"{label}.log"
+        self._argv = [sys.executable, "-m", "bench.common", "naive", "--bootstrap", bootstrap,
+                      "--request-topic", topics.request, "--response-topic", topics.text, "--group", topics.group,
+                      "--ollama", ollama_url, "--expected", str(expected)]
+        self.proc: Optional[subprocess.Popen] = None
+        self.rss: Optional[RssSampler] = None
+
+    def start(self, timeout: float = 60.0) -> "NaiveProcess":
+        self.proc = subprocess.Popen(self._argv, cwd=ROOT, stdout=subprocess.PIPE,
+                                     stderr=open(self.log_path, "wb"), text=True,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.rss = RssSampler(self.proc.pid).start()
+        line = self.proc.stdout.readline()  # blocks until "joined" (or exit)
+        if line.strip() != "joined":
+            raise RuntimeError(f"naive loop did not start; see {self.log_path}")
+        return self
+
+    def stop(self) -> float:
+        peak = self.rss.stop() if self.rss else 0.0
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+        return peak
+
+
+def _main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    naive = sub.add_parser("naive", help="run the naive baseline loop (used by bench/throughput.py)")
+    naive.add_argument("--bootstrap", required=True)
+    naive.add_argument("--request-topic", required=True)
+    naive.add_argument("--response-topic", required=True)
+    naive.add_argument("--group", required=True)
+    naive.add_argument("--ollama", required=True)
+    naive.add_argument("--expected", type=int, required=True)
+    args = parser.parse_args()
+    if args.command == "naive":
+        naive_loop(args.bootstrap, args.request_topic, args.response_topic, args.group, args.ollama, args.expected)
+
+
+if __name__ == "__main__":
+    _main()
+
+
+def quiet_standin_disconnects() -> None:
+    """The stand-in's threaded server prints a traceback when a client drops a keep-alive connection
+    (the processor exiting): harmless here, so silence just those."""
+    from tests.fakes import ollama_server
+
+    original = ollama_server._Server.handle_error
+
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        original(self, request, client_address)
+
+    ollama_server._Server.handle_error = handle_error
+
+
+def what_if_argv(patches: list[str]) -> Optional[list[str]]:
+    """Investigations only: the service's command line with module constants overridden at start, e.g.
+    ["models_processor.kafka.dispatcher._IDLE_POLL_S=0.005"], to measure a proposed change without editing
+    the product. None when there is nothing to patch (the plain `python -m models_processor run`)."""
+    if not patches:
+        return None
+    lines = ["import importlib, sys",
+             "def _owner(path):",
+             "    parts = path.split('.')",
+             "    for i in range(len(parts), 0, -1):",
+             "        try:",
+             "            obj = importlib.import_module('.'.join(parts[:i]))",
+             "        except ImportError:",
+             "            continue",
+             "        for name in parts[i:]:",
+             "            obj = getattr(obj, name)",
+             "        return obj"]
+    for patch in patches:
+        target, value = patch.split("=", 1)
+        owner, attr = target.rsplit(".", 1)
+        lines.append(f"setattr(_owner({owner!r}), {attr!r}, {value})")
+    lines += ["from models_processor.cli import main", "sys.exit(main(['run']))"]
+    return [sys.executable, "-c", "\n".join(lines)]

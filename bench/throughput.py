@@ -1,0 +1,220 @@
+"""Throughput of text requests through the real broker, against a naive loop measured in the same run.
+
+A stand-in model server (tests/fakes/ollama_server.py) answers every generation after a fixed latency L
+with P parallel slots, so the model-bound ceiling is P/L requests/s. Scenarios, each on fresh topics of the
+same broker and the same stand-in:
+
+  naive@L     a plain confluent-kafka loop: poll one message, call the model (the product's
+              OllamaTextModel: same HTTP client and streaming), produce, flush, commit synchronously
+  direct@L    P threads calling the stand-in directly (no Kafka): what the stand-in itself allows
+  service@L   `python -m models_processor run` with CONCURRENT_REQUESTS workers
+  naive@0     the naive loop with a zero-latency model
+  service@0   the service with a zero-latency model: the service's own overhead is the limit
+
+Requests are produced in one burst once the consumer has joined (prompts are unique, RESULT_CACHE_SIZE=0, so
+the result cache never answers). Throughput = answers / (last answer's broker append time - first request's
+produce time). Latency per request = answer append time - request produce time (burst: includes queueing).
+
+Targets (issue): at L=200 ms, P=4, 8 partitions, CONCURRENT_REQUESTS=8 the service reaches >= 0.9 x P/L and
+>= 3.5 x the naive loop; with L=0 it sustains >= 300 requests/s (2-core machine). Prints a table and writes
+bench/out/throughput.json.
+
+Usage: python bench/throughput.py [--requests N] [--latency 0.2] [--parallel 4] [--partitions 8]
+                                  [--concurrency 8] [--zero-requests N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import (MODEL, AnswerCollector, LocalBroker, NaiveProcess, Processor, RunFigures,  # noqa: E402
+                          Topics, figures, machine, percentile, produce_requests, quiet_standin_disconnects, text_request,
+                          unique_prompts, what_if_argv, write_json)
+from tests.fakes.ollama_server import OllamaStandIn  # noqa: E402
+
+TARGET_BOUND_RATIO = 0.9
+TARGET_NAIVE_RATIO = 3.5
+TARGET_ZERO_RPS = 300.0
+
+
+def run_service(bootstrap: str, url: str, label: str, n: int, partitions: int, concurrency: int,
+                expected_rps: float, extra_env: dict[str, str] | None = None,
+                argv: list[str] | None = None) -> RunFigures:
+    topics = Topics.fresh(bootstrap, label, partitions)
+    env = topics.env(bootstrap, OLLAMA_HOST=url, OLLAMA_MODEL=MODEL, CONCURRENT_REQUESTS=str(concurrency),
+                     RESULT_CACHE_SIZE="0", **(extra_env or {}))
+    proc = Processor(env, label, argv=argv).start()
+    collector = AnswerCollector(bootstrap, [topics.text])
+    try:
+        items = [(key, text_request(prompt)) for key, prompt in unique_prompts(n, label)]
+        sent = produce_requests(bootstrap, topics.request, items, linger_ms=5)
+        answers = collector.wait_for(sent, timeout=60 + 3 * n / expected_rps)
+    finally:
+        collector.close()
+        peak = proc.stop()
+    result = figures(label, sent, answers, peak)
+    result.extra["duplicates"] = collector.duplicates
+    return result
+
+
+def run_naive(bootstrap: str, url: str, label: str, n: int, partitions: int, expected_rps: float) -> RunFigures:
+    topics = Topics.fresh(bootstrap, label, partitions)
+    naive = NaiveProcess(bootstrap, topics, url, n, label).start()
+    collector = AnswerCollector(bootstrap, [topics.text])
+    try:
+        items = [(key, text_request(prompt)) for key, prompt in unique_prompts(n, label)]
+        sent = produce_requests(bootstrap, topics.request, items, linger_ms=5)
+        answers = collector.wait_for(sent, timeout=60 + 3 * n / expected_rps)
+    finally:
+        collector.close()
+        peak = naive.stop()
+    return figures(label, sent, answers, peak)
+
+
+def run_direct(url: str, parallel: int, calls_per_thread: int) -> RunFigures:
+    """P threads, each calling the stand-in through the product's OllamaTextModel: the stand-in's ceiling."""
+    from models_processor.config import load_settings
+    from models_processor.deadline import Deadline
+    from models_processor.llm.factory import build_models
+    from models_processor.metrics import Metrics
+
+    settings = load_settings({"OLLAMA_HOST": url, "OLLAMA_MODEL": MODEL, "RESULT_CACHE_SIZE": "0",
+                              "CONCURRENT_REQUESTS": str(parallel)})
+    model = build_models(settings, Metrics()).text
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def worker(index: int) -> None:
+        for i in range(calls_per_thread):
+            started = time.monotonic()
+            model.generate_text(f"direct {index} {i} {time.time()}", deadline=Deadline.after(60))
+            with lock:
+                latencies.append((time.monotonic() - started) * 1000)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(parallel)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.monotonic() - started
+    n = parallel * calls_per_thread
+    return RunFigures("direct", n, n, 0, seconds, n / seconds, percentile(latencies, 50), percentile(latencies, 99),
+                      0.0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Throughput through the real broker vs a naive loop.")
+    parser.add_argument("--requests", type=int, default=400, help="requests for service@L (default 400)")
+    parser.add_argument("--naive-requests", type=int, default=0, help="requests for naive@L (default: ~10 s worth)")
+    parser.add_argument("--zero-requests", type=int, default=3000, help="requests for service@0 (default 3000)")
+    parser.add_argument("--latency", type=float, default=0.2, help="stand-in latency L, seconds (default 0.2)")
+    parser.add_argument("--parallel", type=int, default=4, help="stand-in parallel slots P (default 4)")
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=8, help="CONCURRENT_REQUESTS (default 8)")
+    parser.add_argument("--quick", action="store_true", help="fewer requests (about a minute in all)")
+    parser.add_argument("--skip-zero", action="store_true", help="skip the L=0 scenarios")
+    parser.add_argument("--what-if", action="append", default=[], metavar="MODULE.ATTR=VALUE",
+                        help="investigation: override a product constant in the service process")
+    parser.add_argument("--service-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment of the service (e.g. KAFKA_FETCH_WAIT_MAX_MS=10); repeatable")
+    args = parser.parse_args()
+    if args.quick:
+        args.requests = min(args.requests, 160)
+        args.zero_requests = min(args.zero_requests, 1200)
+    L, P = args.latency, args.parallel
+    bound = P / L if L > 0 else math.inf
+    n_naive = args.naive_requests or min(args.requests, max(20, int((5 if args.quick else 10) / (L + 0.01))))
+    n_naive0 = min(args.zero_requests, 300 if args.quick else 600)
+
+    extra_env = dict(item.split("=", 1) for item in args.service_env)
+    argv = what_if_argv(args.what_if)
+    results: dict[str, RunFigures] = {}
+    quiet_standin_disconnects()
+    standin = OllamaStandIn(models=(MODEL,), num_parallel=P, latency_s=L)
+    url = standin.start()
+    broker = LocalBroker()
+    print(f"starting the local broker ...", file=sys.stderr)
+    broker.start()
+    try:
+        bs = broker.bootstrap
+        print(f"broker {bs}; stand-in {url} (P={P}, L={L}s)", file=sys.stderr)
+        print("direct@L ...", file=sys.stderr)
+        results["direct@L"] = run_direct(url, P, max(5, int(2 / L)) if L > 0 else 50)
+        print(f"naive@L ({n_naive} requests) ...", file=sys.stderr)
+        results["naive@L"] = run_naive(bs, url, "naive-L", n_naive, args.partitions, expected_rps=1 / (L + 0.02))
+        print(f"service@L ({args.requests} requests) ...", file=sys.stderr)
+        standin.reset_stats()
+        results["service@L"] = run_service(bs, url, "service-L", args.requests, args.partitions, args.concurrency,
+                                            expected_rps=min(bound, 300), extra_env=extra_env, argv=argv)
+        stats = standin.stats
+        results["service@L"].extra["standin_max_concurrent"] = stats.max_concurrent_generations
+        results["service@L"].extra["standin_busy_slot_s"] = round(stats.busy_slot_seconds, 2)
+        if not args.skip_zero:
+            standin.latency_s = 0.0
+            print(f"naive@0 ({n_naive0} requests) ...", file=sys.stderr)
+            results["naive@0"] = run_naive(bs, url, "naive-0", n_naive0, args.partitions, expected_rps=50)
+            print(f"service@0 ({args.zero_requests} requests) ...", file=sys.stderr)
+            results["service@0"] = run_service(bs, url, "service-0", args.zero_requests, args.partitions,
+                                               args.concurrency, expected_rps=100, extra_env=extra_env, argv=argv)
+    finally:
+        broker.stop()
+        standin.stop()
+
+    naive_l = results["naive@L"].rps
+    checks = []
+    svc = results["service@L"]
+    checks.append((f"service@L >= {TARGET_BOUND_RATIO} x P/L", svc.rps / bound, TARGET_BOUND_RATIO))
+    checks.append((f"service@L >= {TARGET_NAIVE_RATIO} x naive@L", svc.rps / naive_l, TARGET_NAIVE_RATIO))
+    if "service@0" in results:
+        checks.append((f"service@0 >= {TARGET_ZERO_RPS:.0f} req/s", results["service@0"].rps, TARGET_ZERO_RPS))
+
+    print()
+    if extra_env:
+        print(f"service environment overrides: {extra_env}")
+    if args.what_if:
+        print(f"WHAT-IF (product constants overridden in the service): {args.what_if}")
+    print(f"L={L * 1000:.0f} ms, P={P}, partitions={args.partitions}, CONCURRENT_REQUESTS={args.concurrency}, "
+          f"P/L bound={bound:.1f} req/s; {machine()}")
+    header = (f"{'scenario':<11} {'requests':>8} {'answered':>8} {'seconds':>8} {'req/s':>8} {'x naive':>8} "
+              f"{'x P/L':>6} {'p50 ms':>8} {'p99 ms':>8} {'RSS MB':>7}")
+    print(header)
+    print("-" * len(header))
+    for name, r in results.items():
+        naive = results["naive@0"].rps if name.endswith("@0") and "naive@0" in results else naive_l
+        vs_bound = f"{r.rps / bound:6.2f}" if name.endswith("@L") and bound != math.inf else f"{'-':>6}"
+        rss = f"{r.peak_rss_mb:7.0f}" if r.peak_rss_mb else f"{'-':>7}"
+        print(f"{name:<11} {r.requests:>8} {r.answered:>8} {r.seconds:>8.2f} {r.rps:>8.1f} {r.rps / naive:>8.2f} "
+              f"{vs_bound} {r.p50_ms:>8.0f} {r.p99_ms:>8.0f} {rss}")
+    print()
+    verdicts = []
+    for label, value, target in checks:
+        ok = value >= target
+        verdicts.append({"target": label, "value": round(value, 3), "threshold": target, "pass": ok})
+        print(f"{'PASS' if ok else 'FAIL'}  {label}: {value:.2f}")
+    for name, r in results.items():
+        if r.answered < r.requests or r.errors:
+            print(f"WARN  {name}: {r.answered}/{r.requests} answered, {r.errors} errors")
+    path = write_json("throughput-what-if.json" if args.what_if else "throughput.json", {
+        "machine": machine(), "params": vars(args), "bound_rps": bound if bound != math.inf else None,
+        "results": {k: asdict(v) for k, v in results.items()},
+        "ratios": {"service_L_vs_naive_L": svc.rps / naive_l, "service_L_vs_bound": svc.rps / bound,
+                   **({"service_0_vs_naive_0": results["service@0"].rps / results["naive@0"].rps}
+                      if "service@0" in results else {})},
+        "verdicts": verdicts,
+    })
+    print(f"\nwrote {path}")
+    return 0 if all(v["pass"] for v in verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
