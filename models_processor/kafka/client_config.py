@@ -107,7 +107,7 @@ def producer_config(settings: Settings, *, environ: Mapping[str, str] | None = N
                     on_error: Callable[[Any], None] | None = None) -> dict[str, Any]:
     environ = os.environ if environ is None else environ
     conf = _without(_common(settings, environ), _CONSUMER_ONLY)
-    conf.setdefault("linger.ms", 5)
+    conf.setdefault("linger.ms", 2)  # answers are small and latency-bound
     conf.setdefault("compression.type", "lz4")
     # Retries inside librdkafka are bounded by this; past it the delivery callback reports the failure.
     conf.setdefault("delivery.timeout.ms", 120_000)

@@ -40,13 +40,20 @@ log = logging.getLogger(__name__)
 
 TP = tuple[str, int]
 
-# While work is in flight the loop wakes often, so a finished answer is produced within milliseconds;
-# when idle it blocks longer in consume() and costs nothing.
+# While work is in flight the loop waits at most this long for a worker, so new messages are read and
+# finished answers produced within milliseconds; when idle it blocks in poll(), which returns at once
+# when a message arrives.
 _BUSY_POLL_S = 0.005
 _IDLE_POLL_S = 0.1
+# How long the in-flight limit must hold before partitions are paused (see _apply_backpressure).
+_PAUSE_AFTER_S = 1.0
 # A worker gets this long past its deadline to answer by itself before the dispatcher answers for it.
 _DEADLINE_GRACE_S = 2.0
 _TXN_TIMEOUT_S = 30.0
+# Exactly-once: one transaction per interval (or per this many answers), not one per message: each commit
+# is a broker round trip, and batching them keeps throughput close to at-least-once.
+_TXN_INTERVAL_S = 0.05
+_TXN_MAX_RECORDS = 200
 
 
 @dataclass
@@ -86,6 +93,8 @@ class Dispatcher:
         self._txn_records: dict[TP, list[OutputRecord]] = {}
         self._txn_offsets: dict[TP, int] = {}
         self._pool: Optional[WorkerPool] = None
+        self._last_commit = 0.0
+        self._full_since: Optional[float] = None  # when the in-flight limit was last reached
 
     # ------------------------------------------------------------------ the loop
     def run(self, stop: threading.Event) -> None:
@@ -107,19 +116,30 @@ class Dispatcher:
     def _iteration(self) -> None:
         self._apply_backpressure()
         room = self._limit - self._tracker.in_flight()
-        busy = bool(self._jobs)
-        if room > 0:
-            messages = self._consumer.consume(num_messages=min(room, self._settings.batch_size),
-                                              timeout=_BUSY_POLL_S if busy else _IDLE_POLL_S)
-        else:
-            # Everything is paused: poll anyway, so the group keeps us and callbacks are served.
-            message = self._consumer.poll(_BUSY_POLL_S)
+        busy = bool(self._jobs) or bool(self._txn_offsets)
+        if self._paused:
+            # The limit has held for a while: partitions are paused, and polling keeps the group (and
+            # serves rebalance callbacks) without fetching anything.
+            message = self._consumer.poll(0)
             messages = [message] if message is not None else []
+        elif room <= 0:
+            messages = []  # briefly full: wait for workers below, without pausing (a resume refetches)
+        elif busy:
+            messages = self._consumer.consume(num_messages=min(room, self._settings.batch_size), timeout=0)
+        else:
+            # Idle: poll() returns at the first message (consume() would wait out its whole timeout for
+            # a batch), then take whatever else is already fetched.
+            first = self._consumer.poll(_IDLE_POLL_S)
+            messages = [first] if first is not None else []
+            if first is not None and room > 1:
+                messages += self._consumer.consume(num_messages=min(room, self._settings.batch_size) - 1,
+                                                   timeout=0)
         self._health.mark_poll()
         self._metrics.last_poll.set_to_current_time()
         for message in messages:
             self._accept(message)
-        self._take_finished()
+        # With work in flight and nothing new read, wait briefly for a worker instead of spinning.
+        self._take_finished(wait_s=_BUSY_POLL_S if self._jobs and not messages else 0.0)
         self._producer.poll(0)
         self._answer_overdue()
         if self._eos:
@@ -161,12 +181,13 @@ class Dispatcher:
         self._done_queue.put((job, processed))
 
     # ------------------------------------------------------------------ completion
-    def _take_finished(self) -> None:
+    def _take_finished(self, wait_s: float = 0.0) -> None:
         while True:
             try:
-                job, processed = self._done_queue.get_nowait()
+                job, processed = self._done_queue.get(timeout=wait_s) if wait_s else self._done_queue.get_nowait()
             except queue.Empty:
                 return
+            wait_s = 0.0  # only the first get waits
             if not self._is_current(job) or job.state != "running":
                 self._metrics.skipped.labels("superseded").inc()  # revoked, or answered at its deadline
                 continue
@@ -249,10 +270,12 @@ class Dispatcher:
                 self._finish(job, processed)
 
     # ------------------------------------------------------------------ exactly-once transactions
-    def _commit_transaction(self) -> None:
+    def _commit_transaction(self, force: bool = False) -> None:
         if not self._txn_offsets:
             return
         records = [r for tp in self._txn_offsets for r in self._txn_records.get(tp, [])]
+        if not force and time.monotonic() - self._last_commit < _TXN_INTERVAL_S and len(records) < _TXN_MAX_RECORDS:
+            return
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._txn_offsets.items()]
         try:
             self._producer.begin_transaction()
@@ -272,20 +295,28 @@ class Dispatcher:
             self._producer.abort_transaction(_TXN_TIMEOUT_S)
             return
         self._metrics.commits.labels("transaction").inc()
+        self._last_commit = time.monotonic()
         self._txn_records.clear()
         self._txn_offsets.clear()
 
     # ------------------------------------------------------------------ backpressure
     def _apply_backpressure(self) -> None:
         in_flight = self._tracker.in_flight()
+        now = time.monotonic()
         if in_flight >= self._limit:
-            to_pause = self._assigned - self._paused
+            # Only a limit that holds (a slow model) pauses: pause() drops the prefetched messages and a
+            # resume refetches them, which for short bursts costs more than it saves.
+            if self._full_since is None:
+                self._full_since = now
+            to_pause = self._assigned - self._paused if now - self._full_since >= _PAUSE_AFTER_S else set()
             if to_pause:
                 self._consumer.pause([TopicPartition(t, p) for t, p in to_pause])
                 self._paused |= to_pause
-        elif in_flight <= self._low_mark and self._paused:
-            self._consumer.resume([TopicPartition(t, p) for t, p in self._paused])
-            self._paused.clear()
+        else:
+            self._full_since = None
+            if in_flight <= self._low_mark and self._paused:
+                self._consumer.resume([TopicPartition(t, p) for t, p in self._paused])
+                self._paused.clear()
         self._metrics.paused_partitions.set(len(self._paused))
 
     # ------------------------------------------------------------------ rebalances
@@ -308,7 +339,7 @@ class Dispatcher:
         self._metrics.rebalances.labels("revoke").inc()
         self._drain(revoked, self._settings.revoke_drain_seconds)
         if self._eos:
-            self._commit_transaction()
+            self._commit_transaction(force=True)
         self._release(revoked)
         log.info("partitions revoked", extra={"partitions": [f"{t}[{p}]" for t, p in sorted(revoked)]})
 
@@ -373,7 +404,7 @@ class Dispatcher:
                 self._commit_transaction()
         self._producer.flush(max(1.0, until - time.monotonic()))
         if self._eos:
-            self._commit_transaction()
+            self._commit_transaction(force=True)
         if self._jobs:
             log.warning("grace period over with work unfinished; it will be processed again",
                         extra={"unfinished": len(self._jobs)})

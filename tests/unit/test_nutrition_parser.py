@@ -15,7 +15,7 @@ from models_processor.schemas import NutritionLabelResult
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "ocr"
-TRUTH = json.loads((ROOT.parent / "shared" / "samples" / "ground_truth.json").read_text())
+TRUTH = json.loads((ROOT / "tests" / "samples" / "ground_truth.json").read_text())
 
 
 def box(x0, y0, x1, y1):

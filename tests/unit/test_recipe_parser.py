@@ -14,7 +14,7 @@ from models_processor.schemas import RecipeResult
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "ocr"
-TRUTH = json.loads((ROOT.parent / "shared" / "samples" / "ground_truth.json").read_text())
+TRUTH = json.loads((ROOT / "tests" / "samples" / "ground_truth.json").read_text())
 
 
 def line(text, x, y, h=14, cw=6.0, score=0.99):
