@@ -65,3 +65,12 @@ def test_kip848_drops_client_side_assignment_settings():
     s = load_settings({})
     conf = consumer_config(s, environ={"KAFKA_GROUP_PROTOCOL": "consumer", "KAFKA_SESSION_TIMEOUT_MS": "45000"})
     assert "partition.assignment.strategy" not in conf and "session.timeout.ms" not in conf
+
+
+def test_unknown_librdkafka_property_names_its_variable():
+    from models_processor.metrics import Metrics
+    from models_processor.service import build_kafka_clients
+
+    with pytest.raises(ConfigError) as info:
+        build_kafka_clients(load_settings({}), Metrics(), environ={"KAFKA_SASL_MECHANIZM": "PLAIN"})
+    assert "KAFKA_SASL_MECHANIZM" in str(info.value)
