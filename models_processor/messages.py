@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from enum import Enum
 from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
+from pydantic_core import PydanticSerializationError
 
 from . import SCHEMA_VERSION
 from .errors import ErrorCode, ProcessingError
+
+# JSON may escape a lone UTF-16 surrogate ("\ud800"); Python decodes it into a str that UTF-8 cannot encode.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class RequestKind(str, Enum):
@@ -100,7 +105,12 @@ def peek_identity(value: bytes | None) -> tuple[str, str]:
         return "", ""
     email = data.get("user_email")
     rid = data.get("request_id")
-    return (email if isinstance(email, str) else ""), (rid if isinstance(rid, str) else "")
+    return _wire_text(email), _wire_text(rid)
+
+
+def _wire_text(value: Any) -> str:
+    """A string that can go into a Kafka key or header (UTF-8): a lone surrogate makes it unusable."""
+    return value if isinstance(value, str) and not _SURROGATES.search(value) else ""
 
 
 def peek_kind(value: bytes | None) -> str:
@@ -137,7 +147,13 @@ class Response(BaseModel):
     error: Optional[ErrorBody] = None
 
     def to_bytes(self) -> bytes:
-        return self.model_dump_json(exclude_none=True).encode()
+        try:
+            return self.model_dump_json(exclude_none=True).encode()
+        except PydanticSerializationError:
+            # A lone surrogate (a prompt echoed back, a model's JSON) cannot be UTF-8: answer with U+FFFD
+            # in its place rather than fail to answer at all.
+            text = json.dumps(self.model_dump(mode="json", exclude_none=True), ensure_ascii=False)
+            return _SURROGATES.sub("\ufffd", text).encode()
 
     @classmethod
     def ok_photo(cls, *, user_email: str, request_id: str, kind: ResultKind, result: dict[str, Any],
