@@ -79,19 +79,19 @@ class RequestProcessor:
             email, _ = peek_identity(message.value)
             kind = peek_kind(message.value)  # a JSON object that fails validation still has a kind
             self._metrics.consumed.labels(kind).inc()
+            if email and self._filtered_out(email):
+                return self._skipped(request_id, kind)
             log.warning("request rejected", extra={"code": error.code.value, "reason": error.message})
             return self._failure(request_id, email, kind, error, reply_topic=None)
 
         kind = "photo" if request.is_photo else "text"
         self._metrics.consumed.labels(kind).inc()
-        if settings.expected_user_email and request.user_email != settings.expected_user_email:
-            self._metrics.skipped.labels("user_email").inc()
-            log.info("request skipped: user_email does not match EXPECTED_USER_EMAIL")
-            return Processed(request_id, kind, None, None, skip_reason="user_email")
-        if not message.key:
-            error = ProcessingError(ErrorCode.INVALID_REQUEST, "message key is empty: the key must be the request id")
-            if not request.request_id:
-                return self._failure(request_id, request.user_email, kind, error, reply_topic=None)
+        if self._filtered_out(request.user_email):
+            return self._skipped(request_id, kind)
+        if not message.key and not request.request_id:
+            error = ProcessingError(ErrorCode.INVALID_REQUEST,
+                                    "message key is empty and the value has no request_id: the key must be the request id")
+            return self._failure(request_id, request.user_email, kind, error, reply_topic=None)
 
         try:
             reply_topic = self._check_overrides(request)
@@ -115,6 +115,15 @@ class RequestProcessor:
         log.info("request answered", extra={"kind": kind, "result_kind": response.kind.value if response.kind else None,
                                             "timings_ms": timings})
         return Processed(request_id, kind, response, reply_topic)
+
+    def _filtered_out(self, email: str) -> bool:
+        expected = self._settings.expected_user_email
+        return bool(expected) and email != expected
+
+    def _skipped(self, request_id: str, kind: str) -> Processed:
+        self._metrics.skipped.labels("user_email").inc()
+        log.info("request skipped: user_email does not match EXPECTED_USER_EMAIL")
+        return Processed(request_id, kind, None, None, skip_reason="user_email")
 
     def _check_overrides(self, request: Request) -> Optional[str]:
         settings = self._settings

@@ -288,9 +288,10 @@ CORPUS: list[Case] = [
          b'{"user_email": "\\ud800", "prompt": "hi"}', "skipped"),
     Case("skip-other-user-photo", b"skip-other-user-photo",
          lambda: req(user_email=OTHER, prompt="p", photo=_GOOD_B64()), "skipped", photo_b64=True),
-    # Decoding comes first: a malformed request is answered whoever sent it (its user cannot be trusted).
-    Case("other-user-malformed-answered", b"other-user-malformed-answered", req(user_email=OTHER, prompt=5),
-         "invalid_request"),
+    # Another user's request belongs to another instance even when it is malformed: answering it here
+    # would give that user a second, conflicting answer. Only a readable user_email is filtered on.
+    Case("other-user-malformed-skipped", b"other-user-malformed-skipped", req(user_email=OTHER, prompt=5),
+         "skipped"),
     # --- allow-lists
     Case("model-not-allowed", b"model-not-allowed", text(model="llama3:70b"), "invalid_request"),
     Case("model-allowed", b"model-allowed", text("allowed model", model=ALLOWED_MODEL), "ok"),
