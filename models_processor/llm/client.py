@@ -135,6 +135,9 @@ class OllamaClient:
         self._backoff_max = backoff_max
         if session is None:
             session = requests.Session()
+            # The model server is a sidecar or a cluster service reached directly: no proxy variables or
+            # ~/.netrc to consult, which requests would otherwise look up on every call.
+            session.trust_env = False
             # Pool at least as large as the calls we may have open at once, so no call waits for (or
             # discards) a pooled connection; max_retries=0: urllib3 must not retry behind our backoff.
             size = max(pool_size, max_in_flight, 1)
@@ -287,6 +290,10 @@ class OllamaClient:
                 raise self._classify(None, str(chunk["error"]), model, streamed=bool(parts))
             parts.append(piece(chunk))
             if chunk.get("done"):
+                # Read the end of the chunked body (the terminating chunk): a fully read response returns
+                # its keep-alive connection to the pool; one closed early costs a new TCP connect per call.
+                for _ in resp.iter_content(chunk_size=None):
+                    pass
                 return GenerateOutcome.from_final("".join(parts), chunk, model)
             if deadline.expired():
                 raise self._deadline_error(model, "while the model was still generating")
