@@ -15,7 +15,9 @@ the way Dramatiq's consumer thread acknowledges the messages its workers finish.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -50,6 +52,14 @@ _PAUSE_AFTER_S = 1.0
 # A worker gets this long past its deadline to answer by itself before the dispatcher answers for it.
 _DEADLINE_GRACE_S = 2.0
 _TXN_TIMEOUT_S = 30.0
+# librdkafka can block in a transactional call past its timeout, for ever: send_offsets_to_transaction
+# after a broker restart was seen stuck for minutes (confluentinc/librdkafka#5456, #5511). Nothing in this
+# process can unblock it, and the poll loop and SIGTERM handling are stuck behind it (a stuck partition).
+# Past the call's own timeout plus this margin the process exits; the orchestrator restarts it, and the
+# new instance's init_transactions fences this one and aborts its open transaction: nothing is lost or
+# duplicated for read_committed consumers.
+_TXN_HANG_MARGIN_S = 5.0
+_TXN_HANG_EXIT_CODE = 70
 # Exactly-once: one transaction per interval (or per this many answers), not one per message: each commit
 # is a broker round trip, and batching them keeps throughput close to at-least-once.
 _TXN_INTERVAL_S = 0.05
@@ -93,6 +103,7 @@ class Dispatcher:
         self._txn_records: dict[TP, list[OutputRecord]] = {}
         self._txn_offsets: dict[TP, int] = {}
         self._pool: Optional[WorkerPool] = None
+        self._txn_watchdog = _HangWatchdog(_TXN_TIMEOUT_S + _TXN_HANG_MARGIN_S) if self._eos else None
         self._last_commit = 0.0
         self._full_since: Optional[float] = None  # when the in-flight limit was last reached
 
@@ -281,9 +292,11 @@ class Dispatcher:
             self._producer.begin_transaction()
             for record in records:
                 self._producer.produce(record.topic, key=record.key, value=record.value, headers=record.headers)
-            self._producer.send_offsets_to_transaction(offsets, self._consumer.consumer_group_metadata(),
-                                                       _TXN_TIMEOUT_S)
-            self._producer.commit_transaction(_TXN_TIMEOUT_S)
+            with self._txn_guard("send_offsets_to_transaction"):
+                self._producer.send_offsets_to_transaction(offsets, self._consumer.consumer_group_metadata(),
+                                                           _TXN_TIMEOUT_S)
+            with self._txn_guard("commit_transaction"):
+                self._producer.commit_transaction(_TXN_TIMEOUT_S)
         except KafkaException as exc:
             error = exc.args[0]
             if error.fatal():
@@ -292,12 +305,16 @@ class Dispatcher:
             # transaction again on the next iteration: records and offsets stay queued until then.
             log.warning("transaction failed, aborting and retrying", extra={"kafka_error": error.str()})
             self._metrics.retries.labels("transaction", "abortable" if error.txn_requires_abort() else "other").inc()
-            self._producer.abort_transaction(_TXN_TIMEOUT_S)
+            with self._txn_guard("abort_transaction"):
+                self._producer.abort_transaction(_TXN_TIMEOUT_S)
             return
         self._metrics.commits.labels("transaction").inc()
         self._last_commit = time.monotonic()
         self._txn_records.clear()
         self._txn_offsets.clear()
+
+    def _txn_guard(self, call: str):
+        return self._txn_watchdog.guard(call) if self._txn_watchdog else contextlib.nullcontext()
 
     # ------------------------------------------------------------------ backpressure
     def _apply_backpressure(self) -> None:
@@ -329,6 +346,10 @@ class Dispatcher:
             self._next_epoch += 1
             self._epochs[key] = self._next_epoch
             self._assigned.add(key)
+        # librdkafka keeps a partition's pause flag across a lost/revoked-then-reassigned cycle, while
+        # _release forgot it: a partition paused at the in-flight limit when the group lost it (broker
+        # restart) came back paused for ever. Start every assignment unpaused.
+        consumer.resume(partitions)
         self._health.mark_joined(True)
         self._metrics.rebalances.labels("assign").inc()
         self._metrics.assigned_partitions.set(len(self._assigned))
@@ -410,6 +431,41 @@ class Dispatcher:
                         extra={"unfinished": len(self._jobs)})
         log.info("closing consumer (commits stored offsets, leaves the group)")
         self._consumer.close()
+
+
+class _HangWatchdog:
+    """Exits the process when a guarded blocking call outlives `limit_s` (see _TXN_HANG_MARGIN_S)."""
+
+    def __init__(self, limit_s: float) -> None:
+        self._limit_s = limit_s
+        self._lock = threading.Lock()
+        self._armed: Optional[tuple[str, float]] = None
+        self._thread: Optional[threading.Thread] = None
+
+    @contextlib.contextmanager
+    def guard(self, call: str):
+        with self._lock:
+            self._armed = (call, time.monotonic() + self._limit_s)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="txn-watchdog", daemon=True)
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._armed = None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(1.0)
+            with self._lock:
+                armed = self._armed
+            if armed is not None and time.monotonic() > armed[1]:
+                log.critical("transactional call hung past its timeout; exiting so that a restart fences and "
+                             "aborts the open transaction", extra={"call": armed[0], "limit_s": self._limit_s})
+                for handler in logging.getLogger().handlers:
+                    handler.flush()
+                os._exit(_TXN_HANG_EXIT_CODE)
 
 
 def _failed(job: Job, error: ProcessingError) -> Processed:

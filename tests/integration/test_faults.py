@@ -1,0 +1,59 @@
+"""Short fault-injection runs for CI (bench/faults/harness.py; the long runs are bench/faults/run.py).
+
+Each run: the processor as a child process, the Ollama stand-in, a known set of request ids sent at a
+steady rate, one fault mid-run, then every id accounted for: lost must be 0, and duplicates seen by a
+read_committed consumer must be 0 under exactly-once. kill -9 and the plain SIGTERM drain are covered by
+test_process_guarantees.py; these are the other faults."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.faults.harness import FaultReport, FaultRun
+
+
+def _check(report: FaultReport) -> None:
+    print(report.summary())
+    assert report.sent > 0 and report.send_failed == 0, report.summary()
+    assert report.lost == 0, report.summary()
+    assert report.eos_duplicates == 0, report.summary()
+    assert report.uncommitted == 0, f"request offsets left uncommitted (stuck partition): {report.summary()}"
+
+
+def _run(kind: str, guarantee: str, tmp_path, bootstrap, **kwargs) -> FaultReport:
+    options = dict(requests=120, rate=30.0, partitions=4, bootstrap=bootstrap, work_dir=tmp_path / kind,
+                   recover_timeout_s=60.0, quiet_s=1.5, grace_s=10.0)
+    options.update(kwargs)
+    return FaultRun(kind, guarantee, **options).run()
+
+
+def test_model_server_down_then_back(kafka_bootstrap, tmp_path):
+    report = _run("model_down", "exactly_once", tmp_path, kafka_bootstrap, down_s=3.0, deadline_s=30.0)
+    _check(report)
+    assert report.answered_error == 0, "requests during a 3 s outage must be retried within their deadline"
+
+
+def test_model_server_503_for_a_while(kafka_bootstrap, tmp_path):
+    report = _run("model_503", "exactly_once", tmp_path, kafka_bootstrap, n503=15, deadline_s=30.0)
+    _check(report)
+    assert report.answered_error == 0 and report.faults[0].label == "15 x 503"
+
+
+def test_broker_stopped_and_restarted(tmp_path):
+    # Own broker (never the session's). At-least-once here: under exactly-once, librdkafka's
+    # send_offsets_to_transaction can hang across the restart, and the process exits after the call's
+    # timeout to be restarted (about a minute; bench/faults/run.py covers it).
+    report = _run("broker_restart", "at_least_once", tmp_path, None, broker_down_s=5.0)
+    _check(report)
+
+
+@pytest.mark.parametrize("guarantee", ["exactly_once", "at_least_once"])
+def test_second_processor_joins_mid_run(kafka_bootstrap, tmp_path, guarantee):
+    report = _run("rebalance", guarantee, tmp_path, kafka_bootstrap)
+    _check(report)
+
+
+def test_sigterm_during_load_then_restart(kafka_bootstrap, tmp_path):
+    report = _run("sigterm", "exactly_once", tmp_path, kafka_bootstrap)
+    _check(report)
+    assert not report.notes, report.notes  # exit code 0 within the grace period
