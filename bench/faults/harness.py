@@ -233,8 +233,8 @@ class Sender:
         for i, rid in enumerate(self._ids):
             if self._rate:
                 pause = t0 + i / self._rate - time.monotonic()
-                if pause > 0:
-                    self._producer.poll(pause)
+                if pause > 0:  # not poll(pause): poll returns early whenever a delivery report is served
+                    time.sleep(pause)
             while True:
                 try:
                     self._producer.produce(self._topic, key=rid.encode(), value=text_request(f"question {rid}"),
