@@ -1,8 +1,9 @@
 """Accuracy of OCR + deterministic parsers (no LLM) on sample photos with a ground_truth.json.
 
-Usage: python bench/accuracy.py [--samples DIR] [--fixtures DIR]
+Usage: python bench/accuracy.py [--samples DIR] [--fixtures DIR] [--json PATH]
   --samples   folder with the photos and ground_truth.json (default: tests/samples in the repo)
   --fixtures  read OCR from <DIR>/<photo>.json dumps instead of running the engine (fast)
+  --json      also write the totals and per-photo lines to PATH (read by bench/report.py)
 
 Metrics:
 - nutrition: % of ground-truth fields read exactly (numbers equal; serving_size equal after lowercasing
@@ -100,10 +101,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=Path, default=ROOT / "tests" / "samples")
     ap.add_argument("--fixtures", type=Path, default=None)
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()
     truth = json.loads((args.samples / "ground_truth.json").read_text())
     engine = None
     totals = {"nut": [0, 0], "ing": [0, 0], "steps": [0, 0], "titles": [0, 0]}
+    photos = []
     for path in sorted(args.samples.iterdir()):
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             continue
@@ -143,6 +146,7 @@ def main() -> None:
                     totals[attr][1] += len(expected[key])
                     line += f" {key}_matched={m}/{len(expected[key])}"
         print(line)
+        photos.append(line)
 
     def pct(k: str) -> str:
         ok, n = totals[k]
@@ -150,6 +154,15 @@ def main() -> None:
 
     print(f"OVERALL nutrition fields exact {pct('nut')} | recipe titles {pct('titles')} | "
           f"ingredient lines matched {pct('ing')} | instruction steps matched {pct('steps')}")
+    if args.json is not None:
+        names = {"nut": "nutrition_fields_exact", "titles": "recipe_titles", "ing": "ingredient_lines_matched",
+                 "steps": "instruction_steps_matched"}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "ocr": "fixtures" if args.fixtures is not None else "engine", "match_ratio": MATCH_RATIO,
+            "totals": {names[k]: {"ok": ok, "of": n, "ratio": (ok / n if n else None)}
+                       for k, (ok, n) in totals.items()},
+            "photos": photos}, indent=2))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ Prints, for every sample photo and for a synthesized 12-MP phone-like photo:
   - the ratio tuned/baseline
 and the peak RSS of a separate process that OCRs 5 photos from 5 threads at once.
 
-Usage: python bench/ocr_speed.py [--reps 3] [--samples /work/shared/samples]
+Usage: python bench/ocr_speed.py [--reps 3] [--samples /work/shared/samples] [--json PATH]
+  --json  also write the figures to PATH (read by bench/report.py)
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--samples", default=str(Path(__file__).resolve().parents[1] / "tests" / "samples"))
     parser.add_argument("--rss-child", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     if args.rss_child:
         concurrent_rss_child(args.samples, args.rss_child)
@@ -131,12 +133,15 @@ def main() -> None:
     tuned = RapidOcrEngine()
     baseline = baseline_fn()
     print(f"{'image':32} {'size':>10} {'tuned s':>8} {'base s':>8} {'ratio':>6} {'lines t/b':>9}")
+    rows = []
     for name, image in images.items():
         t, tl = median_seconds(lambda im: len(tuned.recognize(im).lines), image, args.reps)
         b, bl = median_seconds(baseline, image, args.reps)
         size = f"{image.width}x{image.height}"
         target = f"  target < {TARGET_12MP_S} s: {'OK' if t < TARGET_12MP_S else 'MISSED'}" if "12mp" in name else ""
         print(f"{name:32} {size:>10} {t:8.2f} {b:8.2f} {t / b:6.2f} {tl:>4}/{bl:<4}{target}")
+        rows.append({"image": name, "size": size, "tuned_s": t, "baseline_s": b, "ratio": t / b,
+                     "lines_tuned": tl, "lines_baseline": bl})
 
     del tuned, baseline, images
     with tempfile.NamedTemporaryFile(suffix=".jpg") as phone:
@@ -148,6 +153,10 @@ def main() -> None:
     print(f"5 photos (2 of them 12 MP) OCR'd from 5 threads at once (1 engine, calls serialised): peak RSS "
           f"{rss['peak_rss_mb']:.0f} MB (after decode + engine load {rss['loaded_rss_mb']:.0f} MB), "
           f"wall {rss['wall_s']:.1f} s")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"reps": args.reps, "target_12mp_s": TARGET_12MP_S, "images": rows,
+                                         "concurrent_rss": rss}, indent=2))
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ def run_service(bootstrap: str, url: str, label: str, n: int, partitions: int, c
         peak = proc.stop()
     result = figures(label, sent, answers, peak)
     result.extra["duplicates"] = collector.duplicates
+    result.extra["p95_ms"] = p95(sent, answers)
     return result
 
 
@@ -77,7 +78,14 @@ def run_naive(bootstrap: str, url: str, label: str, n: int, partitions: int, exp
     finally:
         collector.close()
         peak = naive.stop()
-    return figures(label, sent, answers, peak)
+    result = figures(label, sent, answers, peak)
+    result.extra["p95_ms"] = p95(sent, answers)
+    return result
+
+
+def p95(sent: dict, answers: dict) -> float:
+    """95th percentile end-to-end latency, ms (same definition as figures()' p50/p99)."""
+    return percentile([answers[k].timestamp_ms - sent[k] for k in answers if k in sent], 95)
 
 
 def run_direct(url: str, parallel: int, calls_per_thread: int) -> RunFigures:
