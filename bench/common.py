@@ -202,6 +202,7 @@ class Processor:
             except OSError:
                 pass
             if time.monotonic() > until:
+                self._proc.stop()  # never leave a child service running behind a failed bench
                 raise RuntimeError(f"processor not ready in {ready_timeout}s; see {self.log_path}")
             time.sleep(0.1)
 
