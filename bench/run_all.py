@@ -6,7 +6,7 @@ Default (quick, about 10 minutes on the 2-core machine):
   then bench/report.py.
 --full: the same without --quick (ocr_speed with its default 3 repetitions), plus bench/faults/run.py and
   bench/soak.py when they exist (--no-faults / --no-soak to leave them out; --faults / --soak to add them to a
-  quick run).
+  quick run: faults/run.py --quick, soak.py --minutes 2).
 
 The steps run sequentially (the machine has 2 cores; running them together would skew every figure). A step
 that exits non-zero (a benchmark that misses a target exits 1) does not stop the others; the report is
@@ -45,7 +45,7 @@ def steps(full: bool, faults: bool, soak: bool) -> list[tuple[str, list[str], st
     if faults and (ROOT / "bench" / "faults" / "run.py").exists():
         out.append(("faults", [PY, "bench/faults/run.py", *q], "faults.json"))
     if soak and (ROOT / "bench" / "soak.py").exists():
-        out.append(("soak", [PY, "bench/soak.py", *q], "soak.json"))
+        out.append(("soak", [PY, "bench/soak.py", *([] if full else ["--minutes", "2"])], "soak.json"))
     return out
 
 
