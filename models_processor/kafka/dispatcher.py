@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
 import threading
 import time
@@ -34,6 +33,7 @@ from ..logs import request_context
 from ..messages import Response, ResultKind, peek_identity, peek_kind
 from ..metrics import Metrics
 from ..pipeline.requests import Inbound, Processed, RequestProcessor, request_id_of
+from ..watchdog import HangWatchdog
 from ..workers import WorkerPool
 from .offsets import OffsetTracker
 from .routing import OutputRecord, SourceInfo, outputs_for
@@ -103,7 +103,8 @@ class Dispatcher:
         self._txn_records: dict[TP, list[OutputRecord]] = {}
         self._txn_offsets: dict[TP, int] = {}
         self._pool: Optional[WorkerPool] = None
-        self._txn_watchdog = _HangWatchdog(_TXN_TIMEOUT_S + _TXN_HANG_MARGIN_S) if self._eos else None
+        self._txn_watchdog = (HangWatchdog(_TXN_TIMEOUT_S + _TXN_HANG_MARGIN_S, exit_code=_TXN_HANG_EXIT_CODE)
+                              if self._eos else None)
         self._last_commit = 0.0
         self._full_since: Optional[float] = None  # when the in-flight limit was last reached
 
@@ -431,41 +432,6 @@ class Dispatcher:
                         extra={"unfinished": len(self._jobs)})
         log.info("closing consumer (commits stored offsets, leaves the group)")
         self._consumer.close()
-
-
-class _HangWatchdog:
-    """Exits the process when a guarded blocking call outlives `limit_s` (see _TXN_HANG_MARGIN_S)."""
-
-    def __init__(self, limit_s: float) -> None:
-        self._limit_s = limit_s
-        self._lock = threading.Lock()
-        self._armed: Optional[tuple[str, float]] = None
-        self._thread: Optional[threading.Thread] = None
-
-    @contextlib.contextmanager
-    def guard(self, call: str):
-        with self._lock:
-            self._armed = (call, time.monotonic() + self._limit_s)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._watch, name="txn-watchdog", daemon=True)
-                self._thread.start()
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._armed = None
-
-    def _watch(self) -> None:
-        while True:
-            time.sleep(1.0)
-            with self._lock:
-                armed = self._armed
-            if armed is not None and time.monotonic() > armed[1]:
-                log.critical("transactional call hung past its timeout; exiting so that a restart fences and "
-                             "aborts the open transaction", extra={"call": armed[0], "limit_s": self._limit_s})
-                for handler in logging.getLogger().handlers:
-                    handler.flush()
-                os._exit(_TXN_HANG_EXIT_CODE)
 
 
 def _failed(job: Job, error: ProcessingError) -> Processed:
