@@ -59,8 +59,10 @@ def create_output_topics(factory_admin_bootstrap: str, settings: Settings, parti
 class InProcessService:
     """The real dispatcher and request processor on a thread, with the given model and photo doubles."""
 
-    def __init__(self, settings: Settings, text_model, photo=None, probes=(), metrics: Optional[Metrics] = None) -> None:
+    def __init__(self, settings: Settings, text_model, photo=None, probes=(), metrics: Optional[Metrics] = None,
+                 kafka_env: Optional[dict[str, str]] = None) -> None:
         self.settings = settings
+        self.kafka_env = kafka_env or {}  # KAFKA_<PROPERTY> passthrough, as the service reads from its env
         self.metrics = metrics or Metrics()
         self.health = HealthState(stall_seconds=settings.health_stall_seconds, probes=probes)
         text = TextPipeline(text_model, max_prompt_chars=settings.max_prompt_chars)
@@ -71,7 +73,7 @@ class InProcessService:
 
     def _run(self) -> None:
         try:
-            consumer, producer = build_kafka_clients(self.settings, self.metrics, environ={})
+            consumer, producer = build_kafka_clients(self.settings, self.metrics, environ=self.kafka_env)
             Dispatcher(self.settings, self.processor, consumer, producer, self.metrics, self.health).run(self.stop)
         except BaseException as exc:  # surfaced by the test through .error
             self.error = exc

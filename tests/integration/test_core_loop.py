@@ -171,3 +171,16 @@ def test_ready_reflects_group_membership(kafka_bootstrap, setup):
         assert response.status_code == 200 and response.json == {"status": "ready", "topic": topic}
         assert app.get("/health").json["status"] == "ok"
         assert b"models_processor_in_flight_requests" in app.get("/metrics").data
+
+
+def test_kip848_consumer_group_protocol(kafka_bootstrap, setup):
+    """KAFKA_GROUP_PROTOCOL=consumer (KIP-848) instead of the default cooperative-sticky protocol."""
+    topic, settings = setup(partitions=2)
+    with InProcessService(settings, ScriptedTextModel(), kafka_env={"KAFKA_GROUP_PROTOCOL": "consumer"}) as service:
+        service.wait_joined()
+        produce(kafka_bootstrap, topic, [(f"k{i}".encode(), text_request(f"p{i}")) for i in range(6)])
+        reader = ResponseReader(kafka_bootstrap, [settings.text_response_topic])
+        reader.read_until(lambda ms: len(ms) >= 6)
+        wait_for(lambda: sum(committed(kafka_bootstrap, settings.consumer_group, topic, 2).values()) == 6, 30,
+                 "offsets not committed under KIP-848")
+    assert sorted(reader.by_key()) == [f"k{i}" for i in range(6)]
