@@ -16,6 +16,12 @@ from models_processor.ocr.base import OcrLine, OcrResult
 # - Det.limit_type/limit_side_len: the default ("min", 736) *enlarges* the short side to 736 and never
 #   shrinks a large image, so a 12-MP photo is detected at full size (about 3 s). "max" 960 caps the
 #   detector input; text on phone photos of labels and recipe cards is still 15+ px tall at that size.
+# - Det.unclip_ratio=1.4 (default 1.6): each detected region is grown by this factor before its crop is
+#   recognised. On dense small print (line pitch ~1.2 text heights) 1.6 makes a crop take in strokes of
+#   the lines above and below, which garbles the line ("Jtdn dsr" for "1 tsp baking powder"); 1.4 keeps
+#   descenders and accents and no sample lost a character.
+# - The detection resolution is chosen per image in `recognize` (see _detection_scale); the two
+#   Det.limit_* values here are only the first pass.
 # - intra_op_num_threads=2: one OCR call uses both cores; -1 (all cores) is the same here but would
 #   oversubscribe on bigger nodes where several pods share the CPU quota.
 # - inter_op_num_threads=1: the PP-OCR graphs are sequential; extra inter-op threads only spin.
@@ -24,9 +30,53 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "Global.log_level": "warning",
     "Det.limit_type": "max",
     "Det.limit_side_len": 960,
+    "Det.unclip_ratio": 1.4,
     "EngineConfig.onnxruntime.intra_op_num_threads": 2,
     "EngineConfig.onnxruntime.inter_op_num_threads": 1,
 }
+
+
+# Detection resolution, chosen per image. The text detector finds lines best when they are some 20-40 px
+# tall in its input; the recogniser always reads crops of the image passed in (not the detector's
+# resized copy), so the detection scale costs detection time only.
+# - First pass: the long side capped at DET_BASE_SIDE (a 12-MP photo is not detected at full size).
+# - When the median detected line is shorter than TEXT_HEIGHT_TARGET px in the detector's input (small
+#   print: a scanned book page, a whole recipe page in a phone photo, a small screenshot), detection runs
+#   again enlarged so that it reaches the target, at most MAX_UPSCALE times the image and DET_MAX_SIDE on
+#   the long side. Without this, lines of small print are missed or two neighbouring lines are detected
+#   as one (the recogniser then reads garbage). Large print is not enlarged: a detector input much larger
+#   than needed merges neighbouring lines of large type on curved packaging.
+DET_BASE_SIDE = 960
+DET_MAX_SIDE = 1600
+TEXT_HEIGHT_TARGET = 22.0
+MAX_UPSCALE = 4.0
+# A second pass must enlarge detection by at least this factor to be worth its time.
+RESCAN_MIN_GAIN = 1.15
+
+
+def _box_heights(out: Any) -> list[float]:
+    """Heights (in the pixels of the image passed to RapidOCR) of the detected boxes."""
+    boxes = getattr(out, "boxes", None)
+    if boxes is None:
+        return []
+    heights = []
+    for box in boxes:
+        pts = np.asarray(box, dtype=np.float64)
+        if pts.shape != (4, 2):
+            continue
+        heights.append(float(np.linalg.norm(pts[3] - pts[0]) + np.linalg.norm(pts[2] - pts[1])) / 2)
+    return heights
+
+
+def _detection_scale(width: int, height: int, base: float, heights: list[float]) -> float:
+    """Scale for the detector's input given the line heights found at scale `base`."""
+    if not heights:
+        return base  # no text (or none found): enlarging a text-free photo only costs time
+    typical = float(np.median(heights)) * base
+    if typical >= TEXT_HEIGHT_TARGET:
+        return base
+    wanted = base * TEXT_HEIGHT_TARGET / max(typical, 1.0)
+    return max(base, min(wanted, MAX_UPSCALE, DET_MAX_SIDE / max(width, height)))
 
 
 class RapidOcrEngine:
@@ -59,8 +109,37 @@ class RapidOcrEngine:
         self._run(np.full((64, 256, 3), 255, dtype=np.uint8))
 
     def _run(self, bgr: np.ndarray) -> Any:
+        """OCR at the detection resolution chosen for this image: a first pass at the base resolution,
+        then, when the text it found is small, a second pass with the detector's input enlarged."""
         with self._lock:
-            return self._engine(bgr)
+            height, width = bgr.shape[:2]
+            base = min(1.0, DET_BASE_SIDE / max(width, height))
+            if not self._set_detection_scale(width, height, base):
+                return self._engine(bgr)  # the library changed: fixed settings (DEFAULT_PARAMS)
+            out = self._engine(bgr)
+            scale = _detection_scale(width, height, base, _box_heights(out))
+            if scale <= base * RESCAN_MIN_GAIN:
+                return out
+            self._set_detection_scale(width, height, scale)
+            try:
+                again = self._engine(bgr)
+            finally:
+                self._set_detection_scale(width, height, base)
+            # Keep the first pass when the enlarged one found nothing (it cannot be worse in general,
+            # but an empty answer is never the better one).
+            return again if _box_heights(again) else out
+
+    def _set_detection_scale(self, width: int, height: int, scale: float) -> bool:
+        """Make the detector resize its input by `scale` (RapidOCR reads `limit_type`/`limit_side_len`
+        from its TextDetector on every call; "max" only shrinks, "min" only enlarges)."""
+        det = getattr(self._engine, "text_det", None)
+        if det is None or not hasattr(det, "limit_type") or not hasattr(det, "limit_side_len"):
+            return False
+        if scale <= 1.0:
+            det.limit_type, det.limit_side_len = "max", max(32, round(max(width, height) * scale))
+        else:
+            det.limit_type, det.limit_side_len = "min", max(32, round(min(width, height) * scale))
+        return True
 
     def recognize(self, image: Image.Image) -> OcrResult:
         start = time.perf_counter()

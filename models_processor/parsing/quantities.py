@@ -7,7 +7,8 @@ Rules (deterministic, no dependency):
   not printed. "a pinch", "to taste", and lines without a number give quantity None ("a"/"an" are not
   counted as 1: the brief asks for None, and "a handful" is not a measured amount).
 - unit: canonical short names (g, kg, ml, tsp, tbsp, cup, oz, lb, clove, can, ...) from aliases with or
-  without a trailing dot or plural s, attached ("200g") or separate; a parenthesised size after the
+  without a trailing dot or plural s, attached ("200g") or separate, tolerating one OCR glyph confusion
+  in the unit token ("1 Isp" tsp, "100 mI" ml, "2 0z" oz: see lookup_unit_ocr); a parenthesised size after the
   number ("1 (14 oz) can tomatoes") is skipped and the unit after it is used.
 - name: the remaining noun phrase, without a leading "of", leading size words (large, small, ...),
   trailing preparation notes after a comma (", sifted", ", thinly sliced", ", to serve"), trailing
@@ -83,6 +84,8 @@ PAREN_RE = re.compile(r"^\(([^)]*)\)\s*")
 # List bullets OCR keeps in front of a line; a letter "o" counts only when a space follows it.
 BULLET_RE = re.compile(r"^\s*(?:[•·\-–—*›>»▪■□●◦]|o(?=\s))\s*")
 UNIT_WORD_RE = re.compile(r"^(fl\.?\s*oz\.?|fluid\s+ounces?|[A-Za-z]+)\.?(?=$|[\s,(]|\d)")
+# A unit token with OCR damage: letters mixed with glyphs read for letters ("m1", "0z", "tb|sp").
+OCR_UNIT_WORD_RE = re.compile(r"^([A-Za-z0|!][A-Za-z01|!]{1,5})\.?(?=$|[\s,(])")
 TO_TASTE_RE = re.compile(r"\b(to taste|as needed|as required|to serve|for serving|optional)\b", re.I)
 A_UNIT_RE = re.compile(r"^(?:a|an|one)\s+(?P<unit>[A-Za-z]+)\b(?:\s+of\b)?", re.I)
 SIZE_WORDS = re.compile(r"^(?:(?:extra[- ])?large|medium|small|big|heaped|heaping|level|scant|generous)\s+",
@@ -143,15 +146,46 @@ def lookup_unit(word: str) -> Optional[str]:
     return None
 
 
+# Glyphs OCR confuses in small print: thin vertical strokes (I l 1 | i ! t), round ones (0 o O), 5/s and
+# rn/m. Used only on the token right after a quantity (the unit slot), never on ingredient names.
+# "t" is a target only: a real "t" read as such is common ("4 ct", count), a "t" that is really an "l" rare.
+_THIN = "Il1|i!"
+_OCR_CONFUSIONS: dict[str, str] = {ch: _THIN.replace(ch, "") + "t" for ch in _THIN}
+_OCR_CONFUSIONS.update({"0": "o", "O": "o", "5": "s", "S": "s"})
+_MULTI_CONFUSIONS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
+
+
+def lookup_unit_ocr(word: str) -> Optional[str]:
+    """`lookup_unit`, tolerating one OCR glyph confusion in a unit token ("Isp" tsp, "mI" ml, "0z" oz,
+    "tbsp" read "tbIsp"): the token is taken as a unit only when exactly one unit is one confusion away.
+    One-letter results are not accepted (too easy to reach by accident)."""
+    unit = lookup_unit(word)
+    if unit is not None:
+        return unit
+    word = word.strip().rstrip(".")
+    if not 2 <= len(word) <= 6 or not re.search(r"[A-Za-z]", word):
+        return None
+    variants: set[str] = set()
+    for k, ch in enumerate(word):
+        for alt in _OCR_CONFUSIONS.get(ch, ""):
+            variants.add(word[:k] + alt + word[k + 1:])
+    for wrong, right in _MULTI_CONFUSIONS:
+        for m in re.finditer(re.escape(wrong), word):
+            variants.add(word[:m.start()] + right + word[m.end():])
+    found = {u for v in variants if len(v) >= 2 and re.fullmatch(r"[A-Za-z]+", v)
+             for u in [UNIT_ALIASES.get(v.lower())] if u is not None}
+    return found.pop() if len(found) == 1 else None
+
+
 def _take_unit(text: str) -> tuple[Optional[str], str]:
     """A unit at the start of text (after an optional parenthesised size) and the text after it."""
     rest = text.lstrip()
     paren = PAREN_RE.match(rest)
     after_paren = rest[paren.end():] if paren else rest
-    m = UNIT_WORD_RE.match(after_paren)
-    if m:
-        unit = lookup_unit(m.group(1))
-        if unit is not None:
+    for pattern in (UNIT_WORD_RE, OCR_UNIT_WORD_RE):
+        m = pattern.match(after_paren)
+        unit = lookup_unit_ocr(m.group(1)) if m else None
+        if m and unit is not None:
             tail = after_paren[m.end():].lstrip(". ")
             # "100ml (scant 1/2 cup) vegetable oil": an alternative measure after the unit is skipped.
             tail = PAREN_RE.sub("", tail, count=1) if tail.startswith("(") else tail

@@ -7,7 +7,8 @@ How it reads a page (all rules are about shape, never about particular recipes):
   type wins over body text), that is not a section header, a metadata line, an ingredient or a
   sentence; a line directly below of the same size continues it (two-line titles). ALL-CAPS titles
   are returned in title case.
-- Servings ("Serves 4", "Makes 12", "Yield: 8 servings", "for 4 people") and times ("Prep time: 5 min",
+- Servings ("Serves 4", "Makes 12", "Yield: 8 servings", "for 4 people"; not "Makes 1 bread" or "Makes 24
+  cookies", which count items) and times ("Prep time: 5 min",
   "Cooking: 1 hr 15 mins", "1h30") are read from any line; total time only when printed.
 - Sections: headers ("Ingredients", "Method"/"Directions"/"Instructions"/"Preparation", "Note"/"Tip"/
   "Variation", other short ALL-CAPS lines) switch the section. Without headers, an ingredient block is a
@@ -44,9 +45,14 @@ NOTE_HEADER = re.compile(r"^(?:notes?|tips?|variations?|cook'?s notes?|chef'?s t
 NOTE_INLINE = re.compile(r"^(?:notes?|tips?|variations?|cook'?s note|hint)\s*[:\-–]\s*(?P<text>.+)$", re.I)
 STEP_NUMBER = re.compile(r"^(?:step\s*)?(?P<n>\d{1,2})\s*(?:[.):]|\s)\s*(?=\S)", re.I)
 
+SERVING_WORDS = r"(?:servings?|portions?|people|persons|helpings?)"
 SERVINGS_RES = (
-    re.compile(r"\b(?:serves|servings?|se\w{0,3}ings?|portions?|yields?|makes)\b\s*[:\-]?\s*(?:about\s*)?"
-               r"(?P<n>\d+)", re.I),
+    re.compile(r"\b(?:serves|servings?|se\w{0,3}ings?|portions?)\b\s*[:\-]?\s*(?:about\s*)?(?P<n>\d+)", re.I),
+    # "Makes 12", "Yield: 8 servings"; but "MAKES 1 BREAD", "Makes 2 loaves", "Yield: 24 cookies" count
+    # items, not servings (one loaf is not one serving): a yield is servings only when bare or followed by
+    # a serving word.
+    re.compile(rf"\b(?:yields?|makes)\b\s*[:\-]?\s*(?:about\s*)?(?P<n>\d+)(?:\s*-\s*\d+)?\s*"
+               rf"(?:{SERVING_WORDS}\b|$|[.;,)])", re.I),
     re.compile(r"\b(?:for|feeds)\s+(?P<n>\d+)\s*(?:people|persons|servings|portions)\b", re.I),
     re.compile(r"\b(?P<n>\d+)\s*(?:servings|portions)\b", re.I),
 )
@@ -265,7 +271,9 @@ def group_ingredients(lines: Sequence[OcrLine]) -> list[str]:
     for ln in lines:
         text = _clean(ln.text)
         cont = False
-        if prev is not None and not starts_with_quantity(text):
+        # A wrapped line starts below the previous one, not to the right of its end: a line beyond the
+        # previous line's right edge is another column's item the layout kept in this row.
+        if prev is not None and not starts_with_quantity(text) and ln.left < prev.right:
             indented = ln.left > base + 0.4 * ln.height and ln.left > prev.left - 0.2 * ln.height
             dangling = re.search(r"(?:,|\bor|\band|\bof|\bplus|-|\()\s*$", prev.text) is not None
             cont = indented or dangling or text.startswith("(")
@@ -302,6 +310,10 @@ def parse_recipe(ocr: OcrResult) -> ParsedRecipe:
     section: Optional[str] = None  # set by headers
     has_method_header = any(_header_kind(t) == "instructions" for t in texts)
     seen_ingredients_after_title = False
+    headers = [(k, ln) for ln, t in zip(lines, texts) for k in [_header_kind(t)] if k in ("ingredients", "instructions")]
+    side_by_side = any(a[0] != b[0] and (a[1].right < b[1].left or b[1].right < a[1].left)
+                       and abs(a[1].center_y - b[1].center_y) < 2 * max(a[1].height, b[1].height)
+                       for a in headers for b in headers)
     i = 0
     while i < len(lines):
         ln, text = lines[i], texts[i]
@@ -330,6 +342,22 @@ def parse_recipe(ocr: OcrResult) -> ParsedRecipe:
                 section = "other"  # an unknown section ("ANTIPASTI", a chapter tab): its text is not a step
             i += 1
             continue
+        if side_by_side and section in ("ingredients", "instructions"):
+            # Headers side by side ("Ingredients | Directions"): a line belongs to the nearest header
+            # above it in its own column, whatever order the columns were read in.
+            section_here = _column_section(ln, headers)
+            if section_here != section:
+                if section_here is None:
+                    i += 1  # above/outside every headed column (an intro beside the list): leave it
+                    continue
+                if section_here == "ingredients":
+                    ingredient_lines.append(ln)
+                elif step_blocks and step_blocks[-1][0][-1] is lines[i - 1]:
+                    step_blocks[-1][0].append(ln)
+                else:
+                    step_blocks.append(([ln], False))
+                i += 1
+                continue
         if section == "notes":
             note_blocks[-1].append(ln)
         elif section == "ingredients":
@@ -388,6 +416,18 @@ def parse_recipe(ocr: OcrResult) -> ParsedRecipe:
         ("title", title), ("servings", servings is not None), ("times", any(times.model_dump().values())),
         ("ingredients", ingredients), ("instructions", steps), ("notes", notes)) if ok}
     return ParsedRecipe(result=result, found=found)
+
+
+def _column_section(line: OcrLine, headers: Sequence[tuple[str, OcrLine]]) -> Optional[str]:
+    """Kind of the nearest header above `line` whose column it is in (the header's left edge is the
+    rightmost one at or left of the line's start, give or take two line heights)."""
+    above = [(k, h) for k, h in headers if h.bottom <= line.top + 0.5 * line.height
+             and h.left <= line.left + 2 * line.height]
+    if not above:
+        return None
+    col_left = max(h.left for _, h in above)
+    same_col = [(k, h) for k, h in above if h.left >= col_left - 2 * line.height]
+    return max(same_col, key=lambda kh: kh[1].top)[0]
 
 
 def _has_later_ingredients(texts: Sequence[str], i: int) -> bool:

@@ -18,7 +18,7 @@ KNOWN = {
     "nutrition_cranberry_juice.jpg": ["Nutrition Facts", "Calories 110", "Sodium 15mg", "Potassium 190mg"],
     "nutrition_orange_juice.jpg": ["Nutrition Facts", "Total Carbohydrate 33g", "Protein 2g"],
     "nutrition_snack_label.jpg": ["Nutrition Facts", "Calories 155", "Sodium 148mg", "Total Fat 11g"],
-    "recipe_savoury_bread.png": ["SAVOURY BREAD", "3 eggs", "Preheat the oven"],
+    "recipe_savoury_bread.png": ["SAVOURY BREAD", "baking powder", "salt, pepper", "Preheat the oven"],
     "recipe_zucchine.png": ["ZUCCHINE ALLA SCAPECE", "SERVES 6", "white wine vinegar"],
     "recipe_pumpkin_pie.png": ["Pumpkin Pie", "Ingredients", "Directions"],
 }

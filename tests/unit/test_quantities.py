@@ -84,3 +84,15 @@ def test_any_text_gives_valid_ingredient(text):
 def test_quantity_like_noise_never_raises(parts):
     ing = parse_ingredient(" ".join(parts))
     assert ing.quantity is None or ing.quantity >= 0
+
+
+def test_unit_token_with_one_ocr_glyph_confusion():
+    from models_processor.parsing.quantities import parse_ingredient
+
+    for text, unit in (("1 Isp baking powder", "tsp"), ("100 mI milk", "ml"), ("2 0z butter", "oz"),
+                       ("3 Ib flour", "lb"), ("2 tbIsp oil", "tbsp")):
+        got = parse_ingredient(text)
+        assert got.unit == unit, text
+    # Not a unit: no confusion makes these one, and "t" itself is never rewritten.
+    for text in ("4 ct eggs", "3 eggs", "2 lime"):
+        assert parse_ingredient(text).unit is None, text
