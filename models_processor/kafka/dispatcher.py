@@ -16,6 +16,7 @@ the way Dramatiq's consumer thread acknowledges the messages its workers finish.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import queue
 import threading
@@ -230,6 +231,18 @@ class Dispatcher:
                 self._producer.poll(0.05)
 
     def _on_delivery(self, job: Job, record: OutputRecord, err) -> None:
+        if err is not None and err.code() == KafkaError.MSG_SIZE_TOO_LARGE and record.topic == self._settings.dlq_topic \
+                and record.value:
+            # The DLQ topic takes smaller messages than the request topic (an existing cluster's limits):
+            # retrying cannot succeed and would hold the partition. Send the copy without its value; the
+            # headers say where the original still is.
+            log.error("DLQ copy too large for the DLQ topic; sending it without the value",
+                      extra={"request_id": job.request_id, "bytes": len(record.value)})
+            note = (f"{len(record.value)} bytes, above the DLQ topic's max.message.bytes; the original is at "
+                    "x-original-topic/partition/offset").encode()
+            self._produce(job, dataclasses.replace(record, value=None,
+                                                   headers=[*record.headers, ("x-value-dropped", note)]))
+            return
         if err is not None:
             # The idempotent producer already retried for delivery.timeout.ms; the broker is likely down.
             # Produce again: the request stays in flight (and uncommitted) until its answer is written.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -184,3 +185,22 @@ def test_kip848_consumer_group_protocol(kafka_bootstrap, setup):
         wait_for(lambda: sum(committed(kafka_bootstrap, settings.consumer_group, topic, 2).values()) == 6, 30,
                  "offsets not committed under KIP-848")
     assert sorted(reader.by_key()) == [f"k{i}" for i in range(6)]
+
+
+def test_dlq_copy_too_large_for_the_dlq_topic_is_sent_without_its_value(kafka_bootstrap, kafka_topic_factory, setup):
+    small_dlq = kafka_topic_factory(partitions=1, prefix="dlq", config={"max.message.bytes": "2048"})
+    topic, settings = setup(DLQ_TOPIC=small_dlq)
+    big_bad = b"{not json" + os.urandom(10_000)  # incompressible: lz4 must not shrink it under the limit
+    with InProcessService(settings, ScriptedTextModel()):
+        produce(kafka_bootstrap, topic, [(b"big-bad", big_bad), (b"next", text_request("after it"))])
+        reader = ResponseReader(kafka_bootstrap, [settings.text_response_topic])
+        reader.read_until(lambda ms: len(ms) >= 2)
+        dlq = ResponseReader(kafka_bootstrap, [small_dlq])
+        dlq.read_until(lambda ms: len(ms) >= 1)
+        wait_for(lambda: committed(kafka_bootstrap, settings.consumer_group, topic, 1)[0] == 2, 30,
+                 "the partition was held by the failed DLQ copy")
+    assert reader.by_key()["big-bad"][0]["error"]["code"] == "invalid_json"
+    copy = dlq.messages[0]
+    headers = dict(copy.headers())
+    assert copy.value() is None and b"max.message.bytes" in headers["x-value-dropped"]
+    assert headers["x-original-offset"] == b"0" and headers["x-error-code"] == b"invalid_json"
