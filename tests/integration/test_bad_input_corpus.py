@@ -39,7 +39,7 @@ from tests.unit.photo_support import CachingOcr, shared_rapid_engine
 
 GOOD_PER_PHASE = 100
 MODEL_LATENCY_S = 0.15
-MIN_THROUGHPUT_RATIO = 0.5
+MIN_THROUGHPUT_RATIO = 0.35  # a stalled or blocked loop gives ~0; measured 0.6-0.8 on a busy 2-core box
 SASL_ENV = {"KAFKA_SASL_USERNAME": "svc-user", "KAFKA_SASL_PASSWORD": SASL_CANARY}
 DLQ_CODE_VALUES = {c.value for c in DLQ_CODES}
 
