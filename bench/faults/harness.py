@@ -56,8 +56,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
+from bench.common import create_topics  # noqa: E402  (one topic set-up for every bench)
 from tests.fakes.ollama_server import OllamaStandIn  # noqa: E402
 from tests.integration.harness import ProcessorProcess, service_env, text_request  # noqa: E402
 
@@ -65,7 +65,6 @@ KINDS = ("none", "kill9", "sigterm", "model_down", "model_503", "broker_restart"
 GUARANTEES = ("exactly_once", "at_least_once")
 BROKER_SCRIPT = ROOT / "deploy" / "local-kafka" / "broker.py"
 MODEL = "llava:7b"
-TOPIC_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 # ------------------------------------------------------------------------------------------ broker
@@ -103,24 +102,6 @@ class OwnBroker:
         finally:
             if self._tmp:
                 shutil.rmtree(self.run_dir, ignore_errors=True)
-
-
-def create_topics(bootstrap: str, partitions: dict[str, int], timeout: float = 30.0) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    new = [NewTopic(name, num_partitions=n, replication_factor=1,
-                    config={"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)}) for name, n in partitions.items()]
-    for future in admin.create_topics(new, operation_timeout=timeout).values():
-        future.result(timeout)
-    until = time.monotonic() + timeout
-    for name, count in partitions.items():
-        while True:
-            meta = admin.list_topics(name, timeout=5).topics.get(name)
-            if (meta is not None and meta.error is None and len(meta.partitions) == count
-                    and all(p.leader >= 0 for p in meta.partitions.values())):
-                break
-            if time.monotonic() > until:
-                raise TimeoutError(f"topic {name} not ready")
-            time.sleep(0.1)
 
 
 # ------------------------------------------------------------------------------------------ reading
