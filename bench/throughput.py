@@ -46,6 +46,16 @@ TARGET_NAIVE_RATIO = 3.5
 TARGET_ZERO_RPS = 300.0
 
 
+def _burst(bootstrap: str, topics: Topics, items: list[tuple[str, bytes]], timeout: float):
+    """Produce `items` as one burst and collect their answers: (sent, answers, duplicates)."""
+    collector = AnswerCollector(bootstrap, [topics.text])
+    try:
+        sent = produce_requests(bootstrap, topics.request, items, linger_ms=5)
+        return sent, collector.wait_for(sent, timeout=timeout), collector.duplicates
+    finally:
+        collector.close()
+
+
 def run_service(bootstrap: str, url: str, label: str, n: int, partitions: int, concurrency: int,
                 expected_rps: float, extra_env: dict[str, str] | None = None,
                 argv: list[str] | None = None) -> RunFigures:
@@ -53,16 +63,13 @@ def run_service(bootstrap: str, url: str, label: str, n: int, partitions: int, c
     env = topics.env(bootstrap, OLLAMA_HOST=url, OLLAMA_MODEL=MODEL, CONCURRENT_REQUESTS=str(concurrency),
                      RESULT_CACHE_SIZE="0", **(extra_env or {}))
     proc = Processor(env, label, argv=argv).start()
-    collector = AnswerCollector(bootstrap, [topics.text])
     try:
         items = [(key, text_request(prompt)) for key, prompt in unique_prompts(n, label)]
-        sent = produce_requests(bootstrap, topics.request, items, linger_ms=5)
-        answers = collector.wait_for(sent, timeout=60 + 3 * n / expected_rps)
+        sent, answers, duplicates = _burst(bootstrap, topics, items, timeout=60 + 3 * n / expected_rps)
     finally:
-        collector.close()
         peak = proc.stop()
     result = figures(label, sent, answers, peak)
-    result.extra["duplicates"] = collector.duplicates
+    result.extra["duplicates"] = duplicates
     result.extra["p95_ms"] = p95(sent, answers)
     return result
 
@@ -73,14 +80,11 @@ def run_loop_capacity(bootstrap: str, url: str, label: str, n: int, partitions: 
     topics = Topics.fresh(bootstrap, label, partitions)
     env = topics.env(bootstrap, OLLAMA_HOST=url, OLLAMA_MODEL=MODEL, CONCURRENT_REQUESTS=str(concurrency))
     proc = Processor(env, label).start()
-    collector = AnswerCollector(bootstrap, [topics.text])
     value = text_request("the same prompt every time")
     try:
-        collector.wait_for(produce_requests(bootstrap, topics.request, [(f"{label}-warm", value)]), timeout=60)
-        sent = produce_requests(bootstrap, topics.request, [(f"{label}-{i}", value) for i in range(n)], linger_ms=5)
-        answers = collector.wait_for(sent, timeout=60 + n / 50)
+        _burst(bootstrap, topics, [(f"{label}-warm", value)], timeout=60)  # fills the cache
+        sent, answers, _ = _burst(bootstrap, topics, [(f"{label}-{i}", value) for i in range(n)], timeout=60 + n / 50)
     finally:
-        collector.close()
         peak = proc.stop()
     return figures(label, sent, answers, peak)
 
@@ -88,13 +92,10 @@ def run_loop_capacity(bootstrap: str, url: str, label: str, n: int, partitions: 
 def run_naive(bootstrap: str, url: str, label: str, n: int, partitions: int, expected_rps: float) -> RunFigures:
     topics = Topics.fresh(bootstrap, label, partitions)
     naive = NaiveProcess(bootstrap, topics, url, n, label).start()
-    collector = AnswerCollector(bootstrap, [topics.text])
     try:
         items = [(key, text_request(prompt)) for key, prompt in unique_prompts(n, label)]
-        sent = produce_requests(bootstrap, topics.request, items, linger_ms=5)
-        answers = collector.wait_for(sent, timeout=60 + 3 * n / expected_rps)
+        sent, answers, _ = _burst(bootstrap, topics, items, timeout=60 + 3 * n / expected_rps)
     finally:
-        collector.close()
         peak = naive.stop()
     result = figures(label, sent, answers, peak)
     result.extra["p95_ms"] = p95(sent, answers)

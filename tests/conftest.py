@@ -3,7 +3,18 @@ import os
 # Before anything imports onnxruntime (through the package): no telemetry, no ~/.cache writes.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
+import pytest
+
 pytest_plugins = ["tests.broker_fixture"]
+
+
+@pytest.fixture
+def standin():
+    """The Ollama stand-in (a real HTTP server on loopback) serving the default vision model."""
+    from tests.fakes.ollama_server import OllamaStandIn
+
+    with OllamaStandIn(models=("llava:7b",)) as server:
+        yield server
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -13,19 +13,11 @@ from models_processor.llm.factory import build_models
 from models_processor.metrics import Metrics
 from models_processor.pipeline.photo import PhotoPipeline
 from tests.fakes.models import ScriptedTextModel
-from tests.fakes.ollama_server import OllamaStandIn, Reply
+from tests.fakes.ollama_server import Reply
 from tests.integration.harness import InProcessService, ResponseReader, create_output_topics, make_settings, produce
 from tests.unit.photo_support import SAMPLES, CachingOcr, ground_truth, shared_rapid_engine
 
 SNACK = "nutrition_snack_label.jpg"
-
-
-@pytest.fixture
-def standin():
-    server = OllamaStandIn(models=("llava:7b",))
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

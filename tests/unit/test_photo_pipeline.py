@@ -20,7 +20,7 @@ from models_processor.pipeline.requests import Inbound, RequestProcessor
 from models_processor.pipeline.text import TextPipeline
 from models_processor.schemas import FoodResult, NutritionLabelResult, RecipeResult
 from tests.fakes.models import ScriptedTextModel
-from tests.fakes.ollama_server import OllamaStandIn, Reply
+from tests.fakes.ollama_server import Reply
 from tests.unit.photo_support import (REPO, SAMPLES, CachingOcr, DumpOcr, chat_requests, ground_truth,
                                       make_pipeline, pipeline_settings, sample_b64, shared_rapid_engine)
 
@@ -34,14 +34,6 @@ FOOD_ANSWER = {"dish_name": "Zucchine alla scapece", "estimated_avg_calories": 1
 @pytest.fixture(scope="module")
 def ocr():
     return CachingOcr(shared_rapid_engine())
-
-
-@pytest.fixture
-def standin():
-    server = OllamaStandIn(models=("llava:7b",))
-    server.start()
-    yield server
-    server.stop()
 
 
 def run(pipeline, photo: str, kind: str = "auto", seconds: float = 60.0, prompt=None) -> Response:
