@@ -71,15 +71,30 @@ class DecodedImage:
     width: int
     height: int
     byte_count: int  # size of the decoded base64 payload (the file as sent)
+    file_width: int = 0  # the size the file declares (larger than width x height when decoded at reduced scale)
+    file_height: int = 0
 
 
-def decode_photo(b64: str, *, max_bytes: int, max_pixels: int) -> DecodedImage:
+# JPEG (and MPO, a JPEG with extra frames) can be decoded at 1/2, 1/4 or 1/8 scale straight from its DCT
+# coefficients (Pillow's draft mode): a 50 MP phone photo becomes a 3 MP image without the 150 MB full-size
+# bitmap ever existing. For those formats `max_pixels` bounds the pixels actually decoded, and this cap
+# bounds the size the header may declare: a progressive JPEG still buffers its coefficients at full size
+# (about 3 bytes a pixel), so 100 MP is about 300 MB at worst. See docs/photos.md.
+DRAFT_FORMATS: tuple[str, ...] = ("JPEG", "MPO")
+MAX_DRAFT_HEADER_PIXELS = 100_000_000
+
+
+def decode_photo(b64: str, *, max_bytes: int, max_pixels: int, min_side: int = 0) -> DecodedImage:
     """Decode and validate a base64 photo from a request. Raises ProcessingError(invalid_image or
-    image_too_large) with a message that names the problem."""
+    image_too_large) with a message that names the problem.
+
+    `min_side` > 0: a JPEG whose long side is at least twice that is decoded at the smallest of 1/2, 1/4,
+    1/8 scale that keeps its long side >= `min_side` (what OCR and the vision model use anyway)."""
     data = _decode_base64(b64, max_bytes=max_bytes)
-    image, fmt = _open_checked(data, max_pixels=max_pixels)
+    image, fmt, file_size = _open_checked(data, max_pixels=max_pixels, min_side=min_side)
     rgb = _upright_rgb(image)
-    return DecodedImage(image=rgb, format=fmt, width=rgb.width, height=rgb.height, byte_count=len(data))
+    return DecodedImage(image=rgb, format=fmt, width=rgb.width, height=rgb.height, byte_count=len(data),
+                        file_width=file_size[0], file_height=file_size[1])
 
 
 def _invalid(message: str) -> ProcessingError:
@@ -117,8 +132,9 @@ def _decode_base64(b64: str, *, max_bytes: int) -> bytes:
     return data
 
 
-def _open_checked(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
-    """Open with the allowed decoders only, check dimensions from the header, then fully decode."""
+def _open_checked(data: bytes, *, max_pixels: int, min_side: int) -> tuple[Image.Image, str, tuple[int, int]]:
+    """Open with the allowed decoders only, check dimensions from the header, then fully decode (at
+    reduced scale for a large JPEG)."""
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # someone flipped the process-wide flag; refuse to go on silently
         raise ProcessingError(ErrorCode.INTERNAL, "PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False")
     try:
@@ -145,9 +161,12 @@ def _open_checked(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
     width, height = image.size
     if width <= 0 or height <= 0:
         raise _invalid(f"image has no pixels ({width}x{height})")
-    # The per-request pixel limit, from the header, before any decoding: a PNG of 50000x50000 zeros
-    # is 2.5 GB of pixels but only a few MB on the wire.
-    if width * height > max_pixels:
+    if fmt in DRAFT_FORMATS and min_side > 0:
+        _draft_jpeg(image, min_side=min_side, max_pixels=max_pixels)
+    # The per-request pixel limit, from the header (or the reduced size a JPEG will decode to), before any
+    # decoding: a PNG of 50000x50000 zeros is 2.5 GB of pixels but only a few MB on the wire.
+    decoded_w, decoded_h = image.size
+    if decoded_w * decoded_h > max_pixels:
         raise _too_large(f"image is {width}x{height} = {width * height} pixels, above the limit of {max_pixels}")
     try:
         image.load()  # decode everything now, so a truncated or corrupt file fails here
@@ -159,7 +178,22 @@ def _open_checked(data: bytes, *, max_pixels: int) -> tuple[Image.Image, str]:
         raise _invalid(f"image could not be decoded ({exc})") from None
     except (OSError, SyntaxError, EOFError, Image.DecompressionBombWarning) as exc:
         raise _classify_decode_error(exc) from None
-    return image, fmt
+    return image, fmt, (width, height)
+
+
+def _draft_jpeg(image: Image.Image, *, min_side: int, max_pixels: int) -> None:
+    """Configure the JPEG decoder to decode at reduced scale when the photo is much larger than needed."""
+    width, height = image.size
+    if width * height > max(max_pixels, MAX_DRAFT_HEADER_PIXELS):
+        raise _too_large(f"image is {width}x{height} = {width * height} pixels, above the limit of "
+                         f"{max(max_pixels, MAX_DRAFT_HEADER_PIXELS)} for a JPEG")
+    longest = max(width, height)
+    if longest < 2 * min_side:
+        return
+    # draft() picks the largest of 8, 4, 2 that keeps both sides >= the requested box, so ask for the
+    # box of the same shape whose long side is min_side.
+    factor = min_side / longest
+    image.draft(image.mode, (max(1, round(width * factor)), max(1, round(height * factor))))
 
 
 def _classify_decode_error(exc: BaseException) -> ProcessingError:

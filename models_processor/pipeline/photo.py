@@ -72,7 +72,8 @@ class PhotoPipeline:
         mark = time.monotonic()
         assert request.photo is not None
         decoded = decode_photo(request.photo, max_bytes=self._settings.max_image_bytes,
-                               max_pixels=self._settings.max_image_pixels)
+                               max_pixels=self._settings.max_image_pixels,
+                               min_side=max(self._settings.ocr_max_side, self._settings.llm_image_max_side))
         mark = timer.lap("decode", mark)
 
         if request.kind is RequestKind.FOOD:

@@ -240,3 +240,74 @@ def test_encode_for_model_is_jpeg_within_max_side():
     assert out.format == "JPEG" and max(out.size) == 1024 and out.size == (1024, 341)
     small = encode_for_model(Image.new("RGB", (100, 50)), 1024)
     assert Image.open(io.BytesIO(small)).size == (100, 50)
+
+
+# --- large phone photos: JPEG decoded at reduced scale ---
+
+PHOTO_50MP = (8160, 6120)  # a 50 MP phone sensor
+
+
+def _photo_50mp_jpeg() -> bytes:
+    """A 50 MP JPEG of a page with text (about 1.4 MB, as phones save them), drawn at 1/4 size and enlarged
+    so generating it stays cheap."""
+    from PIL import ImageDraw
+
+    small = Image.new("RGB", (PHOTO_50MP[0] // 4, PHOTO_50MP[1] // 4), (236, 232, 220))
+    draw = ImageDraw.Draw(small)
+    for row in range(60):
+        draw.text((40, 20 + row * 24), f"Line {row}: 200 g plain flour, 2 tbsp olive oil " * 3, fill=(20, 20, 20))
+    return encode(small.resize(PHOTO_50MP, Image.Resampling.BILINEAR), "JPEG", quality=80)
+
+
+def test_50mp_jpeg_accepted_at_reduced_scale():
+    data = _photo_50mp_jpeg()
+    assert 1_000_000 < len(data) < 4_000_000
+    # Without reduced-scale decoding (no min_side) the 40 MP pixel limit refuses it, as it did before.
+    fails(data, ErrorCode.IMAGE_TOO_LARGE, "pixels")
+    got = decode_photo(b64(data), max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS, min_side=1600)
+    assert got.format == "JPEG"
+    assert (got.file_width, got.file_height) == PHOTO_50MP
+    assert got.image.size == (2040, 1530) == (got.width, got.height)  # 1/4 scale: long side >= 1600
+
+
+def test_50mp_jpeg_decode_memory_is_bounded():
+    """Peak RSS grows by far less than the 150 MB a full-size RGB decode needs (measured in a fresh process,
+    where ru_maxrss is this decode's peak)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".jpg") as photo:
+        photo.write(_photo_50mp_jpeg())
+        photo.flush()
+        script = (
+            "import base64, resource, sys\n"
+            "from models_processor.images import decode_photo\n"
+            "b = base64.b64encode(open(sys.argv[1], 'rb').read()).decode()\n"
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "img = decode_photo(b, max_bytes=8 << 20, max_pixels=40_000_000, min_side=1600).image\n"
+            "print(img.size, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
+        )
+        out = subprocess.run([sys.executable, "-c", script, photo.name], capture_output=True, text=True, check=True)
+    size, grew_kb = out.stdout.rsplit(" ", 1)
+    assert size == "(2040, 1530)"
+    assert int(grew_kb) < 60_000, f"decode grew RSS by {int(grew_kb) // 1024} MB"
+
+
+def test_small_jpeg_not_reduced_and_png_keeps_pixel_limit():
+    data = encode(Image.new("RGB", (3000, 2000), (255, 255, 255)), "JPEG")
+    got = decode_photo(b64(data), max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS, min_side=1600)
+    assert got.image.size == (3000, 2000)  # below twice min_side: decoded at full size
+    # A PNG cannot be decoded at reduced scale: the decompression-bomb limit still applies to its header.
+    png = encode(Image.new("L", (8000, 6000), 0), "PNG", optimize=True)
+    with pytest.raises(ProcessingError) as info:
+        decode_photo(b64(png), max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS, min_side=1600)
+    assert info.value.code == ErrorCode.IMAGE_TOO_LARGE
+
+
+def test_jpeg_header_beyond_draft_cap_refused():
+    # 12000 x 9000 = 108 MP declared: above the 100 MP a JPEG header may declare even at reduced scale.
+    data = encode(Image.new("RGB", (12000, 9000), (255, 255, 255)), "JPEG", quality=10)
+    with pytest.raises(ProcessingError) as info, pytest.warns(Image.DecompressionBombWarning):
+        decode_photo(b64(data), max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS, min_side=1600)
+    assert info.value.code == ErrorCode.IMAGE_TOO_LARGE and "for a JPEG" in info.value.message
