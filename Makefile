@@ -6,12 +6,14 @@ PY     := $(VENV)/bin/python
 # The venv is rebuilt when a requirements file changes.
 STAMP  := $(VENV)/.installed
 
-.PHONY: run stop test test-fast bench deploy-checks clean
+.PHONY: run stop test test-fast check bench deploy-checks clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	# The package itself (models_processor, testkit), editable: the pins above are the dependencies.
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 ## run: local Kafka broker + the processor in the background, a sample request, and its answer
@@ -23,17 +25,22 @@ stop:
 	$(PYTHON) deploy/run_local.py down
 
 ## test: the whole suite on a real Kafka broker (started locally unless KAFKA_BOOTSTRAP_SERVERS is set)
-test: $(STAMP)
+test: check
 	sh deploy/tools/install-kustomize.sh
 	$(PY) -m pytest
 
-## test-fast: unit tests only
-test-fast: $(STAMP)
-	$(PY) -m pytest tests/unit
+## check: lint (ruff, incl. import order) and strict type check (mypy) of the package; config in pyproject.toml
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+## test-fast: the seconds-long subset: no broker, no real OCR, no HTTP model server (see pytest.ini markers)
+test-fast: check
+	$(PY) -m pytest -m "not broker and not ocr and not ollama"
 
 ## bench: throughput, latency, OCR speed and accuracy figures (prints ratios; see bench/README.md)
 bench: $(STAMP)
-	$(PY) bench/run_all.py
+	$(PY) -m bench.run_all
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
