@@ -471,7 +471,7 @@ if __name__ == "__main__":
 def quiet_standin_disconnects() -> None:
     """The stand-in's threaded server prints a traceback when a client drops a keep-alive connection
     (the processor exiting): harmless here, so silence just those."""
-    from tests.fakes import ollama_server
+    from testkit.fakes import ollama_server
 
     original = ollama_server._Server.handle_error
 

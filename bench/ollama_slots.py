@@ -1,6 +1,6 @@
 """Model-server slot occupancy and cache-hit latency, through the real broker and the real service.
 
-Part 1, slots: the stand-in (tests/fakes/ollama_server.py) has P parallel slots and a fixed latency L. A
+Part 1, slots: the stand-in (testkit/fakes/ollama_server.py) has P parallel slots and a fixed latency L. A
 burst of unique text requests goes through `python -m models_processor run`, twice on fresh topics:
   capped    OLLAMA_MAX_IN_FLIGHT = P + queue (the client's semaphore: P slots plus a small queue)
   uncapped  OLLAMA_MAX_IN_FLIGHT = 0 (only CONCURRENT_REQUESTS bounds the calls), for comparison
@@ -39,7 +39,7 @@ from confluent_kafka import Consumer, Producer  # noqa: E402
 from bench.common import (MODEL, AnswerCollector, LocalBroker, Processor, Topics, create_topics,  # noqa: E402
                           machine, percentile, produce_requests, quiet_standin_disconnects, text_request,
                           unique_prompts, what_if_argv, write_json)
-from tests.fakes.ollama_server import OllamaStandIn  # noqa: E402
+from testkit.fakes.ollama_server import OllamaStandIn  # noqa: E402
 
 TARGET_OCCUPANCY = 0.90
 TARGET_HIT_P50_MS = 20.0

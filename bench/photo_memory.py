@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import AnswerCollector, LocalBroker, Processor, Topics, machine, produce_requests, write_json  # noqa: E402
 from bench.ocr_speed import synth_phone_jpeg  # noqa: E402
-from tests.fakes.ollama_server import OllamaStandIn  # noqa: E402
+from testkit.fakes.ollama_server import OllamaStandIn  # noqa: E402
 
 TARGET_MB = 1536.0
 

@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
 import psutil  # noqa: E402
 
 from bench.faults.harness import MODEL, OwnBroker, Sender, TopicLog, create_topics  # noqa: E402
-from tests.fakes.ollama_server import OllamaStandIn  # noqa: E402
+from testkit.fakes.ollama_server import OllamaStandIn  # noqa: E402
 from tests.integration.harness import ProcessorProcess, service_env  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "soak.json"

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import MODEL, LocalBroker, RunFigures, machine, quiet_standin_disconnects, write_json  # noqa: E402
 from bench.throughput import run_naive, run_service  # noqa: E402
-from tests.fakes.ollama_server import OllamaStandIn  # noqa: E402
+from testkit.fakes.ollama_server import OllamaStandIn  # noqa: E402
 
 
 def ints(text: str) -> list[int]:

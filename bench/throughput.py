@@ -1,6 +1,6 @@
 """Throughput of text requests through the real broker, against a naive loop measured in the same run.
 
-A stand-in model server (tests/fakes/ollama_server.py) answers every generation after a fixed latency L
+A stand-in model server (testkit/fakes/ollama_server.py) answers every generation after a fixed latency L
 with P parallel slots, so the model-bound ceiling is P/L requests/s. Scenarios, each on fresh topics of the
 same broker and the same stand-in:
 
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import (MODEL, AnswerCollector, LocalBroker, NaiveProcess, Processor, RunFigures,  # noqa: E402
                           Topics, figures, machine, percentile, produce_requests, quiet_standin_disconnects, text_request,
                           unique_prompts, what_if_argv, write_json)
-from tests.fakes.ollama_server import OllamaStandIn  # noqa: E402
+from testkit.fakes.ollama_server import OllamaStandIn  # noqa: E402
 
 TARGET_BOUND_RATIO = 0.9
 TARGET_NAIVE_RATIO = 3.5

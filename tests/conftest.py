@@ -11,7 +11,7 @@ pytest_plugins = ["tests.broker_fixture"]
 @pytest.fixture
 def standin():
     """The Ollama stand-in (a real HTTP server on loopback) serving the default vision model."""
-    from tests.fakes.ollama_server import OllamaStandIn
+    from testkit.fakes.ollama_server import OllamaStandIn
 
     with OllamaStandIn(models=("llava:7b",)) as server:
         yield server

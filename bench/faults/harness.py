@@ -58,7 +58,7 @@ if str(ROOT) not in sys.path:
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 
 from bench.common import create_topics  # noqa: E402  (one topic set-up for every bench)
-from tests.fakes.ollama_server import OllamaStandIn  # noqa: E402
+from testkit.fakes.ollama_server import OllamaStandIn  # noqa: E402
 from tests.integration.harness import ProcessorProcess, service_env, text_request  # noqa: E402
 
 KINDS = ("none", "kill9", "sigterm", "model_down", "model_503", "broker_restart", "rebalance")

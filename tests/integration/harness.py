@@ -25,7 +25,7 @@ from models_processor.metrics import Metrics
 from models_processor.pipeline.requests import RequestProcessor
 from models_processor.pipeline.text import TextPipeline
 from models_processor.service import build_kafka_clients
-from tests.fakes.models import NoPhotoPipeline
+from testkit.fakes.models import NoPhotoPipeline
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from models_processor.llm.base import UnconfiguredModel
-from tests.fakes.models import ScriptedTextModel
+from testkit.fakes.models import ScriptedTextModel
 from tests.integration.harness import (InProcessService, ResponseReader, committed, create_output_topics,
                                        make_settings, produce, text_request, wait_for)
 

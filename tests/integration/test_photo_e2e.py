@@ -12,8 +12,8 @@ import pytest
 from models_processor.llm.factory import build_models
 from models_processor.metrics import Metrics
 from models_processor.pipeline.photo import PhotoPipeline
-from tests.fakes.models import ScriptedTextModel
-from tests.fakes.ollama_server import Reply
+from testkit.fakes.models import ScriptedTextModel
+from testkit.fakes.ollama_server import Reply
 from tests.integration.harness import InProcessService, ResponseReader, create_output_topics, make_settings, produce
 from tests.unit.photo_support import SAMPLES, CachingOcr, ground_truth, shared_rapid_engine
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from models_processor.config import load_settings
-from tests.fakes.ollama_server import OllamaStandIn
+from testkit.fakes.ollama_server import OllamaStandIn
 from tests.integration.harness import (ProcessorProcess, ResponseReader, committed, create_output_topics,
                                        produce, service_env, text_request, wait_for)
 

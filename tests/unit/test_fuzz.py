@@ -36,7 +36,7 @@ from models_processor.parsing.recipe import parse_recipe
 from models_processor.pipeline.requests import Inbound, Processed, RequestProcessor
 from models_processor.pipeline.text import TextPipeline
 from models_processor.schemas import NutritionLabelResult, RecipeResult
-from tests.fakes.models import ScriptedTextModel
+from testkit.fakes.models import ScriptedTextModel
 from tests.sample_photos import SAMPLES_DIR
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -13,7 +13,7 @@ from models_processor.errors import ErrorCode
 from models_processor.llm.base import ModelCallError
 from models_processor.llm.client import OllamaClient
 from models_processor.metrics import Metrics
-from tests.fakes.ollama_server import ERR_IMAGE_FORMAT, ERR_RUNNER, OllamaStandIn, Reply
+from testkit.fakes.ollama_server import ERR_IMAGE_FORMAT, ERR_RUNNER, OllamaStandIn, Reply
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64  # starts like a JPEG: the stand-in accepts it as an image
 

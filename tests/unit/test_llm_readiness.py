@@ -13,7 +13,7 @@ from models_processor.llm.factory import build_models
 from models_processor.llm.readiness import OllamaReadiness
 from models_processor.metrics import Metrics
 from models_processor.schemas import FoodResult
-from tests.fakes.ollama_server import OllamaStandIn
+from testkit.fakes.ollama_server import OllamaStandIn
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x03" * 64
 

@@ -16,7 +16,7 @@ from models_processor.llm.prompts import FOOD_INSTRUCTION
 from models_processor.llm.structured import OllamaTextModel, OllamaVisionModel
 from models_processor.metrics import Metrics
 from models_processor.schemas import FoodResult, RecipeResult
-from tests.fakes.ollama_server import OllamaStandIn, Reply
+from testkit.fakes.ollama_server import OllamaStandIn, Reply
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 64
 OPTIONS = {"temperature": 0.0, "num_predict": 256, "seed": 42, "num_ctx": 4096}

@@ -12,7 +12,7 @@ import pydantic
 import pytest
 import requests
 
-from tests.fakes.ollama_server import (
+from testkit.fakes.ollama_server import (
     ERR_IMAGE_FORMAT,
     ERR_MAX_QUEUE,
     OllamaStandIn,

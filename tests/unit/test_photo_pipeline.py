@@ -19,8 +19,8 @@ from models_processor.messages import Request, Response, Source
 from models_processor.pipeline.requests import Inbound, RequestProcessor
 from models_processor.pipeline.text import TextPipeline
 from models_processor.schemas import FoodResult, NutritionLabelResult, RecipeResult
-from tests.fakes.models import ScriptedTextModel
-from tests.fakes.ollama_server import Reply
+from testkit.fakes.models import ScriptedTextModel
+from testkit.fakes.ollama_server import Reply
 from tests.unit.photo_support import (REPO, SAMPLES, CachingOcr, DumpOcr, chat_requests, ground_truth,
                                       make_pipeline, pipeline_settings, sample_b64, shared_rapid_engine)
 
