@@ -42,7 +42,11 @@ class Settings(BaseSettings):
     expected_user_email: str = Field("", description="when set, requests from other users are skipped")
     processing_guarantee: ProcessingGuarantee = Field(ProcessingGuarantee.AT_LEAST_ONCE, description="at_least_once or exactly_once (Kafka transactions)")
     transactional_id: str = Field(
-        "", description="exactly-once: stable per instance; default derived from the group and host name"
+        "", description="exactly-once: stable per replica; default from POD_NAME (docs/DEPLOYMENT.md)"
+    )
+    pod_name: str = Field("", description="this replica's stable name (downward API metadata.name); default TRANSACTIONAL_ID")
+    max_request_age_seconds: float = Field(
+        3600.0, ge=0, description="older requests (by record timestamp) are answered expired; 0 = no limit"
     )
     batch_size: int = Field(100, ge=1, le=10_000, description="max messages taken from one consume() call")
     concurrent_requests: int = Field(4, ge=1, le=256, description="requests in flight at once (worker pool)")
@@ -148,13 +152,34 @@ class Settings(BaseSettings):
         return frozenset(t.strip() for t in self.reply_topic_allowlist.split(",") if t.strip())
 
 
+# The Kafka command-line tools' own variables (JVM options read by Kafka's bin/kafka-run-class.sh), common
+# in images and compose files that also run those tools: not librdkafka properties, so ignored (with a
+# warning) rather than stopping the service. KAFKA_DEBUG is the tools' switch unless its value is a list of
+# librdkafka debug contexts, which makes it librdkafka's `debug` property.
+KAFKA_TOOL_VARIABLES = frozenset({
+    "KAFKA_HEAP_OPTS", "KAFKA_OPTS", "KAFKA_JVM_PERFORMANCE_OPTS", "KAFKA_LOG4J_OPTS", "KAFKA_GC_LOG_OPTS",
+    "KAFKA_JMX_OPTS", "KAFKA_DEBUG",
+})
+_LIBRDKAFKA_DEBUG_CONTEXTS = frozenset({
+    "generic", "broker", "topic", "metadata", "feature", "queue", "msg", "protocol", "cgrp", "security",
+    "fetch", "interceptor", "plugin", "consumer", "admin", "eos", "mock", "assignor", "conf", "telemetry", "all",
+})
+
+
+def is_kafka_tool_variable(name: str, value: str) -> bool:
+    if name == "KAFKA_DEBUG":
+        contexts = {c.strip().lower() for c in value.split(",") if c.strip()}
+        return not contexts or not contexts <= _LIBRDKAFKA_DEBUG_CONTEXTS
+    return name in KAFKA_TOOL_VARIABLES
+
+
 def librdkafka_overrides(environ: Mapping[str, str]) -> dict[str, str]:
     """Every KAFKA_<PROPERTY> variable as a librdkafka property (KAFKA_SASL_MECHANISM -> sasl.mechanism)."""
     props: dict[str, str] = {}
     for name, value in environ.items():
         # Kubernetes injects KAFKA_SERVICE_HOST, KAFKA_PORT_9092_TCP, ... for a Service named "kafka":
         # those are service links, not librdkafka properties.
-        if name.startswith(("KAFKA_SERVICE_", "KAFKA_PORT")):
+        if name.startswith(("KAFKA_SERVICE_", "KAFKA_PORT")) or is_kafka_tool_variable(name, value):
             continue
         if name.startswith("KAFKA_") and len(name) > 6:
             props[name[6:].lower().replace("_", ".")] = value

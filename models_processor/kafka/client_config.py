@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
-from typing import Any, Callable, Mapping
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
-from ..config import ProcessingGuarantee, Settings, librdkafka_overrides
+from ..config import ProcessingGuarantee, Settings, is_kafka_tool_variable, librdkafka_overrides
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +71,21 @@ def _without(conf: dict[str, Any], keys: set[str]) -> dict[str, Any]:
     return {k: v for k, v in conf.items() if k not in keys}
 
 
+def warn_kafka_tool_variables(environ: Mapping[str, str]) -> list[str]:
+    """Log (once per client set: the consumer's and the admin client's config call it) the Kafka tools'
+    variables that are not passed to librdkafka; return their names."""
+    ignored = sorted(name for name, value in environ.items() if is_kafka_tool_variable(name, value))
+    if ignored:
+        log.warning("ignoring the Kafka command-line tools' variables (JVM options, not librdkafka properties)",
+                    extra={"variables": ignored})
+    return ignored
+
+
 def consumer_config(settings: Settings, *, environ: Mapping[str, str] | None = None,
                     on_stats: Callable[[str], None] | None = None,
                     on_error: Callable[[Any], None] | None = None) -> dict[str, Any]:
     environ = os.environ if environ is None else environ
+    warn_kafka_tool_variables(environ)
     conf = _without(_common(settings, environ), _PRODUCER_ONLY)
     conf.setdefault("group.id", settings.consumer_group)
     conf.setdefault("auto.offset.reset", "earliest")  # a new group must not skip requests already waiting
@@ -88,6 +104,8 @@ def consumer_config(settings: Settings, *, environ: Mapping[str, str] | None = N
         conf.setdefault("partition.assignment.strategy", "cooperative-sticky")
         # librdkafka requires session.timeout.ms <= max.poll.interval.ms (its default is 45 s).
         conf.setdefault("session.timeout.ms", min(45_000, int(conf["max.poll.interval.ms"])))
+    if conf.get("group.instance.id"):
+        _warn_static_membership(conf)
     conf["enable.auto.offset.store"] = False  # offsets are stored only once the answer is delivered
     if settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE:
         conf["enable.auto.commit"] = False  # offsets go into the producer's transactions instead
@@ -101,6 +119,17 @@ def consumer_config(settings: Settings, *, environ: Mapping[str, str] | None = N
     if on_error is not None:
         conf["error_cb"] = on_error
     return conf
+
+
+def _warn_static_membership(conf: Mapping[str, Any]) -> None:
+    # librdkafka does not leave the group when a static member closes: with the classic protocol it sends no
+    # LeaveGroup (KIP-345), with KIP-848 it leaves with member epoch -2, which keeps the assignment for the
+    # instance id. Either way its partitions stay unconsumed until the session times out, unless a member
+    # with the same group.instance.id comes back (docs/DEPLOYMENT.md, "Static membership").
+    timeout = conf.get("session.timeout.ms", "the broker's group.consumer.session.timeout.ms")
+    log.warning("static membership (group.instance.id): on shutdown this member does not leave the group; its "
+                "partitions wait for the session timeout unless the same instance id rejoins",
+                extra={"group_instance_id": conf["group.instance.id"], "session_timeout_ms": timeout})
 
 
 def producer_config(settings: Settings, *, environ: Mapping[str, str] | None = None,
@@ -128,15 +157,62 @@ def producer_config(settings: Settings, *, environ: Mapping[str, str] | None = N
 
 def admin_config(settings: Settings, *, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     environ = os.environ if environ is None else environ
+    warn_kafka_tool_variables(environ)
     return _without(_common(settings, environ), _CONSUMER_ONLY | _PRODUCER_ONLY | {"message.max.bytes"})
 
 
-def transactional_id(settings: Settings) -> str:
-    """Stable per instance, so a restarted instance fences its predecessor and aborts its open transaction
-    at once instead of leaving read_committed consumers waiting for transaction.timeout.ms."""
+class IdentitySource(StrEnum):
+    """Where the default TRANSACTIONAL_ID came from, and so how stable it is across restarts."""
+
+    SETTING = "TRANSACTIONAL_ID"
+    POD_NAME = "POD_NAME"
+    HOST_AND_PORT = "host name and PORT"
+    RANDOM = "random (PORT=0, no POD_NAME)"
+
+
+@dataclass(frozen=True)
+class TransactionalIdentity:
+    value: str
+    source: IdentitySource
+    warning: str | None  # what goes wrong with this identity, when something does
+
+
+# A Deployment's pod name: <deployment>-<replicaset hash>-<5 random chars>. A StatefulSet's is <name>-<ordinal>.
+_DEPLOYMENT_POD = re.compile(r"-[a-z0-9]{6,10}-[a-z0-9]{5}$")
+_STALL = ("a crashed instance's open transaction is only aborted after transaction.timeout.ms, and "
+          "read_committed readers of the response topics wait for it until then")
+
+
+def transactional_identity(settings: Settings) -> TransactionalIdentity:
+    """Stable per replica, so a restarted replica fences its predecessor and aborts its open transaction at
+    once instead of leaving read_committed consumers waiting for transaction.timeout.ms; and unique per
+    replica, because two live producers with one id fence each other for ever (docs/DEPLOYMENT.md)."""
     if settings.transactional_id:
-        return settings.transactional_id
-    return f"{settings.consumer_group}-{socket.gethostname()}-{settings.port}"
+        return TransactionalIdentity(settings.transactional_id, IdentitySource.SETTING, None)
+    group = settings.consumer_group
+    if settings.pod_name:
+        warning = None
+        if _DEPLOYMENT_POD.search(settings.pod_name):
+            warning = (f"POD_NAME {settings.pod_name!r} looks like a Deployment pod, whose name changes when the "
+                       f"pod is replaced: then {_STALL}; run exactly-once as a StatefulSet")
+        return TransactionalIdentity(f"{group}-{settings.pod_name}", IdentitySource.POD_NAME, warning)
+    host = socket.gethostname()
+    if settings.port:
+        # Two processes cannot listen on one port of one host, so host and port identify one replica.
+        return TransactionalIdentity(f"{group}-{host}-{settings.port}", IdentitySource.HOST_AND_PORT, None)
+    # PORT=0: instances on one host would share an id and fence each other. A random suffix keeps them
+    # apart, at the price of stability: a restarted instance cannot fence its predecessor.
+    return TransactionalIdentity(
+        f"{group}-{host}-{uuid.uuid4().hex[:12]}", IdentitySource.RANDOM,
+        f"no stable identity (PORT=0 and no POD_NAME or TRANSACTIONAL_ID): {_STALL}")
+
+
+def transactional_id(settings: Settings) -> str:
+    identity = transactional_identity(settings)
+    if identity.warning:
+        log.warning("exactly-once: %s", identity.warning,
+                    extra={"transactional_id": identity.value, "source": identity.source.value})
+    return identity.value
 
 
 def _reject_owned(environ: Mapping[str, str], owned: set[str]) -> None:
