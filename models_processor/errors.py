@@ -14,6 +14,7 @@ class ErrorCode(str, Enum):
     MODEL_NOT_FOUND = "model_not_found"
     MODEL_OUTPUT_INVALID = "model_output_invalid"
     DEADLINE_EXCEEDED = "deadline_exceeded"
+    EXPIRED = "expired"  # read after MAX_REQUEST_AGE_SECONDS: not processed (docs/contracts.md)
     INTERNAL = "internal"
 
 
@@ -22,7 +23,7 @@ class ErrorCode(str, Enum):
 # replay (model server down or model missing, a bug). A bad photo or a model that keeps answering invalid
 # JSON is the requester's answer, not an operator's task.
 DLQ_CODES = frozenset({
-    ErrorCode.INVALID_JSON, ErrorCode.INVALID_REQUEST, ErrorCode.DEADLINE_EXCEEDED, ErrorCode.INTERNAL,
+    ErrorCode.INVALID_JSON, ErrorCode.INVALID_REQUEST, ErrorCode.DEADLINE_EXCEEDED, ErrorCode.EXPIRED, ErrorCode.INTERNAL,
     ErrorCode.MODEL_UNAVAILABLE, ErrorCode.MODEL_NOT_FOUND,
 })
 

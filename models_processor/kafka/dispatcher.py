@@ -36,6 +36,7 @@ from ..metrics import Metrics
 from ..pipeline.requests import Inbound, Processed, RequestProcessor, request_id_of
 from ..watchdog import HangWatchdog
 from ..workers import WorkerPool
+from .expiry import admit
 from .offsets import OffsetTracker
 from .routing import OutputRecord, SourceInfo, outputs_for
 
@@ -176,11 +177,18 @@ class Dispatcher:
         source = SourceInfo(topic=tp[0], partition=tp[1], offset=message.offset(), timestamp_ms=timestamp_ms,
                             key=message.key(), value=message.value(), headers=message.headers() or [])
         inbound = Inbound(key=source.key, value=source.value, topic=tp[0], partition=tp[1], offset=source.offset)
+        request_id = request_id_of(inbound)
+        admission = admit(message.timestamp(), request_deadline_s=self._settings.request_deadline_seconds,
+                          max_age_s=self._settings.max_request_age_seconds, request_id=request_id)
         job = Job(tp=tp, offset=source.offset, epoch=self._epochs[tp], source=source,
-                  deadline=Deadline.after(self._settings.request_deadline_seconds),
-                  request_id=request_id_of(inbound))
+                  deadline=admission.deadline, request_id=request_id)
         self._tracker.track(tp, job.offset)
         self._jobs[(tp, job.offset)] = job
+        if admission.expired is not None:  # too old to be worth processing: answered at once (expiry.py)
+            processed = _failed(job, admission.expired)
+            self._metrics.failed.labels(processed.kind, admission.expired.code.value).inc()
+            self._finish(job, processed)
+            return
         assert self._pool is not None
         self._pool.submit(lambda: self._work(job, inbound))
 
