@@ -137,9 +137,11 @@ def test_pod_spec(rendered, overlay):
     # A first model pull (~4.7 GB) must fit in the sidecar's startup probe (>= 30 min).
     sp = sidecar["startupProbe"]
     assert sp["periodSeconds"] * sp["failureThreshold"] >= 30 * 60
-    # Static membership from the pod name.
+    # Dynamic membership, so a stopping pod leaves the group (a static member would not: docs/DEPLOYMENT.md);
+    # the pod name is the replica's identity for the default TRANSACTIONAL_ID.
     env = {e["name"]: e for e in proc.get("env", [])}
-    assert env["KAFKA_GROUP_INSTANCE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert "KAFKA_GROUP_INSTANCE_ID" not in env and "KAFKA_GROUP_INSTANCE_ID" not in config
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     for name in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"):
         assert env[name]["valueFrom"]["secretKeyRef"]["optional"] is True
     assert config["OLLAMA_HOST"] == "http://localhost:11434"
