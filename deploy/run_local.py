@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
-"""`make run` / `make stop`: a local Kafka broker, the processor in the background, and sample requests.
+"""`make run` / `make stop`: a local Kafka broker, a local Ollama, the processor in the background, samples.
 
-    run_local.py up    start (or reuse) the broker and the processor, send a text and a photo request,
-                       print both answers, and say how to stop
-    run_local.py down  stop the processor (SIGTERM: it drains and commits) and the broker
+    run_local.py up    start (or reuse) the broker, the model server and the processor, send a text and a
+                       photo request, print both answers, and say how to stop
+    run_local.py down  stop the processor (SIGTERM: it drains and commits), the model server and the broker
+
+Model server: OLLAMA_HOST when set; otherwise deploy/local-ollama/server.py starts Ollama 0.17.4 with the tiny
+text-only model gemma3-tiny (built into the user cache on first use: about 10 minutes on 2 cores, once; see
+docs/local-ollama.md). That model cannot see images, so the processor's vision check says so; photo requests
+are still answered from OCR.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".cache" / "run"
 BROKER = [sys.executable, str(ROOT / "deploy" / "local-kafka" / "broker.py")]
+OLLAMA = [sys.executable, str(ROOT / "deploy" / "local-ollama" / "server.py")]
+OLLAMA_RUN_DIR = RUN_DIR / "ollama"
+LOCAL_MODEL = "gemma3-tiny"  # deploy/local-ollama/ollama_build.py MODEL_NAME
 KAFKA_PORT = os.environ.get("LOCAL_KAFKA_PORT", "19092")
 HTTP_PORT = os.environ.get("PORT", "8080")
 PID_FILE = RUN_DIR / "processor.pid"
@@ -39,8 +47,27 @@ def start_broker() -> str:
     return json.loads(out)["bootstrap"]
 
 
-def processor_env(bootstrap: str) -> dict[str, str]:
-    env = {**os.environ, "BOOTSTRAP_SERVER": bootstrap, "PORT": HTTP_PORT}
+def start_ollama() -> dict[str, str]:
+    """The processor's model settings: OLLAMA_HOST as given, or a local Ollama with the tiny model."""
+    if os.environ.get("OLLAMA_HOST"):
+        say(f"using the Ollama server at OLLAMA_HOST={os.environ['OLLAMA_HOST']}")
+        return {}
+    say("starting a local Ollama 0.17.4 with the tiny model gemma3-tiny (set OLLAMA_HOST to use your own; "
+        "the first run builds it from source: about 10 minutes on 2 cores, once)")
+    # stderr is not captured: the build's progress lines reach the terminal.
+    out = subprocess.run([*OLLAMA, "start", "--run-dir", str(OLLAMA_RUN_DIR), "--json"], check=False,
+                         stdout=subprocess.PIPE, text=True)
+    if out.returncode != 0:
+        sys.exit("the local Ollama did not start (reason above); set OLLAMA_HOST to use an existing server")
+    state = json.loads(out.stdout)
+    say(f"Ollama {state['version']} ready at {state['base_url']} (log: {state['log_file']})")
+    # One text-only model for both roles: text requests get real answers, and the vision check says
+    # plainly that this model cannot see images.
+    return {"OLLAMA_HOST": state["base_url"], "OLLAMA_MODEL": LOCAL_MODEL}
+
+
+def processor_env(bootstrap: str, model_env: dict[str, str]) -> dict[str, str]:
+    env = {**os.environ, **model_env, "BOOTSTRAP_SERVER": bootstrap, "PORT": HTTP_PORT}
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     return env
 
@@ -53,8 +80,7 @@ def processor_running() -> bool:
         return False
 
 
-def start_processor(bootstrap: str) -> None:
-    env = processor_env(bootstrap)
+def start_processor(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "models_processor", "topics", "--partitions", "8"], cwd=ROOT, env=env,
                    check=True, stdout=subprocess.DEVNULL)
     if processor_running():
@@ -78,7 +104,7 @@ def start_processor(bootstrap: str) -> None:
 
 def ready_reasons() -> list[str] | None:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/ready", timeout=2) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/ready", timeout=2):
             return []
     except urllib.error.HTTPError as error:
         return json.loads(error.read() or b"{}").get("reasons", [])
@@ -86,24 +112,26 @@ def ready_reasons() -> list[str] | None:
         return None
 
 
-def send(bootstrap: str, *args: str) -> None:
+def send(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "-m", "models_processor", "send", *args, "--wait", "180"], cwd=ROOT,
-                   env={**processor_env(bootstrap), "LOG_LEVEL": "WARNING"}, check=False)
+                   env={**env, "LOG_LEVEL": "WARNING"}, check=False)
 
 
 def up() -> None:
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     bootstrap = start_broker()
     say(f"broker ready at {bootstrap}")
-    start_processor(bootstrap)
+    env = processor_env(bootstrap, start_ollama())
+    start_processor(env)
     reasons = ready_reasons() or []
     if reasons:
         say("not ready for model calls: " + "; ".join(reasons))
-        say("(set OLLAMA_HOST=http://host:11434 before `make run` to use an Ollama server)")
+        say("(set OLLAMA_HOST=http://host:11434 before `make run` to use another Ollama server, "
+            "e.g. one with a vision model)")
     say("sending a sample text request")
-    send(bootstrap, "--text", "Suggest a quick dinner with red lentils")
+    send(env, "--text", "Suggest a quick dinner with red lentils")
     say(f"sending a sample photo request ({SAMPLE_PHOTO.name}: OCR and parsing, no model needed)")
-    send(bootstrap, "--photo", str(SAMPLE_PHOTO))
+    send(env, "--photo", str(SAMPLE_PHOTO))
     say(f"the processor keeps running: http://localhost:{HTTP_PORT}/health, /ready, /metrics")
     say(f"send more: BOOTSTRAP_SERVER={bootstrap} .venv/bin/python -m models_processor send --text 'hello'")
     say("stop everything with: make stop")
@@ -120,6 +148,8 @@ def down() -> None:
         if processor_running():
             os.kill(pid, signal.SIGKILL)
     PID_FILE.unlink(missing_ok=True)
+    say("stopping the local Ollama (if `make run` started one)")
+    subprocess.run([*OLLAMA, "stop", "--run-dir", str(OLLAMA_RUN_DIR)], check=False)
     say("stopping the broker")
     subprocess.run([*BROKER, "stop", "--run-dir", str(RUN_DIR / "kafka")], check=False)
 
