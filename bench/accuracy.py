@@ -1,6 +1,6 @@
 """Accuracy of OCR + deterministic parsers (no LLM) on sample photos with a ground_truth.json.
 
-Usage: python bench/accuracy.py [--samples DIR] [--fixtures DIR] [--json PATH]
+Usage: python -m bench.accuracy [--samples DIR] [--fixtures DIR] [--json PATH]
   --samples   folder with the photos and ground_truth.json (default: tests/samples in the repo)
   --fixtures  read OCR from <DIR>/<photo>.json dumps instead of running the engine (fast)
   --json      also write the totals and per-photo lines to PATH (read by bench/report.py)
@@ -23,16 +23,14 @@ import difflib
 import importlib
 import json
 import re
-import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from models_processor.ocr.base import OcrLine, OcrResult  # noqa: E402
-from models_processor.parsing.nutrition import parse_nutrition_label  # noqa: E402
-from models_processor.parsing.recipe import parse_recipe  # noqa: E402
+from models_processor.ocr.base import OcrLine, OcrResult
+from models_processor.parsing.nutrition import parse_nutrition_label
+from models_processor.parsing.recipe import parse_recipe
 
 MATCH_RATIO = 0.8
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
@@ -80,7 +78,7 @@ def nutrition_score(expected: dict[str, Any], got: dict[str, Any]) -> tuple[int,
     return ok, len(expected), misses
 
 
-def classify(ocr: OcrResult) -> Optional[str]:
+def classify(ocr: OcrResult) -> str | None:
     try:
         module = importlib.import_module("models_processor.parsing.classify")
     except ImportError:

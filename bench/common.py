@@ -1,10 +1,9 @@
 """Shared helpers of the Kafka benchmarks (bench/throughput.py, bench/ollama_slots.py).
 
-- `LocalBroker`: deploy/local-kafka/broker.py in a temp run dir, watched (--watch-pid) so a killed
-  benchmark leaves no JVM behind.
-- `create_topics`: fresh topics with N partitions; response topics use LogAppendTime, so an answer's
-  timestamp is the moment the broker appended it.
-- `Processor`: `python -m models_processor run` as a child process (tests/integration/harness.py's
+- `LocalBroker`, `create_topics` (testkit.broker): the local broker (KAFKA_BOOTSTRAP_SERVERS when set, via
+  `LocalBroker.from_env()`) and fresh topics; response topics use LogAppendTime, so an answer's timestamp
+  is the moment the broker appended it.
+- `Processor`: `python -m models_processor run` as a child process (testkit.harness's
   ProcessorProcess), waited on through GET /ready, with its peak RSS sampled by psutil.
 - `produce_requests`: N text requests; each request's produce time is its CreateTime timestamp (set by
   the producing client at produce()).
@@ -23,92 +22,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import psutil
+from confluent_kafka import Consumer, Producer, TopicPartition
 
-import psutil  # noqa: E402
-from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from testkit.broker import REPO as ROOT
+from testkit.broker import TOPIC_MAX_MESSAGE_BYTES, LocalBroker, create_topics
+from testkit.fakes.quiet import quiet_standin_disconnects
+from testkit.harness import ProcessorProcess, free_port, service_env
 
-from tests.integration.harness import ProcessorProcess, free_port, service_env  # noqa: E402
-
-BROKER_SCRIPT = ROOT / "deploy" / "local-kafka" / "broker.py"
 OUT_DIR = ROOT / "bench" / "out"
-TOPIC_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 MODEL = "llava:7b"
 
-
-# ---------------------------------------------------------------------------------------------- broker
-class LocalBroker:
-    """A local single-node broker in a temp run dir (or KAFKA_BOOTSTRAP_SERVERS when set)."""
-
-    def __init__(self) -> None:
-        self.bootstrap = ""
-        self.run_dir: Optional[Path] = None
-
-    def start(self) -> str:
-        external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        if external:
-            self.bootstrap = external
-            return external
-        self.run_dir = Path(tempfile.mkdtemp(prefix="bench-kafka-"))
-        out = subprocess.run([sys.executable, str(BROKER_SCRIPT), "start", "--json", "--run-dir", str(self.run_dir),
-                              "--watch-pid", str(os.getpid())], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, timeout=600, stdin=subprocess.DEVNULL)
-        if out.returncode != 0:
-            raise RuntimeError(f"broker.py start failed:\n{out.stderr}")
-        self.bootstrap = json.loads(out.stdout)["bootstrap"]
-        return self.bootstrap
-
-    def stop(self) -> None:
-        if self.run_dir is not None:
-            subprocess.run([sys.executable, str(BROKER_SCRIPT), "stop", "--run-dir", str(self.run_dir)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
-
-    def __enter__(self) -> "LocalBroker":
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-def create_topics(bootstrap: str, partitions: dict[str, int], *, log_append_time: Iterable[str] = (),
-                  timeout: float = 30.0) -> None:
-    """Create topics (name -> partitions) and wait until every partition has a leader."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    append = set(log_append_time)
-    new = []
-    for name, count in partitions.items():
-        config = {"max.message.bytes": str(TOPIC_MAX_MESSAGE_BYTES)}
-        if name in append:
-            config["message.timestamp.type"] = "LogAppendTime"
-        new.append(NewTopic(name, num_partitions=count, replication_factor=1, config=config))
-    for name, future in admin.create_topics(new, operation_timeout=timeout).items():
-        future.result(timeout)
-    until = time.monotonic() + timeout
-    for name, count in partitions.items():
-        while True:
-            meta = admin.list_topics(name, timeout=5).topics.get(name)
-            if (meta is not None and meta.error is None and len(meta.partitions) == count
-                    and all(p.leader >= 0 for p in meta.partitions.values())):
-                break
-            if time.monotonic() > until:
-                raise TimeoutError(f"topic {name} not ready")
-            time.sleep(0.1)
+# Re-exported for the benchmarks: the broker (KAFKA_BOOTSTRAP_SERVERS when set) and the quiet stand-in.
+__all__ = ["LocalBroker", "create_topics", "quiet_standin_disconnects"]
 
 
 @dataclass
@@ -120,7 +56,7 @@ class Topics:
     group: str
 
     @classmethod
-    def fresh(cls, bootstrap: str, label: str, partitions: int) -> "Topics":
+    def fresh(cls, bootstrap: str, label: str, partitions: int) -> Topics:
         base = f"bench-{label}-{uuid.uuid4().hex[:8]}"
         env = service_env(bootstrap, base, f"{base}-g")
         topics = cls(request=base, text=env["TEXT_RESPONSE_TOPIC"], photo=env["PHOTO_RESPONSE_TOPIC"],
@@ -144,7 +80,7 @@ class RssSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="rss-sampler")
 
-    def start(self) -> "RssSampler":
+    def start(self) -> RssSampler:
         self._thread.start()
         return self
 
@@ -169,21 +105,21 @@ class RssSampler:
 class Processor:
     """The service as a child process: started, waited on until /ready, RSS sampled, stopped by SIGTERM."""
 
-    def __init__(self, env: dict[str, str], label: str, argv: Optional[list[str]] = None) -> None:
+    def __init__(self, env: dict[str, str], label: str, argv: list[str] | None = None) -> None:
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = OUT_DIR / f"{label}.log"
         self.log_path.write_text("")
         env = {"PORT": str(free_port()), "LOG_LEVEL": "INFO", **env}
         self._proc = ProcessorProcess(env, self.log_path)
         self._argv = argv
-        self.rss: Optional[RssSampler] = None
+        self.rss: RssSampler | None = None
 
     @property
     def pid(self) -> int:
         assert self._proc.proc is not None
         return self._proc.proc.pid
 
-    def start(self, ready_timeout: float = 120.0) -> "Processor":
+    def start(self, ready_timeout: float = 120.0) -> Processor:
         if self._argv is None:
             self._proc.start()
         else:  # an alternative entry point (investigations: the same service with one thing patched)
@@ -409,7 +345,7 @@ def naive_loop(bootstrap: str, request_topic: str, response_topic: str, group: s
             generation = text_model.generate_text(request["prompt"], deadline=Deadline.after(240))
             answer = {"status": "ok", "request_id": msg.key().decode(), "response": generation.text,
                       "model": generation.model}
-        except Exception as exc:  # noqa: BLE001 - the baseline answers errors too
+        except Exception as exc:
             answer = {"status": "error", "request_id": msg.key().decode(), "error": {"message": str(exc)}}
         producer.produce(response_topic, key=msg.key(), value=json.dumps(answer).encode())
         producer.flush(30)
@@ -428,10 +364,10 @@ class NaiveProcess:
         self._argv = [sys.executable, "-m", "bench.common", "naive", "--bootstrap", bootstrap,
                       "--request-topic", topics.request, "--response-topic", topics.text, "--group", topics.group,
                       "--ollama", ollama_url, "--expected", str(expected)]
-        self.proc: Optional[subprocess.Popen] = None
-        self.rss: Optional[RssSampler] = None
+        self.proc: subprocess.Popen | None = None
+        self.rss: RssSampler | None = None
 
-    def start(self, timeout: float = 60.0) -> "NaiveProcess":
+    def start(self, timeout: float = 60.0) -> NaiveProcess:
         self.proc = subprocess.Popen(self._argv, cwd=ROOT, stdout=subprocess.PIPE,
                                      stderr=open(self.log_path, "wb"), text=True,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -468,22 +404,7 @@ if __name__ == "__main__":
     _main()
 
 
-def quiet_standin_disconnects() -> None:
-    """The stand-in's threaded server prints a traceback when a client drops a keep-alive connection
-    (the processor exiting): harmless here, so silence just those."""
-    from testkit.fakes import ollama_server
-
-    original = ollama_server._Server.handle_error
-
-    def handle_error(self, request, client_address) -> None:
-        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
-            return
-        original(self, request, client_address)
-
-    ollama_server._Server.handle_error = handle_error
-
-
-def what_if_argv(patches: list[str]) -> Optional[list[str]]:
+def what_if_argv(patches: list[str]) -> list[str] | None:
     """Investigations only: the service's command line with module constants overridden at start, e.g.
     ["models_processor.kafka.dispatcher._IDLE_POLL_S=0.005"], to measure a proposed change without editing
     the product. None when there is nothing to patch (the plain `python -m models_processor run`)."""

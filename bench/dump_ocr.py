@@ -1,7 +1,7 @@
 """Run RapidOcrEngine on every sample photo and write tests/fixtures/ocr/<file>.json.
 
 The fixtures let parser and classifier tests run on real OCR output without running OCR.
-Usage: python bench/dump_ocr.py [SAMPLES_DIR] [OUT_DIR]
+Usage: python -m bench.dump_ocr [SAMPLES_DIR] [OUT_DIR]
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from models_processor.ocr.rapid import RapidOcrEngine  # noqa: E402
+from models_processor.ocr.rapid import RapidOcrEngine
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"}
 

@@ -6,7 +6,7 @@ Prints, for every sample photo and for a synthesized 12-MP phone-like photo:
   - the ratio tuned/baseline
 and the peak RSS of a separate process that OCRs 5 photos from 5 threads at once.
 
-Usage: python bench/ocr_speed.py [--reps 3] [--samples /work/shared/samples] [--json PATH]
+Usage: python -m bench.ocr_speed [--reps 3] [--samples /work/shared/samples] [--json PATH]
   --json  also write the figures to PATH (read by bench/report.py)
 """
 
@@ -29,10 +29,9 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from models_processor.images import decode_photo  # noqa: E402
-from models_processor.ocr.rapid import RapidOcrEngine  # noqa: E402
+from models_processor.images import decode_photo
+from models_processor.ocr.rapid import RapidOcrEngine
 
 TARGET_12MP_S = 1.5
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic"}

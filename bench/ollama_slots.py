@@ -17,7 +17,7 @@ append time - the request's produce time; p50/p99 of the hits (target p50 <= 20 
 the same run is an echo loop through the same broker (poll, produce, flush, on a thread of this process):
 the floor any Kafka service can reach here.
 
-Usage: python bench/ollama_slots.py [--parallel 4] [--latency 0.2] [--requests 200] [--queue 2]
+Usage: python -m bench.ollama_slots [--parallel 4] [--latency 0.2] [--requests 200] [--queue 2]
                                     [--concurrency 8] [--hits 100] [--hit-interval 0.05] [--quick]
 """
 
@@ -32,14 +32,26 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from confluent_kafka import Consumer, Producer  # noqa: E402
+from confluent_kafka import Consumer, Producer
 
-from bench.common import (MODEL, AnswerCollector, LocalBroker, Processor, Topics, create_topics,  # noqa: E402
-                          machine, percentile, produce_requests, quiet_standin_disconnects, text_request,
-                          unique_prompts, what_if_argv, write_json)
-from testkit.fakes.ollama_server import OllamaStandIn  # noqa: E402
+from bench.common import (
+    MODEL,
+    AnswerCollector,
+    LocalBroker,
+    Processor,
+    Topics,
+    create_topics,
+    machine,
+    percentile,
+    produce_requests,
+    quiet_standin_disconnects,
+    text_request,
+    unique_prompts,
+    what_if_argv,
+    write_json,
+)
+from testkit.fakes.ollama_server import OllamaStandIn
 
 TARGET_OCCUPANCY = 0.90
 TARGET_HIT_P50_MS = 20.0
@@ -193,7 +205,7 @@ def main() -> int:
     quiet_standin_disconnects()
     standin = OllamaStandIn(models=(MODEL,), num_parallel=P, latency_s=args.latency)
     standin.start()
-    broker = LocalBroker()
+    broker = LocalBroker.from_env()
     print("starting the local broker ...", file=sys.stderr)
     broker.start()
     slots = []

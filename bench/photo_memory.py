@@ -4,7 +4,7 @@ The service runs as a child process on a local broker with the Ollama stand-in a
 complete label is answered from OCR, so the model is not called), CONCURRENT_REQUESTS=5, and receives five 12-megapixel phone-like JPEGs at once. Its RSS is sampled
 throughout; the idle RSS after start-up (engine loaded) is the baseline of the same run.
 
-    .venv/bin/python bench/photo_memory.py [--photos 5]
+    .venv/bin/python -m bench.photo_memory [--photos 5]
 """
 
 from __future__ import annotations
@@ -12,16 +12,14 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from bench.common import AnswerCollector, LocalBroker, Processor, Topics, machine, produce_requests, write_json  # noqa: E402
-from bench.ocr_speed import synth_phone_jpeg  # noqa: E402
-from testkit.fakes.ollama_server import OllamaStandIn  # noqa: E402
+from bench.common import AnswerCollector, LocalBroker, Processor, Topics, machine, produce_requests, write_json
+from bench.ocr_speed import synth_phone_jpeg
+from testkit.fakes.ollama_server import OllamaStandIn
 
 TARGET_MB = 1536.0
 
@@ -31,7 +29,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=5)
     args = parser.parse_args()
     photo = base64.b64encode(synth_phone_jpeg(ROOT / "tests" / "samples")).decode()
-    with LocalBroker() as broker, OllamaStandIn(models=("llava:7b",)) as ollama:
+    with LocalBroker.from_env() as broker, OllamaStandIn(models=("llava:7b",)) as ollama:
         topics = Topics.fresh(broker.bootstrap, "photo-mem", 1)
         env = topics.env(broker.bootstrap, CONCURRENT_REQUESTS=str(args.photos), OLLAMA_WARMUP="false",
                          OLLAMA_HOST=ollama.url, OLLAMA_MODEL="llava:7b")

@@ -11,7 +11,7 @@ Reads (each optional; a missing one gives a line saying how to produce it):
 Writes docs/BENCHMARKS.md and docs/bench/*.png (matplotlib, Agg backend). Every figure is a ratio against a
 baseline measured in the same run, because the machine (2 cores, shared) drifts between runs.
 
-Usage: python bench/report.py [--out-dir bench/out] [--doc docs/BENCHMARKS.md] [--note TEXT]
+Usage: python -m bench.report [--out-dir bench/out] [--doc docs/BENCHMARKS.md] [--note TEXT]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,18 +34,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 PRODUCE = {
-    "sweep": "`.venv/bin/python bench/sweep.py --quick`",
-    "throughput": "`.venv/bin/python bench/throughput.py --quick`",
-    "ollama_slots": "`.venv/bin/python bench/ollama_slots.py --quick`",
-    "faults": "`.venv/bin/python bench/faults/run.py` (or `bench/run_all.py --full`)",
-    "soak": "`.venv/bin/python bench/soak.py` (or `bench/run_all.py --full`)",
-    "accuracy": "`.venv/bin/python bench/accuracy.py --json bench/out/accuracy.json`",
-    "ocr_speed": "`.venv/bin/python bench/ocr_speed.py --json bench/out/ocr_speed.json`",
+    "sweep": "`.venv/bin/python -m bench.sweep --quick`",
+    "throughput": "`.venv/bin/python -m bench.throughput --quick`",
+    "ollama_slots": "`.venv/bin/python -m bench.ollama_slots --quick`",
+    "faults": "`.venv/bin/python -m bench.faults.run` (or `python -m bench.run_all --full`)",
+    "soak": "`.venv/bin/python -m bench.soak` (or `python -m bench.run_all --full`)",
+    "accuracy": "`.venv/bin/python -m bench.accuracy --json bench/out/accuracy.json`",
+    "ocr_speed": "`.venv/bin/python -m bench.ocr_speed --json bench/out/ocr_speed.json`",
 }
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def load(out_dir: Path, name: str) -> Optional[dict]:
+def load(out_dir: Path, name: str) -> dict | None:
     path = out_dir / f"{name}.json"
     if not path.exists():
         return None
@@ -166,7 +166,7 @@ def plot_percentiles(sweep: dict, path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- sections
-def sweep_section(sweep: Optional[dict], img_rel: str) -> list[str]:
+def sweep_section(sweep: dict | None, img_rel: str) -> list[str]:
     out = ["## Throughput and latency sweep (`bench/sweep.py`)", ""]
     if sweep is None:
         return out + [missing("sweep"), ""]
@@ -200,7 +200,7 @@ def sweep_section(sweep: Optional[dict], img_rel: str) -> list[str]:
     return out + [""]
 
 
-def throughput_section(tp: Optional[dict]) -> list[str]:
+def throughput_section(tp: dict | None) -> list[str]:
     out = ["## Throughput against the naive loop, with targets (`bench/throughput.py`)", ""]
     if tp is None:
         return out + [missing("throughput"), ""]
@@ -224,7 +224,7 @@ def throughput_section(tp: Optional[dict]) -> list[str]:
     return out + [""]
 
 
-def slots_section(sl: Optional[dict]) -> list[str]:
+def slots_section(sl: dict | None) -> list[str]:
     out = ["## Model-server slots and cache hits (`bench/ollama_slots.py`)", ""]
     if sl is None:
         return out + [missing("ollama_slots"), ""]
@@ -256,7 +256,7 @@ def secs(v: Any) -> str:
     return num(v, ".1f", " s")
 
 
-def faults_section(fj: Optional[dict]) -> list[str]:
+def faults_section(fj: dict | None) -> list[str]:
     out = ["## Faults (`bench/faults/run.py`)", ""]
     if fj is None:
         return out + [missing("faults"), ""]
@@ -280,7 +280,7 @@ def faults_section(fj: Optional[dict]) -> list[str]:
     return out + notes + [""]
 
 
-def generic_section(title: str, name: str, data: Optional[dict]) -> list[str]:
+def generic_section(title: str, name: str, data: dict | None) -> list[str]:
     """A JSON of unknown shape (another engineer's script): scalars as a key/value table, lists of flat
     dicts as tables."""
     out = [f"## {title}", ""]
@@ -309,7 +309,7 @@ def generic_section(title: str, name: str, data: Optional[dict]) -> list[str]:
     return out
 
 
-def quality_section(acc: Optional[dict], ocr: Optional[dict]) -> list[str]:
+def quality_section(acc: dict | None, ocr: dict | None) -> list[str]:
     out = ["## OCR speed and parser accuracy (`bench/ocr_speed.py`, `bench/accuracy.py`)", ""]
     if ocr is None:
         out += [missing("ocr_speed"), ""]
@@ -408,7 +408,7 @@ def main() -> int:
     try:
         import confluent_kafka
         librdkafka = confluent_kafka.libversion()[0]
-    except Exception:  # noqa: BLE001 - only for the header
+    except Exception:
         librdkafka = "?"
     load1, load5, load15 = os.getloadavg()
     heads = headline(sweep, data["throughput"], data["ollama_slots"], data["faults"], data["ocr_speed"],

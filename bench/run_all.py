@@ -13,7 +13,7 @@ that exits non-zero (a benchmark that misses a target exits 1) does not stop the
 written from whatever JSON is in bench/out/ and the exit status is non-zero if a step failed to produce it.
 Each step's output goes to the terminal and to bench/out/run_all-<step>.txt.
 
-Usage: python bench/run_all.py [--full] [--only STEP,...] [--skip STEP,...] [--faults] [--soak]
+Usage: python -m bench.run_all [--full] [--only STEP,...] [--skip STEP,...] [--faults] [--soak]
                                [--no-faults] [--no-soak]
 """
 
@@ -35,17 +35,17 @@ def steps(full: bool, faults: bool, soak: bool) -> list[tuple[str, list[str], st
     """(name, argv, JSON it writes)."""
     q = [] if full else ["--quick"]
     out = [
-        ("throughput", [PY, "bench/throughput.py", *q], "throughput.json"),
-        ("ollama_slots", [PY, "bench/ollama_slots.py", *q], "ollama_slots.json"),
-        ("sweep", [PY, "bench/sweep.py", *q], "sweep.json"),
-        ("accuracy", [PY, "bench/accuracy.py", "--json", str(OUT / "accuracy.json")], "accuracy.json"),
-        ("ocr_speed", [PY, "bench/ocr_speed.py", *([] if full else ["--reps", "1"]), "--json",
+        ("throughput", [PY, "-m", "bench.throughput", *q], "throughput.json"),
+        ("ollama_slots", [PY, "-m", "bench.ollama_slots", *q], "ollama_slots.json"),
+        ("sweep", [PY, "-m", "bench.sweep", *q], "sweep.json"),
+        ("accuracy", [PY, "-m", "bench.accuracy", "--json", str(OUT / "accuracy.json")], "accuracy.json"),
+        ("ocr_speed", [PY, "-m", "bench.ocr_speed", *([] if full else ["--reps", "1"]), "--json",
                        str(OUT / "ocr_speed.json")], "ocr_speed.json"),
     ]
     if faults and (ROOT / "bench" / "faults" / "run.py").exists():
-        out.append(("faults", [PY, "bench/faults/run.py", *q], "faults.json"))
+        out.append(("faults", [PY, "-m", "bench.faults.run", *q], "faults.json"))
     if soak and (ROOT / "bench" / "soak.py").exists():
-        out.append(("soak", [PY, "bench/soak.py", *([] if full else ["--minutes", "2"])], "soak.json"))
+        out.append(("soak", [PY, "-m", "bench.soak", *([] if full else ["--minutes", "2"])], "soak.json"))
     return out
 
 
@@ -94,7 +94,7 @@ def main() -> int:
     mode = "--full" if args.full else "quick"
     note = (f"Run: `bench/run_all.py` ({mode}): "
             + ", ".join(f"{n} {s:.0f} s{'' if fresh else ' (NO NEW JSON)'}" for n, _, s, fresh in summary) + ".")
-    code, _ = run_step("report", [PY, "bench/report.py", "--note", note])
+    code, _ = run_step("report", [PY, "-m", "bench.report", "--note", note])
     print("\n=== summary")
     for name, rc, seconds, fresh in summary:
         status = "ok" if rc == 0 else f"exit {rc} (a target missed or an error; see bench/out/run_all-{name}.txt)"

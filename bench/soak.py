@@ -4,7 +4,7 @@ psutil; prints start/end/max and the growth slope per minute after warm-up, and 
 RSS growth after warm-up < --rss-growth-pct (default 10 %), threads and fds within +-2 of their
 post-warm-up start. Writes bench/out/soak.json.
 
-    python bench/soak.py --minutes 5 --rate 20
+    python -m bench.soak --minutes 5 --rate 20
 """
 
 from __future__ import annotations
@@ -13,20 +13,18 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-import psutil  # noqa: E402
+import psutil
 
-from bench.faults.harness import MODEL, OwnBroker, Sender, TopicLog, create_topics  # noqa: E402
-from testkit.fakes.ollama_server import OllamaStandIn  # noqa: E402
-from tests.integration.harness import ProcessorProcess, service_env  # noqa: E402
+from testkit.broker import LocalBroker, create_topics
+from testkit.fakes.ollama_server import OllamaStandIn
+from testkit.faults import MODEL, Sender, TopicLog
+from testkit.harness import ProcessorProcess, service_env
 
 OUT = ROOT / "bench" / "out" / "soak.json"
 
@@ -52,11 +50,11 @@ def main() -> int:
     parser.add_argument("--rss-growth-pct", type=float, default=10.0)
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args()
-    from bench.common import quiet_standin_disconnects
+    from testkit.fakes.quiet import quiet_standin_disconnects
 
     quiet_standin_disconnects()
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    broker = None if external else OwnBroker()
+    broker = None if external else LocalBroker()
     bootstrap = external or broker.start()
     standin = OllamaStandIn(models=(MODEL,), num_parallel=4, latency_s=0.05)
     standin.start()

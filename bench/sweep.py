@@ -13,7 +13,7 @@ min(C, P)/L, the bound at that concurrency), p50/p95/p99 end-to-end latency (ans
 request's produce time; a burst, so it includes queueing), peak RSS of the process (service or naive loop).
 Writes bench/out/sweep.json. No targets: these are figures for bench/report.py.
 
-Usage: python bench/sweep.py [--quick] [--concurrency-list 1,2,4,8,16] [--latency-list 0,50,200,500]
+Usage: python -m bench.sweep [--quick] [--concurrency-list 1,2,4,8,16] [--latency-list 0,50,200,500]
                              [--latency-ms 200] [--concurrency 8] [--parallel 4] [--partitions 8] [--seconds S]
 """
 
@@ -26,11 +26,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from bench.common import MODEL, LocalBroker, RunFigures, machine, quiet_standin_disconnects, write_json  # noqa: E402
-from bench.throughput import run_naive, run_service  # noqa: E402
-from testkit.fakes.ollama_server import OllamaStandIn  # noqa: E402
+from bench.common import MODEL, LocalBroker, RunFigures, machine, quiet_standin_disconnects, write_json
+from bench.throughput import run_naive, run_service
+from testkit.fakes.ollama_server import OllamaStandIn
 
 
 def ints(text: str) -> list[int]:
@@ -85,7 +84,7 @@ def main() -> int:
     quiet_standin_disconnects()
     standin = OllamaStandIn(models=(MODEL,), num_parallel=P, latency_s=L_c)
     url = standin.start()
-    broker = LocalBroker()
+    broker = LocalBroker.from_env()
     print("starting the local broker ...", file=sys.stderr)
     broker.start()
     started = time.monotonic()

@@ -19,7 +19,7 @@ Targets (issue): at L=200 ms, P=4, 8 partitions, CONCURRENT_REQUESTS=8 the servi
 >= 3.5 x the naive loop; with L=0 it sustains >= 300 requests/s (2-core machine). Prints a table and writes
 bench/out/throughput.json.
 
-Usage: python bench/throughput.py [--requests N] [--latency 0.2] [--parallel 4] [--partitions 8]
+Usage: python -m bench.throughput [--requests N] [--latency 0.2] [--parallel 4] [--partitions 8]
                                   [--concurrency 8] [--zero-requests N] [--quick]
 """
 
@@ -34,12 +34,26 @@ from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from bench.common import (MODEL, AnswerCollector, LocalBroker, NaiveProcess, Processor, RunFigures,  # noqa: E402
-                          Topics, figures, machine, percentile, produce_requests, quiet_standin_disconnects, text_request,
-                          unique_prompts, what_if_argv, write_json)
-from testkit.fakes.ollama_server import OllamaStandIn  # noqa: E402
+from bench.common import (
+    MODEL,
+    AnswerCollector,
+    LocalBroker,
+    NaiveProcess,
+    Processor,
+    RunFigures,
+    Topics,
+    figures,
+    machine,
+    percentile,
+    produce_requests,
+    quiet_standin_disconnects,
+    text_request,
+    unique_prompts,
+    what_if_argv,
+    write_json,
+)
+from testkit.fakes.ollama_server import OllamaStandIn
 
 TARGET_BOUND_RATIO = 0.9
 TARGET_NAIVE_RATIO = 3.5
@@ -169,8 +183,8 @@ def main() -> int:
     quiet_standin_disconnects()
     standin = OllamaStandIn(models=(MODEL,), num_parallel=P, latency_s=L)
     url = standin.start()
-    broker = LocalBroker()
-    print(f"starting the local broker ...", file=sys.stderr)
+    broker = LocalBroker.from_env()
+    print("starting the local broker ...", file=sys.stderr)
     broker.start()
     try:
         bs = broker.bootstrap

@@ -1,13 +1,13 @@
 """Every fault kind in both guarantees, at realistic sizes; prints a markdown table and writes
 bench/out/faults.json. Long (tens of minutes with the full sizes), not part of CI.
 
-    python bench/faults/run.py              # full: 1000 requests at 40/s per run, 3 kills, 20 s outages
-    python bench/faults/run.py --quick      # 200 requests at 25/s, 2 kills, short outages (~10 min)
-    python bench/faults/run.py --kinds kill9,rebalance --guarantees exactly_once
+    python -m bench.faults.run              # full: 1000 requests at 40/s per run, 3 kills, 20 s outages
+    python -m bench.faults.run --quick      # 200 requests at 25/s, 2 kills, short outages (~10 min)
+    python -m bench.faults.run --kinds kill9,rebalance --guarantees exactly_once
 
 One broker (own, temp run dir; or KAFKA_BOOTSTRAP_SERVERS) is shared by the runs, except broker_restart,
 which always starts its own. KAFKA_SESSION_TIMEOUT_MS=10000 for the processor so that a kill -9 is noticed
-in 10 s instead of 45 s (the recovery figure of kill9 is dominated by it). Columns: see harness.py.
+in 10 s instead of 45 s (the recovery figure of kill9 is dominated by it). Columns: see testkit/faults.py.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from bench.faults.harness import GUARANTEES, KINDS, FaultRun, OwnBroker, markdown_table, write_json  # noqa: E402
+from testkit.broker import LocalBroker
+from testkit.faults import GUARANTEES, KINDS, FaultRun, markdown_table, write_json
 
 
 def main() -> int:
@@ -32,14 +31,14 @@ def main() -> int:
     parser.add_argument("--guarantees", default=",".join(GUARANTEES))
     parser.add_argument("--out", default=str(ROOT / "bench" / "out" / "faults.json"))
     args = parser.parse_args()
-    from bench.common import quiet_standin_disconnects
+    from testkit.fakes.quiet import quiet_standin_disconnects
 
     quiet_standin_disconnects()
     sizes = (dict(requests=200, rate=25.0, kills=2, down_s=5.0, n503=30, broker_down_s=5.0) if args.quick else
              dict(requests=1000, rate=40.0, kills=3, down_s=20.0, n503=200, broker_down_s=15.0))
     sizes.update(deadline_s=60.0, recover_timeout_s=180.0, concurrency=8)
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    shared = None if external else OwnBroker()
+    shared = None if external else LocalBroker()
     bootstrap = external or shared.start()
     reports = []
     started = time.monotonic()

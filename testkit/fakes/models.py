@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from models_processor.deadline import Deadline
 from models_processor.errors import ErrorCode
@@ -20,7 +20,7 @@ class ScriptedTextModel:
 
     model_name = "scripted-text"
 
-    def __init__(self, latency_s: float = 0.0, on_call: Optional[Callable[[str], None]] = None) -> None:
+    def __init__(self, latency_s: float = 0.0, on_call: Callable[[str], None] | None = None) -> None:
         self.latency_s = latency_s
         self.release = threading.Event()
         self.on_call = on_call
@@ -29,7 +29,7 @@ class ScriptedTextModel:
         self._active = 0
         self.max_active = 0
 
-    def generate_text(self, prompt: str, *, deadline: Deadline, model: Optional[str] = None) -> Generation:
+    def generate_text(self, prompt: str, *, deadline: Deadline, model: str | None = None) -> Generation:
         with self._lock:
             self.calls.append(prompt)
             self._active += 1

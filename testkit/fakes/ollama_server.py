@@ -21,10 +21,11 @@ import socketserver
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 # Exact server strings (the reference, §3.1). Tests and the product's client assert on them.
 ERR_MAX_QUEUE = "server busy, please try again.  maximum pending requests exceeded"  # two spaces
@@ -445,7 +446,7 @@ def _faulty_text(reply: Reply, text: str) -> tuple[str, str]:
 
 
 def _now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass
@@ -528,7 +529,7 @@ class OllamaStandIn:
         self._stopping.set()  # wakes every waiting or hung handler
         self._unlisten()
 
-    def __enter__(self) -> "OllamaStandIn":
+    def __enter__(self) -> OllamaStandIn:
         self.start()
         return self
 
@@ -654,7 +655,7 @@ class OllamaStandIn:
             self._stats.rejected_503 += 1
         return _HTTPError(503, ERR_MAX_QUEUE)
 
-    def _wait(self, seconds: float, conn: "_Handler") -> None:
+    def _wait(self, seconds: float, conn: _Handler) -> None:
         """Sleep, but raise _Gone as soon as the client leaves or the server stops."""
         deadline = time.monotonic() + seconds
         while True:
@@ -664,13 +665,13 @@ class OllamaStandIn:
                 return
             self._stopping.wait(min(left, _POLL_S))
 
-    def _acquire(self, lock, conn: "_Handler") -> None:
+    def _acquire(self, lock, conn: _Handler) -> None:
         while not lock.acquire(timeout=_POLL_S):
             conn.check_alive()
 
     # ------------------------------------------------------------------ scheduler (§5)
 
-    def _ensure_loaded(self, model: _Model, conn: "_Handler") -> None:
+    def _ensure_loaded(self, model: _Model, conn: _Handler) -> None:
         """Load the model if needed: one load at a time, a bounded queue behind it, abortable."""
         with self._lock:
             if self._loaded(model, time.monotonic()):
@@ -706,7 +707,7 @@ class OllamaStandIn:
             # Each request restarts the idle timer; keep_alive 0 unloads once the model is idle.
             model.loaded_until = None if keep_alive_s == 0 else time.monotonic() + keep_alive_s
 
-    def _hold_slot(self, model: _Model, conn: "_Handler") -> int:
+    def _hold_slot(self, model: _Model, conn: _Handler) -> int:
         self._acquire(model.slots, conn)  # unbounded wait, like llmServer.sem
         with self._lock:
             token = next(self._slot_ids)
@@ -726,7 +727,7 @@ class OllamaStandIn:
 
     # ------------------------------------------------------------------ generate / chat
 
-    def handle_generation(self, h: "_Handler", endpoint: str, raw: bytes) -> None:
+    def handle_generation(self, h: _Handler, endpoint: str, raw: bytes) -> None:
         arrival = time.monotonic()
         chat = endpoint == "/api/chat"
         struct = "ChatRequest" if chat else "GenerateRequest"
@@ -885,14 +886,14 @@ class OllamaStandIn:
 
     # ------------------------------------------------------------------ other endpoints
 
-    def handle_tags(self, h: "_Handler") -> None:
+    def handle_tags(self, h: _Handler) -> None:
         with self._lock:
             models = sorted(self._models.values(), key=lambda m: m.modified_at, reverse=True)
             rows = [{"name": m.name, "model": m.name, "modified_at": m.modified_at, "size": m.size,
                      "digest": m.digest, "details": m.details()} for m in models]
         h.send_json(200, {"models": rows})
 
-    def handle_ps(self, h: "_Handler") -> None:
+    def handle_ps(self, h: _Handler) -> None:
         now_m, now_w = time.monotonic(), datetime.now().astimezone()
         rows = []
         with self._lock:
@@ -908,7 +909,7 @@ class OllamaStandIn:
         rows.sort(key=lambda r: r["expires_at"], reverse=True)
         h.send_json(200, {"models": rows})
 
-    def handle_show(self, h: "_Handler", raw: bytes) -> None:
+    def handle_show(self, h: _Handler, raw: bytes) -> None:
         body = h.decode_body(raw, "ShowRequest")
         name = body.get("model") or body.get("name") or ""
         if not name:
@@ -930,7 +931,7 @@ class OllamaStandIn:
             out["projector_info"] = {"clip.has_vision_encoder": True}
         h.send_json(200, out)
 
-    def handle_pull(self, h: "_Handler", raw: bytes) -> None:
+    def handle_pull(self, h: _Handler, raw: bytes) -> None:
         body = h.decode_body(raw, "PullRequest")
         name = body.get("model") or body.get("name") or ""
         parts = parse_model_name(name)
@@ -1005,7 +1006,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.server_standin._connection(self.connection, False)
         super().finish()
 
-    def log_message(self, format, *args) -> None:  # noqa: A002 - keep test output quiet
+    def log_message(self, format, *args) -> None:
         pass
 
     def do_GET(self):

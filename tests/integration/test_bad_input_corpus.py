@@ -33,7 +33,7 @@ from models_processor.service import build_kafka_clients
 from tests.badinput.corpus import (CORPUS, EMAIL, REPLY_TOPIC, SASL_CANARY, SECRET_CANARY, SETTINGS, Case,
                                    photo_value, b64, sample_bytes)
 from testkit.fakes.models import ScriptedTextModel
-from tests.integration.harness import (InProcessService, ResponseReader, committed, create_output_topics,
+from testkit.harness import (InProcessService, ResponseReader, committed, create_output_topics,
                                        make_settings, produce, text_request, wait_for)
 from tests.unit.photo_support import CachingOcr, shared_rapid_engine
 

@@ -10,7 +10,7 @@ import pytest
 
 from models_processor.llm.base import UnconfiguredModel
 from testkit.fakes.models import ScriptedTextModel
-from tests.integration.harness import (InProcessService, ResponseReader, committed, create_output_topics,
+from testkit.harness import (InProcessService, ResponseReader, committed, create_output_topics,
                                        make_settings, produce, text_request, wait_for)
 
 

@@ -1,6 +1,6 @@
 """The test broker is real Kafka: big messages, transactions, group commits, restarts with data kept.
 
-These guard the fixtures in tests/broker_fixture.py (and deploy/local-kafka/broker.py): librdkafka's mock
+These guard the fixtures in testkit/pytest_broker.py (and deploy/local-kafka/broker.py): librdkafka's mock
 cluster, for one, would pass the produce/consume test but fail the transaction test.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from tests.broker_fixture import BrokerControlUnavailable
+from testkit.pytest_broker import BrokerControlUnavailable
 
 TEN_MIB = 10 * 1024 * 1024
 

@@ -14,7 +14,7 @@ from models_processor.metrics import Metrics
 from models_processor.pipeline.photo import PhotoPipeline
 from testkit.fakes.models import ScriptedTextModel
 from testkit.fakes.ollama_server import Reply
-from tests.integration.harness import InProcessService, ResponseReader, create_output_topics, make_settings, produce
+from testkit.harness import InProcessService, ResponseReader, create_output_topics, make_settings, produce
 from tests.unit.photo_support import SAMPLES, CachingOcr, ground_truth, shared_rapid_engine
 
 SNACK = "nutrition_snack_label.jpg"

@@ -12,7 +12,7 @@ import requests
 
 from models_processor.config import load_settings
 from testkit.fakes.ollama_server import OllamaStandIn
-from tests.integration.harness import (ProcessorProcess, ResponseReader, committed, create_output_topics,
+from testkit.harness import (ProcessorProcess, ResponseReader, committed, create_output_topics,
                                        produce, service_env, text_request, wait_for)
 
 

@@ -37,9 +37,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -49,59 +47,16 @@ import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from confluent_kafka import Consumer, Producer, TopicPartition
 
-from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
-
-from bench.common import create_topics  # noqa: E402  (one topic set-up for every bench)
-from testkit.fakes.ollama_server import OllamaStandIn  # noqa: E402
-from tests.integration.harness import ProcessorProcess, service_env, text_request  # noqa: E402
+from testkit.broker import LocalBroker, create_topics
+from testkit.fakes.ollama_server import OllamaStandIn
+from testkit.harness import ProcessorProcess, service_env, text_request
 
 KINDS = ("none", "kill9", "sigterm", "model_down", "model_503", "broker_restart", "rebalance")
 GUARANTEES = ("exactly_once", "at_least_once")
-BROKER_SCRIPT = ROOT / "deploy" / "local-kafka" / "broker.py"
 MODEL = "llava:7b"
-
-
-# ------------------------------------------------------------------------------------------ broker
-class OwnBroker:
-    """deploy/local-kafka/broker.py in its own temp run dir, watched by this process."""
-
-    def __init__(self, run_dir: Optional[Path] = None) -> None:
-        self._tmp = run_dir is None
-        self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="fault-kafka-"))
-        self.bootstrap = ""
-
-    def _script(self, *args: str, timeout: float = 600) -> str:
-        proc = subprocess.run([sys.executable, str(BROKER_SCRIPT), *args], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-        if proc.returncode != 0:
-            raise RuntimeError(f"broker.py {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-        return proc.stdout.strip()
-
-    def start(self, keep_data: bool = False) -> str:
-        args = ["start", "--json", "--run-dir", str(self.run_dir), "--watch-pid", str(os.getpid())]
-        if keep_data:
-            args.append("--keep-data")
-        bootstrap = json.loads(self._script(*args))["bootstrap"]
-        if self.bootstrap and bootstrap != self.bootstrap:
-            raise RuntimeError(f"broker came back on {bootstrap}, not {self.bootstrap}")
-        self.bootstrap = bootstrap
-        return bootstrap
-
-    def stop(self) -> None:
-        self._script("stop", "--run-dir", str(self.run_dir), timeout=120)
-
-    def close(self) -> None:
-        try:
-            self.stop()
-        finally:
-            if self._tmp:
-                shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------------ reading
@@ -114,7 +69,7 @@ class TopicLog:
                                    "isolation.level": isolation, "log_level": 0})
         self._consumer.subscribe([topic])
         self._lock = threading.Lock()
-        self.records: list[tuple[float, str, Optional[dict]]] = []
+        self.records: list[tuple[float, str, dict | None]] = []
         self.first: dict[str, float] = {}  # key -> arrival of its first record
         self.last_arrival = 0.0
         self._stop = threading.Event()
@@ -138,15 +93,15 @@ class TopicLog:
                     self.first.setdefault(key, now)
                     self.last_arrival = now
 
-    def count_keys(self, keys: Optional[set[str]] = None) -> int:
+    def count_keys(self, keys: set[str] | None = None) -> int:
         with self._lock:
             return len(self.first) if keys is None else sum(1 for k in keys if k in self.first)
 
-    def first_arrival_after(self, t: float) -> Optional[float]:
+    def first_arrival_after(self, t: float) -> float | None:
         with self._lock:
             return next((a for a, _, _ in self.records if a > t), None)
 
-    def wait_keys(self, n: int, timeout: float, keys: Optional[set[str]] = None) -> bool:
+    def wait_keys(self, n: int, timeout: float, keys: set[str] | None = None) -> bool:
         until = time.monotonic() + timeout
         while self.count_keys(keys) < n:
             if time.monotonic() > until:
@@ -163,7 +118,7 @@ class TopicLog:
                 return
             time.sleep(0.1)
 
-    def snapshot(self) -> list[tuple[float, str, Optional[dict]]]:
+    def snapshot(self) -> list[tuple[float, str, dict | None]]:
         with self._lock:
             return list(self.records)
 
@@ -186,7 +141,7 @@ def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> 
 class Sender:
     """Produces the known ids, all at once (rate None) or `rate` per second, on a thread."""
 
-    def __init__(self, bootstrap: str, topic: str, ids: list[str], rate: Optional[float]) -> None:
+    def __init__(self, bootstrap: str, topic: str, ids: list[str], rate: float | None) -> None:
         self._producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5,
                                    "message.timeout.ms": 300_000, "log_level": 0})
         self._topic = topic
@@ -198,7 +153,7 @@ class Sender:
         self.done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
 
-    def start(self) -> "Sender":
+    def start(self) -> Sender:
         self._thread.start()
         return self
 
@@ -238,7 +193,7 @@ class FaultWindow:
     label: str
     start: float  # seconds since the run started
     end: float
-    recover_first_s: Optional[float] = None  # end of the fault -> first answer after it
+    recover_first_s: float | None = None  # end of the fault -> first answer after it
 
 
 @dataclass
@@ -253,8 +208,8 @@ class FaultReport:
     duplicates: int  # ids answered more than once, as a read_committed consumer sees it
     dlq_count: int
     faults: list[FaultWindow]
-    recover_first_s: Optional[float]  # the worst over the fault windows
-    recover_all_s: Optional[float]  # last fault end -> every sent id answered
+    recover_first_s: float | None  # the worst over the fault windows
+    recover_all_s: float | None  # last fault end -> every sent id answered
     wall_s: float
     uncommitted: int  # request offsets the group had not committed at the end
     error_codes: dict[str, int] = field(default_factory=dict)
@@ -283,7 +238,7 @@ class FaultReport:
                 + (f" notes={self.notes}" if self.notes else "") + f" logs={self.work_dir}")
 
 
-def _fmt(value: Optional[float]) -> str:
+def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}s"
 
 
@@ -309,13 +264,13 @@ class FaultRun:
     """One fault kind under one guarantee. `bootstrap=None` starts (and stops) an own broker; the
     broker_restart kind always uses an own broker, never a shared one."""
 
-    def __init__(self, kind: str, guarantee: str, requests: int = 200, *, rate: Optional[float] = None,
-                 partitions: int = 4, bootstrap: Optional[str] = None, work_dir: Optional[Path] = None,
+    def __init__(self, kind: str, guarantee: str, requests: int = 200, *, rate: float | None = None,
+                 partitions: int = 4, bootstrap: str | None = None, work_dir: Path | None = None,
                  seed: int = 0, concurrency: int = 8, deadline_s: float = 30.0, latency_s: float = 0.05,
                  num_parallel: int = 4, kills: int = 3, down_s: float = 3.0, n503: int = 20,
                  broker_down_s: float = 5.0, trigger_fraction: float = 0.3, recover_timeout_s: float = 120.0,
-                 quiet_s: float = 2.0, session_timeout_ms: Optional[int] = 10_000, grace_s: float = 20.0,
-                 commit_wait_s: float = 15.0, extra_env: Optional[dict[str, str]] = None) -> None:
+                 quiet_s: float = 2.0, session_timeout_ms: int | None = 10_000, grace_s: float = 20.0,
+                 commit_wait_s: float = 15.0, extra_env: dict[str, str] | None = None) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {KINDS}")
         if guarantee not in GUARANTEES:
@@ -391,7 +346,7 @@ class FaultRun:
         self._stopped_by_us.add(id(process))
         process.kill()
 
-    def _terminate(self, process: ProcessorProcess) -> Optional[int]:
+    def _terminate(self, process: ProcessorProcess) -> int | None:
         self._stopped_by_us.add(id(process))
         try:
             return process.terminate(self.grace_s + 30)
@@ -469,9 +424,9 @@ class FaultRun:
     # -------------------------------------------------------------------- run
     def run(self) -> FaultReport:
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        own: Optional[OwnBroker] = None
+        own: LocalBroker | None = None
         if self.bootstrap is None or self.kind == "broker_restart":
-            own = OwnBroker(self.work_dir / "kafka")
+            own = LocalBroker(self.work_dir / "kafka")
             self.bootstrap = own.start()
         self._broker = own
         self._standin = OllamaStandIn(models=(MODEL,), num_parallel=self.num_parallel, latency_s=self.latency_s)
@@ -491,7 +446,7 @@ class FaultRun:
         self._ids = {f"r{i:05d}" for i in range(self.requests)}
         ordered = sorted(self._ids)
         self._answers = TopicLog(self.bootstrap, self._env["TEXT_RESPONSE_TOPIC"])
-        sender: Optional[Sender] = None
+        sender: Sender | None = None
         try:
             self._wait_joined(self._spawn(0))
             self._t0 = time.monotonic()
@@ -537,17 +492,17 @@ class FaultRun:
         while True:
             try:
                 total = committed_total(self.bootstrap, self._env["CONSUMER_GROUP"], topic, self.partitions)
-            except Exception as exc:  # noqa: BLE001 - a report, not a test
+            except Exception as exc:
                 self.notes.append(f"committed offsets unreadable: {exc}")
                 return -1
             if total >= sent or time.monotonic() > until:
                 return max(0, sent - total)
             time.sleep(0.5)
 
-    def _account(self, sender: Sender, records, dlq_count: int, recover_all: Optional[float],
+    def _account(self, sender: Sender, records, dlq_count: int, recover_all: float | None,
                  uncommitted: int, unexpected: list[str]) -> FaultReport:
         sent = sender.acked
-        by_key: dict[str, list[Optional[dict]]] = {}
+        by_key: dict[str, list[dict | None]] = {}
         for _, key, value in records:
             by_key.setdefault(key, []).append(value)
         answered = [k for k in sent if k in by_key]
@@ -572,7 +527,7 @@ class FaultRun:
         (self.work_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2))
         return report
 
-    def _answers_first_after(self, records, end_rel: float) -> Optional[float]:
+    def _answers_first_after(self, records, end_rel: float) -> float | None:
         end_abs = self._t0 + end_rel
         first = next((a for a, _, _ in records if a > end_abs), None)
         return None if first is None else first - self._t0
@@ -581,13 +536,14 @@ class FaultRun:
 def main() -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(description="run one fault (see bench/faults/run.py for all of them)")
+    parser = argparse.ArgumentParser(description="run one fault (see bench/faults/run.py for all of them)",
+                                     prog="python -m testkit.faults")
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--guarantee", choices=GUARANTEES, default="exactly_once")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--rate", type=float, default=None)
     args = parser.parse_args()
-    from bench.common import quiet_standin_disconnects
+    from testkit.fakes.quiet import quiet_standin_disconnects
 
     quiet_standin_disconnects()
     report = FaultRun(args.kind, args.guarantee, args.requests, rate=args.rate,

@@ -13,21 +13,22 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from models_processor.config import Settings, load_settings
 from models_processor.health_state import HealthState
 from models_processor.kafka.dispatcher import Dispatcher
+from models_processor.kafka.topics import TOPIC_MAX_MESSAGE_BYTES
 from models_processor.metrics import Metrics
 from models_processor.pipeline.requests import RequestProcessor
 from models_processor.pipeline.text import TextPipeline
 from models_processor.service import build_kafka_clients
 from testkit.fakes.models import NoPhotoPipeline
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def service_env(bootstrap: str, request_topic: str, group: str, **extra: str) -> dict[str, str]:
@@ -59,8 +60,8 @@ def create_output_topics(factory_admin_bootstrap: str, settings: Settings, parti
 class InProcessService:
     """The real dispatcher and request processor on a thread, with the given model and photo doubles."""
 
-    def __init__(self, settings: Settings, text_model, photo=None, probes=(), metrics: Optional[Metrics] = None,
-                 kafka_env: Optional[dict[str, str]] = None) -> None:
+    def __init__(self, settings: Settings, text_model, photo=None, probes=(), metrics: Metrics | None = None,
+                 kafka_env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self.kafka_env = kafka_env or {}  # KAFKA_<PROPERTY> passthrough, as the service reads from its env
         self.metrics = metrics or Metrics()
@@ -68,7 +69,7 @@ class InProcessService:
         text = TextPipeline(text_model, max_prompt_chars=settings.max_prompt_chars)
         self.processor = RequestProcessor(settings, text, photo or NoPhotoPipeline(), self.metrics)
         self.stop = threading.Event()
-        self.error: Optional[BaseException] = None
+        self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -79,7 +80,7 @@ class InProcessService:
             self.error = exc
             raise
 
-    def __enter__(self) -> "InProcessService":
+    def __enter__(self) -> InProcessService:
         self._thread.start()
         return self
 
@@ -100,10 +101,10 @@ class InProcessService:
             time.sleep(0.05)
 
 
-def produce(bootstrap: str, topic: str, items: Iterable[tuple[Optional[bytes], Optional[bytes]]],
-            partition: Optional[int] = None) -> None:
+def produce(bootstrap: str, topic: str, items: Iterable[tuple[bytes | None, bytes | None]],
+            partition: int | None = None) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
-                         "message.max.bytes": 16 * 1024 * 1024, "linger.ms": 5})
+                         "message.max.bytes": TOPIC_MAX_MESSAGE_BYTES, "linger.ms": 5})
     for key, value in items:
         kwargs = {"partition": partition} if partition is not None else {}
         producer.produce(topic, key=key, value=value, **kwargs)
@@ -185,9 +186,9 @@ class ProcessorProcess:
         self.port = int(env.get("PORT") or 0) or free_port()
         self.env["PORT"] = str(self.port)
         self.log_path = log_path
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "ProcessorProcess":
+    def start(self) -> ProcessorProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "models_processor", "run"], cwd=REPO, env=self.env,
                                      stdout=log, stderr=subprocess.STDOUT)
