@@ -1,0 +1,60 @@
+"""The parts of confluent-kafka's Consumer and Producer the dispatcher uses, as Protocols.
+
+The real classes satisfy them structurally (confluent-kafka ships type stubs), and so do the test fakes in
+tests/fakes/kafka_clients.py: mypy checks both against the same seam.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Protocol
+
+from confluent_kafka import KafkaError, Message, TopicPartition
+
+Headers = list[tuple[str, bytes]]
+DeliveryCallback = Callable[[Optional[KafkaError], Message], None]
+RebalanceCallback = Callable[[Any, list[TopicPartition]], None]
+
+
+class ConsumerClient(Protocol):
+    def subscribe(self, topics: list[str], on_assign: Optional[RebalanceCallback] = None,
+                  on_revoke: Optional[RebalanceCallback] = None,
+                  on_lost: Optional[RebalanceCallback] = None) -> None: ...
+
+    def poll(self, timeout: float = -1) -> Optional[Message]: ...
+
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]: ...
+
+    def pause(self, partitions: list[TopicPartition]) -> None: ...
+
+    def resume(self, partitions: list[TopicPartition]) -> None: ...
+
+    def seek(self, partition: TopicPartition) -> None: ...
+
+    def store_offsets(self, message: Optional[Message] = None,
+                      offsets: Optional[list[TopicPartition]] = None) -> None: ...
+
+    def consumer_group_metadata(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class ProducerClient(Protocol):
+    def produce(self, topic: str, value: Optional[str | bytes] = None, key: Optional[str | bytes] = None,
+                partition: int = -1, callback: Optional[DeliveryCallback] = None,
+                on_delivery: Optional[DeliveryCallback] = None, timestamp: int = 0,
+                headers: Any = None) -> None: ...
+
+    def poll(self, timeout: float = -1) -> int: ...
+
+    def flush(self, timeout: float = -1) -> int: ...
+
+    def init_transactions(self, timeout: float = -1) -> None: ...
+
+    def begin_transaction(self) -> None: ...
+
+    def send_offsets_to_transaction(self, positions: list[TopicPartition], group_metadata: Any,
+                                    timeout: float = -1) -> None: ...
+
+    def commit_transaction(self, timeout: float = -1) -> None: ...
+
+    def abort_transaction(self, timeout: float = -1) -> None: ...
