@@ -37,6 +37,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     topics = commands.add_parser("topics", help="create the service's topics if missing (local runs)")
     topics.add_argument("--partitions", type=int, default=8)
 
+    from .dlq.command import add_arguments as add_dlq_arguments
+
+    add_dlq_arguments(commands.add_parser("dlq", help="DLQ: stats by error code and age; replay to the request topic"))
+
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -55,6 +59,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _analyze(settings, args)
         if args.command == "topics":
             return _topics(settings, args)
+        if args.command == "dlq":
+            from .dlq.command import run as run_dlq
+
+            return run_dlq(settings, args)
     except ConfigError as exc:
         print(f"models-processor: {exc}", file=sys.stderr)
         return 2

@@ -15,8 +15,7 @@ from models_processor.dlq.command import add_arguments, run
 from models_processor.errors import ErrorCode
 from models_processor.llm.base import ModelCallError
 from testkit.fakes.models import ScriptedTextModel
-from testkit.harness import (InProcessService, ResponseReader, create_output_topics, make_settings, produce,
-                             text_request)
+from testkit.harness import InProcessService, ResponseReader, create_output_topics, make_settings, text_request
 
 pytestmark = pytest.mark.broker
 
@@ -90,7 +89,9 @@ def test_dlq_stats_and_replay_bring_failed_requests_back(kafka_bootstrap, kafka_
         assert {answers[f"down-{i}"]["error"]["code"] for i in range(4)} == {"model_unavailable"}
 
         # stats: every DLQ copy, by code and age.
-        _read_topic(kafka_bootstrap, settings.dlq_topic, 0, timeout=0.1)
+        dlq = ResponseReader(kafka_bootstrap, [settings.dlq_topic], isolation="read_uncommitted")
+        assert len(dlq.read_until(lambda ms: len(ms) >= 6)) == 6
+        dlq.close()
         code, stats = _dlq(settings, capsys, "stats", "--timeout", "30")
         assert code == 0 and stats["total"] == 6, stats
         assert stats["by_code"]["model_unavailable"]["count"] == 4
