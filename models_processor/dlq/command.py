@@ -1,4 +1,4 @@
-"""`python -m models_processor dlq stats|replay`: argument parsing and the Kafka clients (docs/dlq.md)."""
+"""`python -m models_processor dlq stats|replay`: argument parsing and the Kafka clients (README.md, "Try it")."""
 
 from __future__ import annotations
 
