@@ -26,11 +26,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from models_processor.ocr.base import OcrLine, OcrResult
 from models_processor.parsing.nutrition import parse_nutrition_label
 from models_processor.parsing.recipe import parse_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
 
 MATCH_RATIO = 0.8
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
@@ -60,7 +60,7 @@ def count_matched(expected: list[str], got: list[str], ratio: float = MATCH_RATI
 
 def load_fixture(path: Path) -> OcrResult:
     doc = json.loads(path.read_text())
-    lines = [OcrLine(l["text"], float(l["score"]), tuple(tuple(p) for p in l["box"])) for l in doc["lines"]]
+    lines = [OcrLine(ln["text"], float(ln["score"]), tuple(tuple(p) for p in ln["box"])) for ln in doc["lines"]]
     return OcrResult(lines=lines, width=doc["width"], height=doc["height"])
 
 

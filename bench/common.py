@@ -123,9 +123,9 @@ class Processor:
         if self._argv is None:
             self._proc.start()
         else:  # an alternative entry point (investigations: the same service with one thing patched)
-            log = open(self.log_path, "ab")
-            self._proc.proc = subprocess.Popen(self._argv, cwd=ROOT, env=self._proc.env, stdout=log,
-                                               stderr=subprocess.STDOUT)
+            with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+                self._proc.proc = subprocess.Popen(self._argv, cwd=ROOT, env=self._proc.env, stdout=log,
+                                                   stderr=subprocess.STDOUT)
         self.rss = RssSampler(self.pid).start()
         until = time.monotonic() + ready_timeout
         while True:
@@ -368,9 +368,9 @@ class NaiveProcess:
         self.rss: RssSampler | None = None
 
     def start(self, timeout: float = 60.0) -> NaiveProcess:
-        self.proc = subprocess.Popen(self._argv, cwd=ROOT, stdout=subprocess.PIPE,
-                                     stderr=open(self.log_path, "wb"), text=True,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        with open(self.log_path, "wb") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(self._argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
+                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.rss = RssSampler(self.proc.pid).start()
         line = self.proc.stdout.readline()  # blocks until "joined" (or exit)
         if line.strip() != "joined":

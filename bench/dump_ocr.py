@@ -12,9 +12,9 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from models_processor.ocr.rapid import RapidOcrEngine
+
+ROOT = Path(__file__).resolve().parents[1]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"}
 
@@ -35,8 +35,8 @@ def main() -> None:
             "width": result.width,
             "height": result.height,
             "lines": [
-                {"text": l.text, "score": round(l.score, 4), "box": [[round(x, 1), round(y, 1)] for x, y in l.box]}
-                for l in result.lines
+                {"text": line.text, "score": round(line.score, 4), "box": [[round(x, 1), round(y, 1)] for x, y in line.box]}
+                for line in result.lines
             ],
         }
         (out_dir / f"{path.name}.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")

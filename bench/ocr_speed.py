@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from models_processor.images import decode_photo
 from models_processor.ocr.rapid import RapidOcrEngine
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TARGET_12MP_S = 1.5
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic"}
@@ -134,7 +134,7 @@ def main() -> None:
     print(f"{'image':32} {'size':>10} {'tuned s':>8} {'base s':>8} {'ratio':>6} {'lines t/b':>9}")
     rows = []
     for name, image in images.items():
-        t, tl = median_seconds(lambda im: len(tuned.recognize(im).lines), image, args.reps)
+        t, tl = median_seconds(lambda im, engine=tuned: len(engine.recognize(im).lines), image, args.reps)
         b, bl = median_seconds(baseline, image, args.reps)
         size = f"{image.width}x{image.height}"
         target = f"  target < {TARGET_12MP_S} s: {'OK' if t < TARGET_12MP_S else 'MISSED'}" if "12mp" in name else ""

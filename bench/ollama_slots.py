@@ -31,8 +31,6 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from confluent_kafka import Consumer, Producer
 
 from bench.common import (
@@ -52,6 +50,8 @@ from bench.common import (
     write_json,
 )
 from testkit.fakes.ollama_server import OllamaStandIn
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TARGET_OCCUPANCY = 0.90
 TARGET_HIT_P50_MS = 20.0

@@ -15,11 +15,11 @@ import json
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from bench.common import AnswerCollector, LocalBroker, Processor, Topics, machine, produce_requests, write_json
 from bench.ocr_speed import synth_phone_jpeg
 from testkit.fakes.ollama_server import OllamaStandIn
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TARGET_MB = 1536.0
 
@@ -47,7 +47,6 @@ def main() -> None:
         finally:
             collector.close()
             peak_mb = proc.stop()
-    ok = sum(1 for a in answers.values() if getattr(a, "status", "ok") == "ok")
     verdict = "PASS" if peak_mb < TARGET_MB else "FAIL"
     print(f"{args.photos} x 12 MP photos in flight: answered {len(answers)}/{args.photos} in {elapsed:.1f} s")
     print(f"service RSS: idle {idle_mb:.0f} MB, peak {peak_mb:.0f} MB ({peak_mb / max(idle_mb, 1):.1f}x idle)")

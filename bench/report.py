@@ -120,9 +120,9 @@ def plot_latency(sweep: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
     ax.plot(xs, [p["rps"] for p in svc], "o-", label=f"service (C={ls['concurrency']})", color="tab:blue")
     ax.plot(xs, [p["rps"] for p in naive], "s-", label="naive loop", color="tab:red")
-    bx = [x for x, p in zip(xs, svc) if p.get("bound_rps")]
+    bx = [x for x, p in zip(xs, svc, strict=False) if p.get("bound_rps")]
     ax.plot(bx, [svc[x]["bound_rps"] for x in bx], "--", color="grey", label="P/L bound")
-    for x, s, n in zip(xs, svc, naive):
+    for x, s, _n in zip(xs, svc, naive, strict=False):
         if s.get("vs_naive"):
             ax.annotate(f"{s['vs_naive']:.1f}×", (x, s["rps"]), textcoords="offset points", xytext=(4, 6),
                         fontsize=8, color="tab:blue")
@@ -140,10 +140,10 @@ def plot_latency(sweep: dict, path: Path) -> None:
 
 def plot_percentiles(sweep: dict, path: Path) -> None:
     cs, ls = sweep["concurrency_sweep"], sweep["latency_sweep"]
-    groups = [("naive L=%d" % cs["latency_ms"], cs["naive"])]
+    groups = [(f"naive L={cs['latency_ms']:d}", cs["naive"])]
     groups += [(f"C={p['concurrency']}", p) for p in cs["service"]]
     groups2 = []
-    for s, n in zip(ls["service"], ls["naive"]):
+    for s, n in zip(ls["service"], ls["naive"], strict=False):
         groups2 += [(f"naive\nL={n['latency_ms']}", n), (f"svc\nL={s['latency_ms']}", s)]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.0), dpi=110, gridspec_kw={"width_ratios": [len(groups), len(groups2)]})
     for ax, data, title in ((axes[0], groups, f"by CONCURRENT_REQUESTS (L={cs['latency_ms']} ms)"),
@@ -169,7 +169,7 @@ def plot_percentiles(sweep: dict, path: Path) -> None:
 def sweep_section(sweep: dict | None, img_rel: str) -> list[str]:
     out = ["## Throughput and latency sweep (`bench/sweep.py`)", ""]
     if sweep is None:
-        return out + [missing("sweep"), ""]
+        return [*out, missing("sweep"), ""]
     cs, ls = sweep["concurrency_sweep"], sweep["latency_sweep"]
     out += [f"Run: {run_line(sweep)}. One broker and one stand-in model server (P slots, fixed latency L) for "
             "the whole sweep; each point is a burst of unique prompts on fresh topics (no cache). × naive is "
@@ -190,20 +190,20 @@ def sweep_section(sweep: dict | None, img_rel: str) -> list[str]:
     out += [f"![throughput vs concurrency]({img_rel}/throughput_vs_concurrency.png)", ""]
     out += [f"### (b) model latency L at CONCURRENT_REQUESTS={ls['concurrency']}", ""]
     rows = []
-    for s, n in zip(ls["service"], ls["naive"]):
+    for s, n in zip(ls["service"], ls["naive"], strict=False):
         rows += [row(f"naive loop L={n['latency_ms']}", n), row(f"service L={s['latency_ms']}", s)]
     out += [table(header, rows), ""]
     out += [f"![throughput vs model latency]({img_rel}/throughput_vs_latency.png)", ""]
     out += [f"![latency percentiles]({img_rel}/latency_percentiles.png)", ""]
     for w in sweep.get("warnings") or []:
         out.append(f"- WARN {w}")
-    return out + [""]
+    return [*out, ""]
 
 
 def throughput_section(tp: dict | None) -> list[str]:
     out = ["## Throughput against the naive loop, with targets (`bench/throughput.py`)", ""]
     if tp is None:
-        return out + [missing("throughput"), ""]
+        return [*out, missing("throughput"), ""]
     bound = tp.get("bound_rps")
     p = tp.get("params", {})
     out += [f"Run: {run_line(tp)}. L={num(p.get('latency', 0) * 1000, '.0f')} ms, P={p.get('parallel')} → "
@@ -221,13 +221,13 @@ def throughput_section(tp: dict | None) -> list[str]:
                   rows), ""]
     out += [f"- {'PASS' if v['pass'] else '**FAIL**'} `{v['target']}`: {num(v['value'], '.2f')}"
             for v in tp.get("verdicts", [])]
-    return out + [""]
+    return [*out, ""]
 
 
 def slots_section(sl: dict | None) -> list[str]:
     out = ["## Model-server slots and cache hits (`bench/ollama_slots.py`)", ""]
     if sl is None:
-        return out + [missing("ollama_slots"), ""]
+        return [*out, missing("ollama_slots"), ""]
     p = sl.get("params", {})
     out += [f"Run: {run_line(sl)}. P={p.get('parallel')}, L={num(p.get('latency', 0) * 1000, '.0f')} ms, "
             f"CONCURRENT_REQUESTS={p.get('concurrency')}.", ""]
@@ -245,7 +245,7 @@ def slots_section(sl: dict | None) -> list[str]:
     out += [f"- {'PASS' if v['pass'] else '**FAIL**'} `{v['target']}`: "
             f"{pct(v['value']) if isinstance(v['value'], float) and v['value'] <= 1.5 else v['value']}"
             for v in sl.get("verdicts", [])]
-    return out + [""]
+    return [*out, ""]
 
 
 FAULT_COLUMNS = ["fault", "guarantee", "sent", "answered (ok/error)", "lost", "dup (read_committed)", "DLQ", "faults",
@@ -259,7 +259,7 @@ def secs(v: Any) -> str:
 def faults_section(fj: dict | None) -> list[str]:
     out = ["## Faults (`bench/faults/run.py`)", ""]
     if fj is None:
-        return out + [missing("faults"), ""]
+        return [*out, missing("faults"), ""]
     runs = fj.get("runs") or []
     meta = {k: v for k, v in fj.items() if k != "runs" and not isinstance(v, (dict, list))}
     if meta:
@@ -269,8 +269,8 @@ def faults_section(fj: dict | None) -> list[str]:
         faults = r.get("faults")
         rows.append([r.get("kind"), r.get("guarantee"), r.get("sent"),
                      f"{r.get('answered')} ({r.get('answered_ok')}/{r.get('answered_error')})",
-                     ("**%s**" % r.get("lost")) if r.get("lost") else r.get("lost"),
-                     ("**%s**" % r.get("duplicates")) if r.get("eos_duplicates") else r.get("duplicates"),
+                     ("**{}**".format(r.get("lost"))) if r.get("lost") else r.get("lost"),
+                     ("**{}**".format(r.get("duplicates"))) if r.get("eos_duplicates") else r.get("duplicates"),
                      r.get("dlq_count"), len(faults) if isinstance(faults, list) else faults,
                      secs(r.get("recover_first_s")), secs(r.get("recover_all_s")), r.get("uncommitted"),
                      secs(r.get("wall_s"))])
@@ -285,7 +285,7 @@ def generic_section(title: str, name: str, data: dict | None) -> list[str]:
     dicts as tables."""
     out = [f"## {title}", ""]
     if data is None:
-        return out + [missing(name), ""]
+        return [*out, missing(name), ""]
 
     def flat(prefix: str, d: dict, rows: list) -> None:
         for k, v in d.items():
@@ -350,11 +350,11 @@ def headline(sweep, tp, sl, fj, ocr, acc, soak=None) -> list[str]:
                          f"({num(c8['rps'])} vs {num(cs['naive']['rps'])} req/s), "
                          f"**{num(c8['vs_bound'], '.2f')} × P/L** (sweep)")
         best = max(cs["service"], key=lambda p: p["rps"])
-        per_c = ", ".join("C=%s %s×" % (p["concurrency"], num(p["vs_naive"], ".1f")) for p in cs["service"])
+        per_c = ", ".join("C={} {}×".format(p["concurrency"], num(p["vs_naive"], ".1f")) for p in cs["service"])
         lines.append(f"Concurrency sweep at L={cs['latency_ms']} ms: {per_c} the naive loop; best "
                      f"{num(best['vs_bound'], '.2f')} × P/L at C={best['concurrency']}")
-        lines.append("Model-latency sweep (C=%d): %s the naive loop" % (
-            ls["concurrency"], ", ".join(f"L={p['latency_ms']} ms {num(p['vs_naive'], '.1f')}×" for p in ls["service"])))
+        per_l = ", ".join(f"L={p['latency_ms']} ms {num(p['vs_naive'], '.1f')}×" for p in ls["service"])
+        lines.append(f"Model-latency sweep (C={ls['concurrency']:d}): {per_l} the naive loop")
     if tp:
         r = tp.get("ratios", {})
         lines.append(f"throughput.py: service@L {num(r.get('service_L_vs_naive_L'), '.2f')} × naive@L, "

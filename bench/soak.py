@@ -17,14 +17,14 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 import psutil
 
 from testkit.broker import LocalBroker, create_topics
 from testkit.fakes.ollama_server import OllamaStandIn
 from testkit.faults import MODEL, Sender, TopicLog
 from testkit.harness import ProcessorProcess, service_env
+
+ROOT = Path(__file__).resolve().parents[1]
 
 OUT = ROOT / "bench" / "out" / "soak.json"
 
@@ -37,7 +37,7 @@ def slope_per_min(samples: list[dict], key: str) -> float:
     ys = [s[key] for s in samples]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     den = sum((x - mx) ** 2 for x in xs) or 1.0
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den
 
 
 def main() -> int:

@@ -25,11 +25,11 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from bench.common import MODEL, LocalBroker, RunFigures, machine, quiet_standin_disconnects, write_json
 from bench.throughput import run_naive, run_service
 from testkit.fakes.ollama_server import OllamaStandIn
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def ints(text: str) -> list[int]:
@@ -153,8 +153,8 @@ def main() -> int:
         print(row(f"service L={L_ms}", service_l[L_ms]))
     warnings = [f"{k}: {p['answered']}/{p['requests']} answered, {p['errors']} errors"
                 for k, p in [*((f"service C={c}", p) for c, p in service_c.items()),
-                             *((f"service L={l}", p) for l, p in service_l.items()),
-                             *((f"naive L={l}", p) for l, p in naive.items())]
+                             *((f"service L={lat}", p) for lat, p in service_l.items()),
+                             *((f"naive L={lat}", p) for lat, p in naive.items())]
                 if p["answered"] < p["requests"] or p["errors"]]
     for w in warnings:
         print(f"WARN  {w}")
@@ -163,8 +163,8 @@ def main() -> int:
         "concurrency_sweep": {"latency_ms": args.latency_ms, "naive": base,
                               "service": [service_c[c] for c in args.concurrency_list]},
         "latency_sweep": {"concurrency": args.concurrency,
-                          "naive": [naive[l] for l in args.latency_list],
-                          "service": [service_l[l] for l in args.latency_list]},
+                          "naive": [naive[lat] for lat in args.latency_list],
+                          "service": [service_l[lat] for lat in args.latency_list]},
         "warnings": warnings,
     })
     print(f"\nwrote {path}")

@@ -33,8 +33,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from bench.common import (
     MODEL,
     AnswerCollector,
@@ -54,6 +52,8 @@ from bench.common import (
     write_json,
 )
 from testkit.fakes.ollama_server import OllamaStandIn
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TARGET_BOUND_RATIO = 0.9
 TARGET_NAIVE_RATIO = 3.5

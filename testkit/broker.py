@@ -36,8 +36,8 @@ __all__ = ["BROKER_SCRIPT", "TOPIC_MAX_MESSAGE_BYTES", "LocalBroker", "create_to
 def run_broker_script(*args: str, timeout: float = START_TIMEOUT_S) -> str:
     """Run deploy/local-kafka/broker.py with `args`; its stdout, or RuntimeError with its stderr."""
     try:
-        proc = subprocess.run([sys.executable, str(BROKER_SCRIPT), *args], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        proc = subprocess.run([sys.executable, str(BROKER_SCRIPT), *args], capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"broker.py {' '.join(args)} did not finish in {timeout:g} s") from None
     if proc.returncode != 0:

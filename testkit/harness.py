@@ -189,9 +189,9 @@ class ProcessorProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> ProcessorProcess:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "models_processor", "run"], cwd=REPO, env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT)
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen([sys.executable, "-m", "models_processor", "run"], cwd=REPO,
+                                         env=self.env, stdout=log, stderr=subprocess.STDOUT)
         return self
 
     def url(self, path: str) -> str:

@@ -18,10 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-
 from testkit.broker import LocalBroker
 from testkit.faults import GUARANTEES, KINDS, FaultRun, markdown_table, write_json
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def main() -> int:

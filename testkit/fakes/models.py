@@ -37,9 +37,8 @@ class ScriptedTextModel:
         try:
             if self.on_call:
                 self.on_call(prompt)
-            if prompt.startswith("block:"):
-                if not self.release.wait(deadline.remaining()):
-                    raise ModelCallError(ErrorCode.DEADLINE_EXCEEDED, "deadline passed", transient=False)
+            if prompt.startswith("block:") and not self.release.wait(deadline.remaining()):
+                raise ModelCallError(ErrorCode.DEADLINE_EXCEEDED, "deadline passed", transient=False)
             if prompt.startswith("fail:"):
                 raise ModelCallError(ErrorCode(prompt.split(":", 1)[1]), "scripted failure", transient=False)
             if self.latency_s:
