@@ -5,7 +5,7 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import pytest
 
-pytest_plugins = ["testkit.pytest_broker"]
+pytest_plugins = ["testkit.pytest_broker", "testkit.pytest_ollama"]
 
 
 @pytest.fixture

@@ -93,8 +93,12 @@ def run(cmd: list[str], what: str, **kwargs: object) -> str:
 # ---------------------------------------------------------------------------------------------
 
 def find_go() -> str | None:
+    """LOCAL_OLLAMA_GO, else `go` on PATH, else the official tarball's place."""
+    named = os.environ.get("LOCAL_OLLAMA_GO")
+    if named:
+        return shutil.which(named)
     go = shutil.which("go")
-    if go is None and Path("/usr/local/go/bin/go").exists():  # the official tarball's place
+    if go is None and Path("/usr/local/go/bin/go").exists():
         go = "/usr/local/go/bin/go"
     return go
 
@@ -106,9 +110,14 @@ def go_version(go: str) -> tuple[int, ...]:
 
 
 def compilers() -> tuple[str | None, str | None]:
-    cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc") or shutil.which("clang")
-    cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
-    return cc, cxx
+    """The C and C++ compilers cgo will use: CC/CXX when set (as cgo reads them), else the usual names."""
+    def first(env_name: str, *names: str) -> str | None:
+        named = os.environ.get(env_name)
+        if named:
+            return shutil.which(named.split()[0])
+        return next((path for path in map(shutil.which, names) if path), None)
+
+    return first("CC", "gcc", "cc", "clang"), first("CXX", "g++", "c++", "clang++")
 
 
 def header_found(cxx: str, header: str, include_dirs: list[Path]) -> bool:
@@ -139,14 +148,15 @@ def check_toolchain() -> tuple[str, str]:
     problems: list[str] = []
     go = find_go()
     if go is None:
-        problems.append("Go is not on PATH: install Go >= 1.24.1 (the official tarball; Debian's is too old)")
+        problems.append("Go not found (LOCAL_OLLAMA_GO, PATH, /usr/local/go/bin): install Go >= 1.24.1 "
+                        "(the official tarball; Debian 12's golang is too old)")
     elif go_version(go) < GO_MIN_VERSION:
         problems.append(f"{go} is Go {'.'.join(map(str, go_version(go)))}; Ollama {OLLAMA_VERSION} needs >= 1.24.1")
     cc, cxx = compilers()
     if cc is None:
-        problems.append("no C compiler (gcc/cc): apt-get install gcc")
+        problems.append("no C compiler (CC, gcc, cc, clang): apt-get install gcc")
     if cxx is None:
-        problems.append("no C++ compiler (g++/c++): apt-get install g++")
+        problems.append("no C++ compiler (CXX, g++, c++, clang++): apt-get install g++")
     if cxx is not None:
         missing = missing_headers(cxx)
         if missing and os.geteuid() == 0 and shutil.which("apt-get"):
