@@ -28,7 +28,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     ORT_DISABLE_TELEMETRY=1 \
     HOME=/home/app \
-    PORT=8080
+    PORT=5000
 RUN groupadd --system --gid ${APP_UID} app \
  && useradd --system --uid ${APP_UID} --gid app --home-dir /home/app --create-home --shell /usr/sbin/nologin app
 COPY --from=builder /opt/venv /opt/venv
@@ -38,10 +38,10 @@ COPY models_processor/ /app/models_processor/
 # and loadable without any download (the container may run with a read-only root filesystem).
 RUN python -c "from rapidocr import RapidOCR; RapidOCR(); import cv2, onnxruntime; print('ocr models ok', onnxruntime.__version__, cv2.__version__)"
 USER ${APP_UID}:${APP_UID}
-EXPOSE 8080
+EXPOSE 5000
 # slim has no curl: probe /health with the standard library.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8080'), timeout=4).status == 200 else 1)"]
+  CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '5000'), timeout=4).status == 200 else 1)"]
 # Exec form: python is PID 1 and receives SIGTERM directly (graceful shutdown, SHUTDOWN_GRACE_SECONDS).
 ENTRYPOINT ["python", "-m", "models_processor"]
 CMD ["run"]

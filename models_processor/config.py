@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     reply_topic_allowlist: str = Field("", description="comma-separated topics a request may reply to")
 
     # --- HTTP / logging ---
-    port: int = Field(8080, ge=0, le=65535, description="0 picks a free port")
+    port: int = Field(5000, ge=0, le=65535, description="HTTP port (5000: the earlier service's); 0 picks a free port")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR")
     health_stall_seconds: float = Field(30.0, gt=0, description="/health fails when the poll loop is older")
 

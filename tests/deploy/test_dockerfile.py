@@ -75,7 +75,7 @@ def test_final_stage_properties():
     assert users, "runs as a non-root user"
     uid = re.sub(r"\$\{(\w+)\}", lambda m: "10001", users[-1]).split(":")[0]
     assert uid.isdigit() and int(uid) > 0, f"fixed numeric non-root UID expected, got {users[-1]}"
-    assert ("EXPOSE", "8080") in final
+    assert ("EXPOSE", "5000") in final  # the earlier service's port: its manifests probe 5000
     health = [r for w, r in final if w == "HEALTHCHECK"]
     assert health and "/health" in health[0] and "python" in health[0]
     # Exec form, so SIGTERM reaches the Python process (PID 1).

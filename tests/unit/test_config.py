@@ -74,3 +74,8 @@ def test_unknown_librdkafka_property_names_its_variable():
     with pytest.raises(ConfigError) as info:
         build_kafka_clients(load_settings({}), Metrics(), environ={"KAFKA_SASL_MECHANIZM": "PLAIN"})
     assert "KAFKA_SASL_MECHANIZM" in str(info.value)
+
+
+def test_default_port_is_the_earlier_services():
+    # A drop-in replacement: the earlier service's Kubernetes manifests probe port 5000 without setting PORT.
+    assert load_settings({}).port == 5000
