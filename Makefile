@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 # The venv is rebuilt when a requirements file changes.
 STAMP  := $(VENV)/.installed
 
-.PHONY: run stop test test-fast check bench deploy-checks clean
+.PHONY: run stop test test-fast check bench deploy-checks clean ollama-local
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,9 @@ run: $(STAMP)
 stop:
 	$(PYTHON) deploy/run_local.py down
 
-## test: the whole suite on a real Kafka broker (started locally unless KAFKA_BOOTSTRAP_SERVERS is set)
-test: check
+## test: the whole suite on a real Kafka broker (started locally unless KAFKA_BOOTSTRAP_SERVERS is set) and a real
+## Ollama (built locally unless OLLAMA_HOST is set)
+test: check ollama-local
 	sh deploy/tools/install-kustomize.sh
 	$(PY) -m pytest
 
@@ -44,3 +45,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
+
+## ollama-local: build Ollama 0.17.4 and import the tiny model into the user cache (once: about 10 min on 2 cores;
+## docs/local-ollama.md); nothing to do when OLLAMA_HOST names an existing server
+ollama-local: $(STAMP)
+	@if [ -n "$$OLLAMA_HOST" ]; then echo "OLLAMA_HOST=$$OLLAMA_HOST: using that server, no local Ollama build"; \
+	else $(PY) deploy/local-ollama/server.py install-model; fi
