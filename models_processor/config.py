@@ -13,6 +13,8 @@ from typing import Mapping
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .llm.api import keep_alive_value
+
 
 class ProcessingGuarantee(str, Enum):
     AT_LEAST_ONCE = "at_least_once"
@@ -70,13 +72,18 @@ class Settings(BaseSettings):
     ollama_vision_model: str = Field("", description="vision model; default OLLAMA_MODEL")
     ollama_text_host: str = Field("", description="text model server; default OLLAMA_HOST")
     ollama_text_model: str = Field("", description="text model; default OLLAMA_MODEL")
-    ollama_request_timeout: float = Field(120.0, gt=0, description="read timeout of one model call, seconds")
+    ollama_request_timeout: float = Field(120.0, gt=0, description="longest silence between streamed tokens, seconds")
+    ollama_first_byte_timeout: float = Field(
+        300.0, gt=0, description="time to the first byte of a model call (model load + wait for a slot), seconds"
+    )
     ollama_health_timeout: float = Field(5.0, gt=0, description="connect timeout and health-check timeout")
     ollama_pull_on_start: bool = Field(False, description="pull missing models via /api/pull at start")
     ollama_warmup: bool = Field(True, description="load the models at start (empty-prompt generate)")
-    ollama_keep_alive: str = Field("30m", description="how long Ollama keeps the model loaded")
+    ollama_keep_alive: str = Field("30m", description="how long Ollama keeps the model loaded: seconds (-1 = always) or a duration (30m)")
     ollama_num_ctx: int = Field(4096, ge=512, description="kept constant so the model is never reloaded")
-    ollama_max_in_flight: int = Field(0, ge=0, description="cap on concurrent calls per server (0 = no cap)")
+    ollama_num_parallel: int = Field(1, ge=1, description="the model server's parallel slots per model (Ollama's own variable)")
+    ollama_max_in_flight: int = Field(0, ge=0, description="cap on concurrent calls per model server (0 = its parallel slots)")
+    llm_think: bool = Field(False, description="let thinking models think (think: true); off spends num_predict on the answer")
     llm_temperature: float = Field(0.0, ge=0, le=2, description="model option temperature")
     llm_num_predict: int = Field(1024, ge=16, description="model option num_predict (max output tokens)")
     llm_seed: int = Field(42, description="model option seed (repeatable answers)")
@@ -110,6 +117,12 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value
+
+    @field_validator("ollama_keep_alive")
+    @classmethod
+    def _keep_alive(cls, value: str) -> str:
+        keep_alive_value(value)  # a number of seconds or a Go duration, as Ollama reads it
+        return value.strip()
 
     @model_validator(mode="after")
     def _deadlines_nest(self) -> "Settings":

@@ -12,6 +12,7 @@ from pydantic_core import PydanticSerializationError
 
 from . import SCHEMA_VERSION
 from .errors import ErrorCode, ProcessingError
+from .validation import describe_validation_error
 
 # JSON may escape a lone UTF-16 surrogate ("\ud800"); Python decodes it into a str that UTF-8 cannot encode.
 _SURROGATES = re.compile("[\ud800-\udfff]")
@@ -84,15 +85,8 @@ def decode_request(value: bytes | None, *, max_bytes: int) -> Request:
     try:
         return Request.model_validate(data)
     except ValidationError as exc:
-        raise ProcessingError(ErrorCode.INVALID_REQUEST, describe_validation_error(exc)) from None
-
-
-def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
-    parts = []
-    for err in exc.errors()[:limit]:
-        where = ".".join(str(p) for p in err["loc"]) or "request"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
+        raise ProcessingError(ErrorCode.INVALID_REQUEST,
+                              describe_validation_error(exc, limit=5, root="request", max_chars=None)) from None
 
 
 def peek_identity(value: bytes | None) -> tuple[str, str]:

@@ -6,7 +6,7 @@ The pipeline depends on these protocols only; the Ollama client implements them,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -18,22 +18,29 @@ ResultT = TypeVar("ResultT", bound=BaseModel)
 
 @dataclass(frozen=True)
 class Generation:
-    """One finished model answer with Ollama's own accounting (durations in nanoseconds)."""
+    """One finished model answer with Ollama's own accounting (durations in nanoseconds).
+
+    `thinking` is what a thinking model wrote before its answer (empty unless thinking was asked for);
+    `attempts` counts the HTTP attempts the client made; `cached` marks an answer from the result cache.
+    """
 
     text: str
     model: str
     done_reason: str = "stop"
-    prompt_eval_count: Optional[int] = None
-    eval_count: Optional[int] = None
-    load_duration_ns: Optional[int] = None
-    total_duration_ns: Optional[int] = None
+    thinking: str = ""
+    prompt_eval_count: int | None = None
+    eval_count: int | None = None
+    load_duration_ns: int | None = None
+    total_duration_ns: int | None = None
+    eval_duration_ns: int | None = None
+    attempts: int = 1
     cached: bool = False
 
 
 class ModelCallError(ProcessingError):
     """A failed model call. `transient` errors (refused, timeout, 503, 5xx) are retried inside the deadline."""
 
-    def __init__(self, code: ErrorCode, message: str, *, transient: bool, status: Optional[int] = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, *, transient: bool, status: int | None = None) -> None:
         super().__init__(code, message, retryable=transient)
         self.transient = transient
         self.status = status
@@ -42,7 +49,7 @@ class ModelCallError(ProcessingError):
 class TextModel(Protocol):
     model_name: str
 
-    def generate_text(self, prompt: str, *, deadline: Deadline, model: Optional[str] = None) -> Generation: ...
+    def generate_text(self, prompt: str, *, deadline: Deadline, model: str | None = None) -> Generation: ...
 
 
 class VisionModel(Protocol):
@@ -76,7 +83,7 @@ class UnconfiguredModel:
             transient=False,
         )
 
-    def generate_text(self, prompt: str, *, deadline: Deadline, model: Optional[str] = None) -> Generation:
+    def generate_text(self, prompt: str, *, deadline: Deadline, model: str | None = None) -> Generation:
         raise self._error()
 
     def extract(self, *, image_jpeg: bytes, result_model: type[ResultT], instruction: str,

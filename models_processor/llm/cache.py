@@ -13,7 +13,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Optional, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ..metrics import Metrics
 
@@ -26,7 +27,7 @@ class ResultCache:
     """Thread-safe LRU with a per-entry TTL. `max_entries == 0` disables caching (every get misses)."""
 
     def __init__(self, max_entries: int, ttl_seconds: float, clock: Callable[[], float] = time.monotonic,
-                 *, metrics: Optional[Metrics] = None) -> None:
+                 *, metrics: Metrics | None = None) -> None:
         if max_entries < 0 or ttl_seconds <= 0:
             raise ValueError("max_entries must be >= 0 and ttl_seconds > 0")
         self._max = max_entries
@@ -42,7 +43,7 @@ class ResultCache:
         return self._max > 0
 
     @staticmethod
-    def key(model: str, prompt_or_messages: Any, options: Any, image_bytes: Optional[bytes] = None) -> str:
+    def key(model: str, prompt_or_messages: Any, options: Any, image_bytes: bytes | None = None) -> str:
         """sha256 over canonical JSON of model/prompt/options plus the sha256 of the image bytes.
 
         sort_keys and fixed separators make equal inputs give equal keys whatever the dict order; the image
@@ -70,7 +71,7 @@ class ResultCache:
         self._entries.move_to_end(key)  # most recently used goes last; eviction pops from the front
         return True, value
 
-    def get(self, key: str) -> Optional[Any]:
+    def get(self, key: str) -> Any | None:
         """The cached value or None; counts a hit or a miss."""
         if not self.enabled:
             return None
@@ -102,18 +103,16 @@ class ResultCache:
         while True:
             with self._lock:
                 found, value = self._lookup_locked(key)
-                if not found:
-                    event = self._in_flight.get(key)
-                    leader = event is None
-                    if leader:
-                        event = self._in_flight[key] = threading.Event()
+                running = None if found else self._in_flight.get(key)
+                if not found and running is None:
+                    event = self._in_flight[key] = threading.Event()  # we are the leader
             if found:
                 self._count("hit")
                 return value, True
-            if leader:
+            if running is None:
                 break
             # Another thread is computing this key: wait for it, then look again (hit, or our turn).
-            if not event.wait(timeout=max(0.0, wait_until - time.monotonic())):
+            if not running.wait(timeout=max(0.0, wait_until - time.monotonic())):
                 log.debug("single-flight wait ran out; computing without the cache")
                 self._count("miss")
                 return compute(), False

@@ -2,23 +2,29 @@
 
 Vision and text may live on separate Ollama servers (OLLAMA_VISION_HOST/MODEL, OLLAMA_TEXT_HOST/MODEL,
 falling back to OLLAMA_HOST/MODEL). A role with no host gets UnconfiguredModel, which answers
-model_unavailable: the product never pretends a model answered.
+model_unavailable: the product never pretends a model answered. One client per server: its in-flight cap
+is the server's parallel slots (OLLAMA_NUM_PARALLEL per loaded model) unless OLLAMA_MAX_IN_FLIGHT says
+otherwise (docs/ollama.md "Concurrency").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
 
 import requests
 
-from ..config import Settings
+from ..config import ConfigError, Settings
 from ..metrics import Metrics
+from .api import CallDefaults, Options, keep_alive_value
 from .base import ModelServerProbe, TextModel, UnconfiguredModel, VisionModel
 from .cache import ResultCache
 from .client import OllamaClient
-from .readiness import OllamaReadiness
+from .names import InvalidModelName, parse_model_name
+from .readiness import ModelCapabilities, ModelRole, OllamaReadiness
 from .structured import OllamaTextModel, OllamaVisionModel
+
+VISION_VARIABLE = "OLLAMA_VISION_MODEL (or OLLAMA_MODEL)"
+TEXT_VARIABLE = "OLLAMA_TEXT_MODEL (or OLLAMA_MODEL)"
 
 
 @dataclass
@@ -26,60 +32,93 @@ class ModelSet:
     vision: VisionModel
     text: TextModel
     probes: list[ModelServerProbe]
-    # The Ollama readiness probes again, for the start-up prepare() (pull, warm-up).
+    # The Ollama readiness probes again, for the start-up prepare() (pull, capability check, warm-up).
     servers: list[OllamaReadiness] = field(default_factory=list)
-    cache: Optional[ResultCache] = None
 
 
-def model_options(settings: Settings) -> dict[str, Any]:
-    """Options sent with every call; constant so Ollama never reloads the model (num_ctx is a runner option)."""
-    return {"temperature": settings.llm_temperature, "num_predict": settings.llm_num_predict,
-            "seed": settings.llm_seed, "num_ctx": settings.ollama_num_ctx}
+def call_defaults(settings: Settings) -> CallDefaults:
+    """What every call sends, the warm-up included: constant runner options (num_ctx) so Ollama never
+    reloads the model, keep_alive as a number or a duration, think off unless LLM_THINK, truncate off."""
+    options = Options(temperature=settings.llm_temperature, num_predict=settings.llm_num_predict,
+                      seed=settings.llm_seed, num_ctx=settings.ollama_num_ctx)
+    return CallDefaults(options=options, keep_alive=keep_alive_value(settings.ollama_keep_alive),
+                        think=settings.llm_think, truncate=False)
 
 
-def _client(settings: Settings, host: str, role: str, metrics: Metrics,
-            session: Optional[requests.Session]) -> OllamaClient:
+def in_flight_cap(settings: Settings, models_on_server: int) -> int:
+    """OLLAMA_MAX_IN_FLIGHT, or by default the server's slots: OLLAMA_NUM_PARALLEL for each model it runs."""
+    if settings.ollama_max_in_flight > 0:
+        return settings.ollama_max_in_flight
+    return settings.ollama_num_parallel * max(1, models_on_server)
+
+
+def _check_names(settings: Settings) -> None:
+    for variable, name, host in (("OLLAMA_VISION_MODEL", settings.vision_model, settings.vision_host),
+                                 ("OLLAMA_TEXT_MODEL", settings.text_model, settings.text_host)):
+        if not host:
+            continue
+        try:
+            parse_model_name(name)
+        except InvalidModelName as exc:
+            raise ConfigError(f"invalid configuration: {variable} (or OLLAMA_MODEL): {exc}; Ollama would answer "
+                              "404 for it (a digest such as @sha256:... is not part of a model name)") from None
+
+
+def _client(settings: Settings, host: str, role: str, metrics: Metrics, models_on_server: int,
+            session: requests.Session | None) -> OllamaClient:
+    cap = in_flight_cap(settings, models_on_server)
     return OllamaClient(host, connect_timeout=settings.ollama_health_timeout,
-                        read_timeout=settings.ollama_request_timeout, session=session, metrics=metrics, role=role,
-                        max_in_flight=settings.ollama_max_in_flight,
-                        pool_size=max(settings.concurrent_requests, settings.ollama_max_in_flight))
+                        read_timeout=settings.ollama_request_timeout,
+                        first_byte_timeout=settings.ollama_first_byte_timeout, session=session, metrics=metrics,
+                        role=role, max_in_flight=cap, pool_size=max(settings.concurrent_requests, cap))
 
 
-def build_models(settings: Settings, metrics: Metrics, session: Optional[requests.Session] = None) -> ModelSet:
+def build_models(settings: Settings, metrics: Metrics, session: requests.Session | None = None) -> ModelSet:
+    _check_names(settings)
     cache = ResultCache(settings.result_cache_size, settings.result_cache_ttl_seconds, metrics=metrics)
-    options = model_options(settings)
+    defaults = call_defaults(settings)
     probes: list[ModelServerProbe] = []
     servers: list[OllamaReadiness] = []
 
-    # One server for both roles: one client, so the in-flight cap (P slots + a small queue) covers both.
+    # One server for both roles: one client, so its in-flight cap covers both.
     shared = bool(settings.vision_host) and settings.vision_host == settings.text_host
+    models_on_shared = 1 if settings.text_model == settings.vision_model else 2
+
+    def probe(client: OllamaClient, capabilities: ModelCapabilities, model: str, need: ModelRole) -> None:
+        servers.append(OllamaReadiness(client, model, need, metrics, capabilities,
+                                       health_timeout=settings.ollama_health_timeout, options=defaults.options,
+                                       keep_alive=defaults.keep_alive,
+                                       warm_up_seconds=settings.ollama_first_byte_timeout))
 
     vision: VisionModel
+    vision_client: OllamaClient | None = None
+    vision_capabilities: ModelCapabilities | None = None
     if settings.vision_host:
-        client = _client(settings, settings.vision_host, "vision+text" if shared else "vision", metrics, session)
-        vision = OllamaVisionModel(client, settings.vision_model, options, settings.ollama_keep_alive,
-                                   settings.llm_validation_retries, cache, metrics)
-        servers.append(OllamaReadiness(client, settings.vision_model, "vision", metrics,
-                                       health_timeout=settings.ollama_health_timeout,
-                                       keep_alive=settings.ollama_keep_alive))
+        vision_client = _client(settings, settings.vision_host, "vision+text" if shared else "vision", metrics,
+                                models_on_shared if shared else 1, session)
+        vision_capabilities = ModelCapabilities(vision_client, timeout=settings.ollama_health_timeout)
+        vision = OllamaVisionModel(vision_client, settings.vision_model, defaults, settings.llm_validation_retries,
+                                   cache, metrics, vision_capabilities, variable=VISION_VARIABLE)
+        probe(vision_client, vision_capabilities, settings.vision_model,
+              ModelRole("vision", VISION_VARIABLE, needs_vision=True))
     else:
         vision = UnconfiguredModel("vision", "OLLAMA_VISION_HOST or OLLAMA_HOST", settings.vision_model)
         probes.append(vision)
 
     text: TextModel
     if settings.text_host:
-        if shared and isinstance(vision, OllamaVisionModel):
-            client = vision.client
+        if shared and vision_client is not None and vision_capabilities is not None:
+            client, capabilities = vision_client, vision_capabilities
         else:
-            client = _client(settings, settings.text_host, "text", metrics, session)
-        text = OllamaTextModel(client, settings.text_model, options, settings.ollama_keep_alive, cache, metrics)
+            client = _client(settings, settings.text_host, "text", metrics, 1, session)
+            capabilities = ModelCapabilities(client, timeout=settings.ollama_health_timeout)
+        text = OllamaTextModel(client, settings.text_model, defaults, cache, metrics,
+                               validation_retries=settings.llm_validation_retries)
         if not (shared and settings.text_model == settings.vision_model):  # one probe per (server, model)
-            servers.append(OllamaReadiness(client, settings.text_model, "text", metrics,
-                                           health_timeout=settings.ollama_health_timeout,
-                                           keep_alive=settings.ollama_keep_alive))
+            probe(client, capabilities, settings.text_model, ModelRole("text", TEXT_VARIABLE))
     else:
         text = UnconfiguredModel("text", "OLLAMA_TEXT_HOST or OLLAMA_HOST", settings.text_model)
         probes.append(text)
 
     probes.extend(servers)
-    return ModelSet(vision=vision, text=text, probes=probes, servers=servers, cache=cache)
+    return ModelSet(vision=vision, text=text, probes=probes, servers=servers)

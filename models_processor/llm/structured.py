@@ -1,11 +1,12 @@
 """The VisionModel and TextModel implementations on Ollama.
 
-Vision: /api/chat with the image, `format` = the result model's JSON Schema (repeated in the prompt),
-constant options; the answer is sanitized (sanitize.extract_json) and validated by pydantic. An answer
-that fails is fed back as a new chat turn (previous answer + the validation errors) up to
-`validation_retries` times, then model_output_invalid. Text: /api/generate, streamed so a long answer is
-not held to one read timeout. Both use the shared ResultCache and record Ollama's own accounting.
-Prompts and images are never logged at INFO.
+Vision: /api/chat with the image, `format` = the result model's JSON Schema (repeated in the prompt), the
+server's CallDefaults; the answer is sanitized (sanitize.extract_json) and validated by pydantic. An answer
+that fails, or that Ollama's repeat guard cut off, is fed back as a new chat turn (previous answer + what
+was wrong) up to `validation_retries` times while the turn fits in num_ctx, then model_output_invalid. A
+model without the vision capability is refused before the call. Text: /api/generate, streamed. Both use
+the shared ResultCache and record Ollama's accounting. Prompts and images are never logged at INFO.
+See docs/OLLAMA.md.
 """
 
 from __future__ import annotations
@@ -13,19 +14,31 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from ..deadline import Deadline
 from ..errors import ErrorCode
 from ..metrics import Metrics
+from .api import CallDefaults, ChatRequest, GenerateRequest, Message, encode_image
 from .base import Generation, ModelCallError, ResultT
 from .cache import ResultCache
-from .client import GenerateOutcome, OllamaClient
+from .client import OllamaClient, RepeatGuardCut
+from .failures import FailureReason, OllamaCallError
 from .names import is_valid_model_name
-from .prompts import JSON_SYSTEM, describe_validation_error, feedback_prompt, schema_of, structured_prompt
-from .prompts import text_prompt
+from .prompts import (
+    JSON_SYSTEM,
+    describe_validation_error,
+    feedback_prompt,
+    repeat_feedback_prompt,
+    schema_of,
+    structured_prompt,
+    text_prompt,
+    text_retry_prompt,
+)
+from .readiness import VISION, ModelCapabilities, cannot_see_error
 from .sanitize import NoJSONFound, extract_json
 
 log = logging.getLogger(__name__)
@@ -33,17 +46,17 @@ log = logging.getLogger(__name__)
 # An answer fed back to the model is cut to this size: "{}" plus a whitespace flood (ollama #7603) or a
 # runaway answer must not blow the context (num_ctx is fixed).
 _MAX_FEEDBACK_ANSWER_CHARS = 4000
+# A rough token count for text we have not sent yet (the server's tokenizer is not ours): 3 chars a token
+# errs on the side of "does not fit".
+_CHARS_PER_TOKEN = 3
 
 
 class _EmptyAnswer(ValueError):
     """`{}` for a schema with fields: the known "{}" + whitespace failure (ollama #7603), not an answer."""
 
 
-def record_outcome(metrics: Optional[Metrics], role: str, model: str, outcome: GenerateOutcome,
-                   seconds: float) -> None:
+def record_outcome(metrics: Metrics, role: str, model: str, outcome: Generation, seconds: float) -> None:
     """Ollama's counts and durations (nanoseconds) into the metrics."""
-    if metrics is None:
-        return
     metrics.model_seconds.labels(role=role).observe(seconds)
     if outcome.prompt_eval_count:
         metrics.model_tokens.labels(role=role, model=model, type="prompt").inc(outcome.prompt_eval_count)
@@ -53,47 +66,56 @@ def record_outcome(metrics: Optional[Metrics], role: str, model: str, outcome: G
         metrics.model_load_seconds.labels(role=role).observe(outcome.load_duration_ns / 1e9)
 
 
-def _count_request(metrics: Optional[Metrics], role: str, model: str, outcome: str,
-                   code: Optional[ErrorCode] = None) -> None:
-    if metrics is None:
-        return
+def _count_request(metrics: Metrics, role: str, model: str, outcome: str, code: ErrorCode | None = None) -> None:
     metrics.model_requests.labels(role=role, model=model, outcome=outcome).inc()
     if code is not None:
         metrics.model_errors.labels(role=role, code=code.value).inc()
 
 
-def _timed(call: Callable[[], GenerateOutcome]) -> tuple[GenerateOutcome, float]:
+def _timed(call: Callable[[], Generation]) -> tuple[Generation, float]:
     started = time.monotonic()
     outcome = call()
     return outcome, time.monotonic() - started
 
 
+def fits_context(defaults: CallDefaults, used_tokens: int, added_chars: int) -> bool:
+    """Whether a prompt of `used_tokens` (the last call's prompt_eval_count + eval_count) plus
+    `added_chars` of new text, and room for num_predict, fits in num_ctx."""
+    num_ctx = defaults.options.num_ctx
+    if num_ctx is None:
+        return True
+    room = defaults.options.num_predict or 0
+    return used_tokens + added_chars // _CHARS_PER_TOKEN + room <= num_ctx
+
+
 class OllamaVisionModel:
     """VisionModel: structured extraction from one image with validation feedback."""
 
-    def __init__(self, client: OllamaClient, model: str, options: dict[str, Any], keep_alive: str | int,
-                 validation_retries: int, cache: Optional[ResultCache], metrics: Optional[Metrics], *,
-                 role: str = "vision") -> None:
+    def __init__(self, client: OllamaClient, model: str, defaults: CallDefaults, validation_retries: int,
+                 cache: ResultCache | None, metrics: Metrics, capabilities: ModelCapabilities, *,
+                 variable: str = "OLLAMA_VISION_MODEL", role: str = "vision") -> None:
         self.client = client
         self.model_name = model
         # Kept constant per server: a different num_ctx (a runner option) makes Ollama reload the model.
-        self.options = dict(options)
-        self.keep_alive = keep_alive
+        self.defaults = defaults
         self.validation_retries = max(0, validation_retries)
         self.cache = cache
         self.metrics = metrics
+        self.capabilities = capabilities
+        self.variable = variable
         self.role = role
 
     def extract(self, *, image_jpeg: bytes, result_model: type[ResultT], instruction: str,
                 deadline: Deadline) -> tuple[ResultT, Generation]:
         schema = schema_of(result_model)
         try:
+            self._check_can_see()
             if self.cache is None:
                 (data, generation), cached = self._extract_uncached(image_jpeg, result_model, instruction,
                                                                     schema, deadline), False
             else:
                 key = self.cache.key(self.model_name, {"api": "chat", "instruction": instruction, "schema": schema},
-                                     self.options, image_jpeg)
+                                     self.defaults.model_dump(mode="json"), image_jpeg)
                 (data, generation), cached = self.cache.get_or_compute(
                     key, lambda: self._extract_uncached(image_jpeg, result_model, instruction, schema, deadline),
                     wait_seconds=deadline.remaining())
@@ -107,49 +129,68 @@ class OllamaVisionModel:
         # The cache holds plain data; each caller gets its own validated instance.
         return result_model.model_validate(data), generation
 
+    def _check_can_see(self) -> None:
+        capabilities = self.capabilities.lookup(self.model_name)
+        if capabilities is not None and VISION not in capabilities:
+            raise cannot_see_error(self.model_name, self.client.base_url, capabilities, self.variable)
+
+    def _call(self, messages: list[Message], schema: dict[str, Any], deadline: Deadline) -> Generation:
+        request = ChatRequest(model=self.model_name, messages=messages, format=schema, stream=True,
+                              options=self.defaults.options, keep_alive=self.defaults.keep_alive,
+                              think=self.defaults.think, truncate=self.defaults.truncate)
+        try:
+            outcome, seconds = _timed(lambda: self.client.chat(request, deadline=deadline))
+        except OllamaCallError as exc:
+            if exc.reason is FailureReason.NO_VISION:
+                raise cannot_see_error(self.model_name, self.client.base_url, [], self.variable) from None
+            if exc.reason is FailureReason.CONTEXT_EXCEEDED:
+                # Our instruction and the photo do not fit: an operator setting, not the requester's photo.
+                raise ModelCallError(ErrorCode.MODEL_UNAVAILABLE, f"{exc.message}; raise OLLAMA_NUM_CTX or lower "
+                                     "LLM_IMAGE_MAX_SIDE", transient=False) from None
+            raise
+        record_outcome(self.metrics, self.role, self.model_name, outcome, seconds)
+        return outcome
+
     def _extract_uncached(self, image_jpeg: bytes, result_model: type[BaseModel], instruction: str,
                           schema: dict[str, Any], deadline: Deadline) -> tuple[dict[str, Any], Generation]:
-        messages: list[dict[str, Any]] = [
-            {"role": "system", "content": JSON_SYSTEM},
-            {"role": "user", "content": structured_prompt(instruction, result_model), "images": [image_jpeg]},
-        ]
+        messages = [Message(role="system", content=JSON_SYSTEM),
+                    Message(role="user", content=structured_prompt(instruction, result_model), images=[encode_image(image_jpeg)])]
         attempts = self.validation_retries + 1
         for attempt in range(1, attempts + 1):
-            body = {"model": self.model_name, "messages": messages, "format": schema, "options": self.options,
-                    "keep_alive": self.keep_alive}
-            # Streamed: the read timeout then bounds silence between tokens, not the whole generation.
-            outcome, seconds = _timed(lambda: self.client.chat(body, deadline=deadline, stream=True))
-            record_outcome(self.metrics, self.role, self.model_name, outcome, seconds)
             try:
+                outcome = self._call(messages, schema, deadline)
                 result = self._validate(outcome, result_model)
+            except RepeatGuardCut as cut:
+                answer, errors, used = cut.partial_text, "", 0
+                feedback = repeat_feedback_prompt()
             except (NoJSONFound, ValidationError, _EmptyAnswer) as exc:
-                errors = describe_validation_error(exc)
+                answer, errors = outcome.text, describe_validation_error(exc)
                 if outcome.done_reason == "length":
                     errors = ("the answer was cut off at the token limit before the JSON ended; answer "
                               "shorter. " + errors)
-                log.info("vision %s: answer %d/%d failed validation (done_reason=%s, %d chars): %s",
-                         self.model_name, attempt, attempts, outcome.done_reason, len(outcome.text), errors)
-                if attempt == attempts:
-                    raise ModelCallError(ErrorCode.MODEL_OUTPUT_INVALID,
-                                         f"model '{self.model_name}' gave no valid {result_model.__name__} after "
-                                         f"{attempts} attempt(s): {errors}", transient=False) from None
-                if self.metrics is not None:
-                    self.metrics.validation_retries.labels(role=self.role).inc()
-                messages = messages + [
-                    {"role": "assistant", "content": outcome.text.strip()[:_MAX_FEEDBACK_ANSWER_CHARS]},
-                    {"role": "user", "content": feedback_prompt(errors)},
-                ]
-                continue
-            _count_request(self.metrics, self.role, self.model_name, "ok")
-            log.info("vision %s: %s valid after %d attempt(s); prompt_tokens=%s eval_tokens=%s load=%.2fs "
-                     "total=%.2fs done_reason=%s", self.model_name, result_model.__name__, attempt,
-                     outcome.prompt_eval_count, outcome.eval_count, (outcome.load_duration_ns or 0) / 1e9,
-                     (outcome.total_duration_ns or 0) / 1e9, outcome.done_reason)
-            return result.model_dump(mode="json"), outcome.generation()
+                used = (outcome.prompt_eval_count or 0) + (outcome.eval_count or 0)
+                feedback = feedback_prompt(errors)
+            else:
+                _count_request(self.metrics, self.role, self.model_name, "ok")
+                log.info("vision %s: %s valid after %d attempt(s); prompt_tokens=%s eval_tokens=%s load=%.2fs "
+                         "total=%.2fs done_reason=%s", self.model_name, result_model.__name__, attempt,
+                         outcome.prompt_eval_count, outcome.eval_count, (outcome.load_duration_ns or 0) / 1e9,
+                         (outcome.total_duration_ns or 0) / 1e9, outcome.done_reason)
+                return result.model_dump(mode="json"), outcome
+            answer = answer.strip()[:_MAX_FEEDBACK_ANSWER_CHARS]
+            why = errors or "the answer repeated one token until the server cut it off"
+            log.info("vision %s: answer %d/%d invalid: %s", self.model_name, attempt, attempts, why)
+            if attempt == attempts or not fits_context(self.defaults, used, len(answer) + len(feedback)):
+                budget = "" if attempt == attempts else "; asking again would not fit in num_ctx"
+                raise ModelCallError(ErrorCode.MODEL_OUTPUT_INVALID,
+                                     f"model '{self.model_name}' gave no valid {result_model.__name__} after "
+                                     f"{attempt} attempt(s){budget}: {why}", transient=False) from None
+            self.metrics.validation_retries.labels(role=self.role).inc()
+            messages = [*messages, Message(role="assistant", content=answer), Message(role="user", content=feedback)]
         raise AssertionError("unreachable")  # the loop returns or raises
 
     @staticmethod
-    def _validate(outcome: GenerateOutcome, result_model: type[BaseModel]) -> BaseModel:
+    def _validate(outcome: Generation, result_model: type[BaseModel]) -> BaseModel:
         """Sanitize then validate. A truncated answer (done_reason "length") goes through the same repair
         and is accepted only if the repaired JSON validates."""
         value = extract_json(outcome.text)
@@ -159,19 +200,20 @@ class OllamaVisionModel:
 
 
 class OllamaTextModel:
-    """TextModel: free text from /api/generate (streamed), with the shared result cache."""
+    """TextModel: free text from /api/generate (streamed), with the shared result cache. An answer the
+    repeat guard cut off is asked again with a note (up to `validation_retries` times)."""
 
-    def __init__(self, client: OllamaClient, model: str, options: dict[str, Any], keep_alive: str | int,
-                 cache: Optional[ResultCache], metrics: Optional[Metrics], *, role: str = "text") -> None:
+    def __init__(self, client: OllamaClient, model: str, defaults: CallDefaults, cache: ResultCache | None,
+                 metrics: Metrics, *, validation_retries: int = 2, role: str = "text") -> None:
         self.client = client
         self.model_name = model
-        self.options = dict(options)
-        self.keep_alive = keep_alive
+        self.defaults = defaults
         self.cache = cache
         self.metrics = metrics
+        self.validation_retries = max(0, validation_retries)
         self.role = role
 
-    def generate_text(self, prompt: str, *, deadline: Deadline, model: Optional[str] = None) -> Generation:
+    def generate_text(self, prompt: str, *, deadline: Deadline, model: str | None = None) -> Generation:
         model_name = model or self.model_name
         if not is_valid_model_name(model_name):
             raise ModelCallError(ErrorCode.INVALID_REQUEST, f"invalid model name {model_name!r}", transient=False)
@@ -181,7 +223,7 @@ class OllamaTextModel:
                 generation, cached = self._generate_uncached(model_name, system, text, deadline), False
             else:
                 key = self.cache.key(model_name, {"api": "generate", "system": system, "prompt": text},
-                                     self.options, None)
+                                     self.defaults.model_dump(mode="json"), None)
                 generation, cached = self.cache.get_or_compute(
                     key, lambda: self._generate_uncached(model_name, system, text, deadline),
                     wait_seconds=deadline.remaining())
@@ -194,13 +236,31 @@ class OllamaTextModel:
             return dataclasses.replace(generation, cached=True)
         return generation
 
-    def _generate_uncached(self, model_name: str, system: str, prompt: str, deadline: Deadline) -> Generation:
-        body = {"model": model_name, "prompt": prompt, "system": system, "options": self.options,
-                "keep_alive": self.keep_alive}
-        outcome, seconds = _timed(lambda: self.client.generate(body, deadline=deadline, stream=True))
+    def _call(self, model_name: str, system: str, prompt: str, deadline: Deadline) -> Generation:
+        request = GenerateRequest(model=model_name, prompt=prompt, system=system, stream=True,
+                                  options=self.defaults.options, keep_alive=self.defaults.keep_alive,
+                                  think=self.defaults.think, truncate=self.defaults.truncate)
+        outcome, seconds = _timed(lambda: self.client.generate(request, deadline=deadline))
         record_outcome(self.metrics, self.role, model_name, outcome, seconds)
+        return outcome
+
+    def _generate_uncached(self, model_name: str, system: str, prompt: str, deadline: Deadline) -> Generation:
+        asked = prompt
+        for attempt in range(1, self.validation_retries + 2):
+            try:
+                outcome = self._call(model_name, system, asked, deadline)
+                break
+            except RepeatGuardCut as cut:
+                log.info("text %s: answer %d cut off by the repeat guard (%d chars)", model_name, attempt,
+                         len(cut.partial_text))
+                if attempt > self.validation_retries:
+                    raise ModelCallError(ErrorCode.MODEL_OUTPUT_INVALID, f"{cut.message} on each of {attempt} "
+                                         "attempt(s)", transient=False) from None
+                self.metrics.validation_retries.labels(role=self.role).inc()
+                asked = text_retry_prompt(prompt, cut.partial_text)
         if not outcome.text.strip():
-            raise ModelCallError(ErrorCode.MODEL_OUTPUT_INVALID, f"model '{model_name}' returned no text",
+            why = " (it only thought)" if outcome.thinking.strip() else ""
+            raise ModelCallError(ErrorCode.MODEL_OUTPUT_INVALID, f"model '{model_name}' returned no text{why}",
                                  transient=False)
         if outcome.done_reason == "length":
             # Free text cut at num_predict is still an answer; say so in the logs, not as an error.
@@ -209,4 +269,4 @@ class OllamaTextModel:
         log.info("text %s: %d chars; prompt_tokens=%s eval_tokens=%s load=%.2fs total=%.2fs", model_name,
                  len(outcome.text), outcome.prompt_eval_count, outcome.eval_count,
                  (outcome.load_duration_ns or 0) / 1e9, (outcome.total_duration_ns or 0) / 1e9)
-        return outcome.generation()
+        return outcome

@@ -19,7 +19,7 @@ from ..deadline import Deadline
 from ..errors import ErrorCode, ProcessingError
 from ..images import decode_photo, encode_for_model
 from ..llm.base import ModelCallError, VisionModel
-from ..llm.prompts import FOOD_INSTRUCTION
+from ..llm.prompts import NUTRITION_LABEL_INSTRUCTION, RECIPE_INSTRUCTION, food_instruction, with_ocr_context
 from ..messages import Request, RequestKind, Response, ResultKind, Source
 from ..metrics import Metrics
 from ..ocr.base import OcrEngine, OcrResult
@@ -34,17 +34,7 @@ log = logging.getLogger(__name__)
 _RESULT_MODELS: dict[ResultKind, type[BaseModel]] = {
     ResultKind.RECIPE: RecipeResult, ResultKind.NUTRITION_LABEL: NutritionLabelResult, ResultKind.FOOD: FoodResult,
 }
-_INSTRUCTIONS = {
-    ResultKind.RECIPE: ("This photo shows a recipe (a cookbook page or a recipe card). Extract the title, "
-                        "servings, prep/cook/total times in minutes, every ingredient line (original text, "
-                        "name, quantity as a number, unit) and the instruction steps in order."),
-    ResultKind.NUTRITION_LABEL: ("This photo shows a nutrition facts label. Extract the serving size, servings "
-                                 "per container and the per-serving values of the first column: calories, "
-                                 "fats, cholesterol, sodium, potassium, carbohydrates, fibre, sugars, protein. "
-                                 "Use grams or milligrams as the field names say."),
-}
-# OCR text given to the model as context: enough for a label or a recipe page, bounded for num_ctx.
-_OCR_CONTEXT_CHARS = 3000
+_INSTRUCTIONS = {ResultKind.RECIPE: RECIPE_INSTRUCTION, ResultKind.NUTRITION_LABEL: NUTRITION_LABEL_INSTRUCTION}
 
 
 @dataclass
@@ -105,7 +95,7 @@ class PhotoPipeline:
                 image_jpeg = encode_for_model(decoded.image, self._settings.llm_image_max_side)
                 model_result, generation = self._vision.extract(
                     image_jpeg=image_jpeg, result_model=_RESULT_MODELS[kind],
-                    instruction=_with_ocr_context(_INSTRUCTIONS[kind], ocr), deadline=deadline)
+                    instruction=with_ocr_context(_INSTRUCTIONS[kind], ocr.text), deadline=deadline)
                 model_name = generation.model
             except ModelCallError as exc:
                 # The photo still gets what OCR read; the requester learns why the rest is missing.
@@ -141,9 +131,7 @@ class PhotoPipeline:
             raise ProcessingError(ErrorCode.MODEL_UNAVAILABLE,
                                   "a food photo needs the vision model, and the model was turned off (--no-llm)")
         mark = time.monotonic()
-        instruction = FOOD_INSTRUCTION
-        if request.prompt and request.prompt.strip():
-            instruction += "\n\nThe requester asks: " + request.prompt.strip()[: self._settings.max_prompt_chars]
+        instruction = food_instruction(request.prompt, self._settings.max_prompt_chars)
         image_jpeg = encode_for_model(image, self._settings.llm_image_max_side)
         result, generation = self._vision.extract(image_jpeg=image_jpeg, result_model=FoodResult,
                                                   instruction=instruction, deadline=deadline)
@@ -157,14 +145,6 @@ class PhotoPipeline:
         return Response.ok_photo(user_email=request.user_email, request_id=request_id, kind=ResultKind.FOOD,
                                  result=data, sources=sources, model=generation.model,
                                  timings_ms=timer.stages)
-
-
-def _with_ocr_context(instruction: str, ocr: OcrResult) -> str:
-    text = ocr.text.strip()
-    if not text:
-        return instruction
-    return (f"{instruction}\n\nText already read from the photo by OCR (may contain reading errors; the photo "
-            f"is authoritative):\n{text[:_OCR_CONTEXT_CHARS]}")
 
 
 def build_photo_pipeline(settings: Settings, vision: VisionModel, metrics: Metrics, *,

@@ -100,5 +100,5 @@ def test_single_flight_failure_is_not_cached_and_a_waiter_takes_over():
 def _catch(fn):
     try:
         return fn()
-    except Exception as exc:  # noqa: BLE001 - the test inspects it
+    except Exception as exc:
         return exc

@@ -7,11 +7,14 @@ import time
 
 import pytest
 from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
 
 from models_processor.deadline import Deadline
 from models_processor.errors import ErrorCode
+from models_processor.llm.api import ChatRequest, GenerateRequest, Message, Options
 from models_processor.llm.base import ModelCallError
 from models_processor.llm.client import OllamaClient
+from models_processor.llm.failures import FailureReason, OllamaCallError
 from models_processor.metrics import Metrics
 from testkit.fakes.ollama_server import ERR_IMAGE_FORMAT, ERR_RUNNER, OllamaStandIn, Reply
 
@@ -25,6 +28,7 @@ def srv():
 
 
 def make_client(url, *, metrics=None, **kw):
+    metrics = metrics if metrics is not None else Metrics(CollectorRegistry())
     kw.setdefault("connect_timeout", 1.0)
     kw.setdefault("read_timeout", 5.0)
     kw.setdefault("backoff_initial", 0.01)
@@ -38,7 +42,7 @@ def retries(metrics, reason):
 
 
 def gen_body(**extra):
-    return {"model": "llava:7b", "prompt": "describe", **extra}
+    return GenerateRequest(**{"model": "llava:7b", "prompt": "describe", **extra})
 
 
 def generations(srv):
@@ -47,7 +51,7 @@ def generations(srv):
 
 def test_stream_concatenates_and_takes_metrics_from_the_final_chunk(srv):
     srv.enqueue(Reply(text="Hello there, streaming world", eval_count=7, prompt_eval_count=11))
-    out = make_client(srv.url).generate(gen_body(), deadline=Deadline.after(2), stream=True)
+    out = make_client(srv.url).generate(gen_body(stream=True), deadline=Deadline.after(2))
     assert out.text == "Hello there, streaming world"
     assert (out.done_reason, out.eval_count, out.prompt_eval_count) == ("stop", 7, 11)
     assert out.total_duration_ns and out.load_duration_ns
@@ -55,8 +59,8 @@ def test_stream_concatenates_and_takes_metrics_from_the_final_chunk(srv):
 
 def test_chat_non_stream_and_images_as_strict_base64(srv):
     srv.enqueue(Reply(text='{"a": 1}'))
-    body = {"model": "llava:7b", "messages": [{"role": "user", "content": "what?", "images": [JPEG]}]}
-    out = make_client(srv.url).chat(body, deadline=Deadline.after(2), stream=False)
+    body = ChatRequest(model="llava:7b", stream=False, messages=[Message(role="user", content="what?", images=[JPEG])])
+    out = make_client(srv.url).chat(body, deadline=Deadline.after(2))
     assert out.text == '{"a": 1}'
     sent = generations(srv)[0].body
     assert sent["stream"] is False
@@ -64,18 +68,18 @@ def test_chat_non_stream_and_images_as_strict_base64(srv):
 
 
 def test_data_uri_image_is_refused_before_sending(srv):
-    body = gen_body(images=["data:image/jpeg;base64," + base64.b64encode(JPEG).decode()])
-    with pytest.raises(ModelCallError) as info:
-        make_client(srv.url).generate(body, deadline=Deadline.after(2), stream=True)
-    assert info.value.code == ErrorCode.INTERNAL and not info.value.transient
+    # The typed request refuses it: Ollama's Go decoder would answer 400 `illegal base64 data`.
+    with pytest.raises(ValidationError) as info:
+        gen_body(images=["data:image/jpeg;base64," + base64.b64encode(JPEG).decode()])
+    assert "not strict base64" in str(info.value)
     assert generations(srv) == []
 
 
 def test_404_is_model_not_found_naming_the_model_and_not_retried(srv):
     metrics = Metrics(CollectorRegistry())
     with pytest.raises(ModelCallError) as info:
-        make_client(srv.url, metrics=metrics).generate({"model": "mistral:7b", "prompt": "x"},
-                                                      deadline=Deadline.after(2), stream=True)
+        make_client(srv.url, metrics=metrics).generate(gen_body(model="mistral:7b", prompt="x"),
+                                                      deadline=Deadline.after(2))
     err = info.value
     assert err.code == ErrorCode.MODEL_NOT_FOUND and not err.transient and err.status == 404
     assert "mistral:7b" in err.message
@@ -86,7 +90,7 @@ def test_404_is_model_not_found_naming_the_model_and_not_retried(srv):
 def test_503_storm_is_retried_and_recovers(srv):
     metrics = Metrics(CollectorRegistry())
     srv.fail_with_503(3)
-    out = make_client(srv.url, metrics=metrics).generate(gen_body(), deadline=Deadline.after(3), stream=True)
+    out = make_client(srv.url, metrics=metrics).generate(gen_body(stream=True), deadline=Deadline.after(3))
     assert out.text
     assert srv.stats.rejected_503 == 3
     assert len(generations(srv)) == 4
@@ -97,8 +101,7 @@ def test_503_until_the_deadline_stays_transient_model_unavailable(srv):
     srv.fail_with_503(10_000)
     started = time.monotonic()
     with pytest.raises(ModelCallError) as info:
-        make_client(srv.url, max_attempts=100, backoff_max=0.1).generate(gen_body(), deadline=Deadline.after(0.6),
-                                                                          stream=True)
+        make_client(srv.url, max_attempts=100, backoff_max=0.1).generate(gen_body(stream=True), deadline=Deadline.after(0.6))
     assert time.monotonic() - started < 1.0
     assert info.value.code == ErrorCode.MODEL_UNAVAILABLE and info.value.transient and info.value.status == 503
     assert "server busy" in info.value.message
@@ -110,8 +113,7 @@ def test_connection_refused_is_transient():
     server.stop()
     metrics = Metrics(CollectorRegistry())
     with pytest.raises(ModelCallError) as info:
-        make_client(url, metrics=metrics, max_attempts=3).generate(gen_body(), deadline=Deadline.after(2),
-                                                                   stream=True)
+        make_client(url, metrics=metrics, max_attempts=3).generate(gen_body(stream=True), deadline=Deadline.after(2))
     assert info.value.code == ErrorCode.MODEL_UNAVAILABLE and info.value.transient
     assert "refused" in info.value.message
     assert retries(metrics, "connection") == 2
@@ -120,8 +122,7 @@ def test_connection_refused_is_transient():
 def test_server_coming_back_during_retries_recovers(srv):
     srv.set_down(True)
     threading.Timer(0.3, srv.set_down, args=(False,)).start()
-    out = make_client(srv.url, max_attempts=50, backoff_max=0.1).generate(gen_body(), deadline=Deadline.after(3),
-                                                                          stream=True)
+    out = make_client(srv.url, max_attempts=50, backoff_max=0.1).generate(gen_body(stream=True), deadline=Deadline.after(3))
     assert out.text
 
 
@@ -129,7 +130,7 @@ def test_server_coming_back_during_retries_recovers(srv):
 def test_error_after_content_is_transient_and_retried(srv, stream):
     metrics = Metrics(CollectorRegistry())
     srv.enqueue(Reply(text="partial answer here", fault="error_after"), Reply(text="good"))
-    out = make_client(srv.url, metrics=metrics).generate(gen_body(), deadline=Deadline.after(3), stream=stream)
+    out = make_client(srv.url, metrics=metrics).generate(gen_body(stream=stream), deadline=Deadline.after(3))
     assert out.text == "good"
     assert retries(metrics, "stream_error" if stream else "status_5xx") == 1
 
@@ -137,7 +138,7 @@ def test_error_after_content_is_transient_and_retried(srv, stream):
 def test_error_line_in_stream_carries_ollamas_text(srv):
     srv.enqueue(Reply(text="partial answer here", fault="error_after"))
     with pytest.raises(ModelCallError) as info:
-        make_client(srv.url, max_attempts=1).generate(gen_body(), deadline=Deadline.after(2), stream=True)
+        make_client(srv.url, max_attempts=1).generate(gen_body(stream=True), deadline=Deadline.after(2))
     err = info.value
     assert err.code == ErrorCode.MODEL_UNAVAILABLE and err.transient and err.status is None
     assert ERR_RUNNER in err.message and "after partial output" in err.message
@@ -148,7 +149,7 @@ def test_pre_stream_error_in_both_server_versions(mode, status):
     with OllamaStandIn(pre_stream_error_mode=mode) as server:
         server.enqueue(Reply(fault="error_before", error="an error was encountered while running the model: oom"))
         with pytest.raises(ModelCallError) as info:
-            make_client(server.url, max_attempts=1).generate(gen_body(), deadline=Deadline.after(2), stream=True)
+            make_client(server.url, max_attempts=1).generate(gen_body(stream=True), deadline=Deadline.after(2))
     err = info.value
     assert err.code == ErrorCode.MODEL_UNAVAILABLE and err.transient and err.status == status
     assert "running the model: oom" in err.message
@@ -158,8 +159,7 @@ def test_pre_stream_error_in_both_server_versions(mode, status):
 def test_undecodable_image_is_permanent_invalid_image(mode):
     with OllamaStandIn(pre_stream_error_mode=mode) as server:
         with pytest.raises(ModelCallError) as info:
-            make_client(server.url).generate(gen_body(images=[b"not an image"]), deadline=Deadline.after(2),
-                                             stream=True)
+            make_client(server.url).generate(gen_body(images=[b"not an image"], stream=True), deadline=Deadline.after(2))
         assert len(generations(server)) == 1  # not retried: the same bytes fail the same way
     assert info.value.code == ErrorCode.INVALID_IMAGE and not info.value.transient
     assert "unknown format" in info.value.message and ERR_IMAGE_FORMAT in info.value.message
@@ -169,20 +169,20 @@ def test_server_crash_mid_stream_is_transient(srv):
     srv.enqueue(Reply(text="y" * 80, delay_s=2.0))
     threading.Timer(0.3, srv.set_down, args=(True,), kwargs={"drop_connections": True}).start()
     with pytest.raises(ModelCallError) as info:
-        make_client(srv.url, max_attempts=1).generate(gen_body(), deadline=Deadline.after(3), stream=True)
+        make_client(srv.url, max_attempts=1).generate(gen_body(stream=True), deadline=Deadline.after(3))
     assert info.value.code == ErrorCode.MODEL_UNAVAILABLE and info.value.transient
 
 
 def test_runner_crash_500_is_retried(srv):
     srv.enqueue(Reply(fault="status_500"), Reply(text="ok"))
     metrics = Metrics(CollectorRegistry())
-    out = make_client(srv.url, metrics=metrics).generate(gen_body(), deadline=Deadline.after(3), stream=True)
+    out = make_client(srv.url, metrics=metrics).generate(gen_body(stream=True), deadline=Deadline.after(3))
     assert out.text == "ok" and retries(metrics, "status_5xx") == 1
 
 
 def test_done_reason_length_is_returned_not_raised(srv):
     srv.enqueue(Reply(text='{"title": "A long recipe title"}', fault="truncated"))
-    out = make_client(srv.url).generate(gen_body(), deadline=Deadline.after(2), stream=True)
+    out = make_client(srv.url).generate(gen_body(stream=True), deadline=Deadline.after(2))
     assert out.done_reason == "length" and out.text == '{"title": "A lon'
 
 
@@ -191,7 +191,7 @@ def test_hung_call_ends_at_the_deadline(srv, stream):
     srv.enqueue(Reply(fault="hang"))
     started = time.monotonic()
     with pytest.raises(ModelCallError) as info:
-        make_client(srv.url, read_timeout=30).generate(gen_body(), deadline=Deadline.after(0.5), stream=stream)
+        make_client(srv.url, read_timeout=30).generate(gen_body(stream=stream), deadline=Deadline.after(0.5))
     assert 0.4 < time.monotonic() - started < 1.2
     assert info.value.code == ErrorCode.DEADLINE_EXCEEDED and not info.value.transient
 
@@ -200,7 +200,7 @@ def test_stream_that_stalls_after_content_ends_at_the_deadline(srv):
     srv.enqueue(Reply(text="x" * 8, delay_s=1.4))  # 2 chunks: at 0.7 s and 1.4 s
     started = time.monotonic()
     with pytest.raises(ModelCallError) as info:
-        make_client(srv.url, read_timeout=30).generate(gen_body(), deadline=Deadline.after(0.9), stream=True)
+        make_client(srv.url, read_timeout=30).generate(gen_body(stream=True), deadline=Deadline.after(0.9))
     # After the first chunk the per-read timeout shrinks to the 0.2 s left: the call ends near 0.9 s,
     # not when the second chunk arrives at 1.4 s.
     assert time.monotonic() - started < 1.25
@@ -208,19 +208,28 @@ def test_stream_that_stalls_after_content_ends_at_the_deadline(srv):
 
 
 def test_read_timeout_shorter_than_the_deadline_is_transient(srv):
-    srv.enqueue(Reply(fault="hang"))
-    with pytest.raises(ModelCallError) as info:
-        make_client(srv.url, read_timeout=0.3, max_attempts=1).generate(gen_body(), deadline=Deadline.after(5),
-                                                                        stream=True)
+    srv.enqueue(Reply(text="x" * 8, delay_s=1.4))  # 2 chunks: at 0.7 s and 1.4 s; the gap is 0.7 s
+    with pytest.raises(OllamaCallError) as info:
+        make_client(srv.url, read_timeout=0.3, first_byte_timeout=5, max_attempts=1).generate(
+            gen_body(stream=True), deadline=Deadline.after(5))
     assert info.value.code == ErrorCode.MODEL_UNAVAILABLE and info.value.transient
-    assert "read timeout" in info.value.message
+    assert "read timeout" in info.value.message and info.value.reason is FailureReason.READ_TIMEOUT
+
+
+def test_no_first_byte_within_its_budget_is_transient(srv):
+    srv.enqueue(Reply(fault="hang"))
+    with pytest.raises(OllamaCallError) as info:
+        make_client(srv.url, read_timeout=0.3, first_byte_timeout=0.5, max_attempts=1).generate(
+            gen_body(stream=True), deadline=Deadline.after(5))
+    assert info.value.code == ErrorCode.MODEL_UNAVAILABLE and info.value.transient
+    assert info.value.reason is FailureReason.FIRST_BYTE_TIMEOUT and "first byte" in info.value.message
 
 
 def test_max_in_flight_caps_concurrent_calls():
     with OllamaStandIn(num_parallel=4, latency_s=0.15) as server:
         client = make_client(server.url, max_in_flight=2)
         threads = [threading.Thread(target=client.generate, args=(gen_body(),),
-                                    kwargs={"deadline": Deadline.after(5), "stream": True}) for _ in range(6)]
+                                    kwargs={"deadline": Deadline.after(5)}) for _ in range(6)]
         for t in threads:
             t.start()
         for t in threads:
@@ -236,7 +245,7 @@ def test_tags_version_show(srv):
     client = make_client(srv.url)
     assert client.tags() == ["llava:7b"]
     assert client.version() == "0.12.6"
-    assert "model_info" in client.show("LLaVA:7B")
+    assert client.show("LLaVA:7B").model_info is not None
     with pytest.raises(ModelCallError) as info:
         client.show("nope:1b")
     assert info.value.code == ErrorCode.MODEL_NOT_FOUND and "nope:1b" in info.value.message
@@ -246,7 +255,7 @@ def test_pull_streams_progress_and_logs_percent(srv, caplog):
     seen = []
     with caplog.at_level(logging.INFO, logger="models_processor.llm.client"):
         make_client(srv.url).pull("llava:13b", seen.append)
-    assert seen[-1] == {"status": "success"}
+    assert seen[-1].status == "success"
     assert "llava:13b" in make_client(srv.url).tags()
     assert any("50%" in r.getMessage() for r in caplog.records)
     assert any("100%" in r.getMessage() for r in caplog.records)
@@ -259,6 +268,7 @@ def test_pull_of_an_unknown_model_fails_with_ollamas_text(srv):
 
 
 def test_warm_up_loads_the_model(srv):
-    out = make_client(srv.url).warm_up("llava:7b", "30m", deadline=Deadline.after(2))
+    out = make_client(srv.url).warm_up("llava:7b", options=Options(num_ctx=4096), keep_alive="30m",
+                                       deadline=Deadline.after(2))
     assert out.done_reason == "load"
     assert generations(srv)[0].body.get("prompt") is None

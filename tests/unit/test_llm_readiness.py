@@ -7,10 +7,11 @@ from prometheus_client import CollectorRegistry
 from models_processor.config import load_settings
 from models_processor.deadline import Deadline
 from models_processor.errors import ErrorCode
+from models_processor.llm.api import Options
 from models_processor.llm.base import ModelCallError, UnconfiguredModel
 from models_processor.llm.client import OllamaClient
 from models_processor.llm.factory import build_models
-from models_processor.llm.readiness import OllamaReadiness
+from models_processor.llm.readiness import ModelCapabilities, ModelRole, OllamaReadiness
 from models_processor.metrics import Metrics
 from models_processor.schemas import FoodResult
 from testkit.fakes.ollama_server import OllamaStandIn
@@ -26,10 +27,12 @@ class Clock:
         return self.now
 
 
-def probe(url, model, metrics=None, clock=None):
-    client = OllamaClient(url, connect_timeout=0.5, read_timeout=2)
-    return OllamaReadiness(client, model, "vision", metrics, health_timeout=0.5,
-                           **({"clock": clock} if clock else {}))
+def probe(url, model, metrics=None, clock=None, *, needs_vision=True):
+    metrics = metrics if metrics is not None else Metrics(CollectorRegistry())
+    client = OllamaClient(url, connect_timeout=0.5, read_timeout=2, metrics=metrics)
+    need = ModelRole("vision", "OLLAMA_VISION_MODEL", needs_vision=needs_vision)
+    return OllamaReadiness(client, model, need, metrics, ModelCapabilities(client, timeout=0.5), health_timeout=0.5,
+                           options=Options(num_ctx=4096), keep_alive="30m", **({"clock": clock} if clock else {}))
 
 
 def test_missing_model_is_not_ready_with_a_reason_naming_it():
@@ -82,7 +85,7 @@ def test_prepare_without_pull_leaves_the_model_missing():
     with OllamaStandIn(models=()) as srv:
         p = probe(srv.url, "llava:7b")
         assert p.prepare(pull_on_start=False, warm_up=True) is False
-        assert [r.path for r in srv.requests] == ["/api/tags"]
+        assert {r.path for r in srv.requests} <= {"/api/tags", "/api/experimental/aliases"}  # no pull, no load
 
 
 def test_prepare_with_an_unpullable_model_does_not_raise():
@@ -105,7 +108,7 @@ def test_build_models_uses_separate_vision_and_text_servers():
         assert isinstance(result, FoodResult) and gen.text and gen.model == "llama3.2:3b"
         assert vis.stats.total_generations == 1 and txt.stats.total_generations == 1
         assert [p.not_ready_reasons() for p in models.probes] == [[], []]
-        body = [r for r in vis.requests if r.path == "/api/chat"][0].body
+        body = next(r for r in vis.requests if r.path == "/api/chat").body
         assert body["options"] == {"temperature": 0.0, "num_predict": 1024, "seed": 42, "num_ctx": 4096}
 
 

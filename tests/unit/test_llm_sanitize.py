@@ -1,7 +1,8 @@
 """extract_json: fences, chatter, trailing commas, truncation, "{}" + whitespace; one documented error."""
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models_processor.llm.sanitize import NoJSONFound, extract_json
 

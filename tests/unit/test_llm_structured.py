@@ -9,10 +9,12 @@ from prometheus_client import CollectorRegistry
 
 from models_processor.deadline import Deadline
 from models_processor.errors import ErrorCode
+from models_processor.llm.api import CallDefaults, Options
 from models_processor.llm.base import ModelCallError
 from models_processor.llm.cache import ResultCache
 from models_processor.llm.client import OllamaClient
 from models_processor.llm.prompts import FOOD_INSTRUCTION
+from models_processor.llm.readiness import ModelCapabilities
 from models_processor.llm.structured import OllamaTextModel, OllamaVisionModel
 from models_processor.metrics import Metrics
 from models_processor.schemas import FoodResult, RecipeResult
@@ -20,6 +22,7 @@ from testkit.fakes.ollama_server import OllamaStandIn, Reply
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 64
 OPTIONS = {"temperature": 0.0, "num_predict": 256, "seed": 42, "num_ctx": 4096}
+DEFAULTS = CallDefaults(options=Options(**OPTIONS), keep_alive="30m")
 PIZZA = {"dish_name": "Pizza", "estimated_avg_calories": 285, "ingredients": ["cheese", "tomato sauce", "dough"],
          "total_avg_weight": 200, "contains": {"protein": 12.0, "carbs": 36.0, "fat": 10.0}}
 
@@ -42,7 +45,7 @@ def sample(metrics, name, labels):
 def vision(url, metrics, *, retries=2, cache=None, **client_kw):
     client = OllamaClient(url, connect_timeout=1, read_timeout=5, backoff_initial=0.01, backoff_max=0.05,
                           metrics=metrics, **client_kw)
-    return OllamaVisionModel(client, "llava:7b", OPTIONS, "30m", retries, cache, metrics)
+    return OllamaVisionModel(client, "llava:7b", DEFAULTS, retries, cache, metrics, ModelCapabilities(client, timeout=1))
 
 
 def chats(srv):
@@ -167,7 +170,7 @@ def test_prompts_and_images_are_not_logged_at_info(srv, metrics, caplog):
 def text_model(url, metrics, cache=None):
     client = OllamaClient(url, connect_timeout=1, read_timeout=5, metrics=metrics, role="text",
                           backoff_initial=0.01)
-    return OllamaTextModel(client, "llama3.2:3b", OPTIONS, "30m", cache, metrics)
+    return OllamaTextModel(client, "llama3.2:3b", DEFAULTS, cache, metrics)
 
 
 def test_text_generation_streams_and_returns_counts(srv, metrics):
@@ -175,7 +178,7 @@ def test_text_generation_streams_and_returns_counts(srv, metrics):
     gen = text_model(srv.url, metrics).generate_text("Suggest a dinner with lentils", deadline=Deadline.after(2))
     assert gen.text == "Lentil soup with cumin and lemon."
     assert (gen.model, gen.eval_count, gen.prompt_eval_count) == ("llama3.2:3b", 9, 14)
-    body = [r for r in srv.requests if r.path == "/api/generate"][0].body
+    body = next(r for r in srv.requests if r.path == "/api/generate").body
     assert body["prompt"] == "Suggest a dinner with lentils" and body["system"]
     assert body.get("stream", True) is True
     assert sample(metrics, "models_processor_model_tokens_total",
@@ -194,8 +197,8 @@ def test_text_model_override_and_cache(srv, metrics):
 
 
 def test_text_model_not_found(srv, metrics):
-    client = OllamaClient(srv.url, connect_timeout=1, read_timeout=5, role="text")
-    model = OllamaTextModel(client, "qwen:1b", OPTIONS, "30m", None, metrics)
+    client = OllamaClient(srv.url, connect_timeout=1, read_timeout=5, role="text", metrics=metrics)
+    model = OllamaTextModel(client, "qwen:1b", DEFAULTS, None, metrics)
     with pytest.raises(ModelCallError) as info:
         model.generate_text("hello", deadline=Deadline.after(2))
     assert info.value.code == ErrorCode.MODEL_NOT_FOUND and "qwen:1b" in info.value.message
