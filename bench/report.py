@@ -4,6 +4,7 @@ Reads (each optional; a missing one gives a line saying how to produce it):
   bench/out/sweep.json         bench/sweep.py: throughput/latency over CONCURRENT_REQUESTS and model latency
   bench/out/throughput.json    bench/throughput.py: service vs naive loop at L=200 ms and L=0, targets
   bench/out/ollama_slots.json  bench/ollama_slots.py: slot occupancy, cache-hit latency
+  bench/out/ollama_real.json   bench/ollama_real.py: service vs naive loop against a real Ollama (bench/report_real.py)
   bench/out/faults.json        bench/faults/run.py: the fault table
   bench/out/soak.json          bench/soak.py: the soak run
   bench/out/accuracy.json      bench/accuracy.py --json: parser accuracy on tests/samples
@@ -32,6 +33,8 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from bench.report_real import real_ollama_section  # noqa: E402
 
 PRODUCE = {
     "sweep": "`.venv/bin/python -m bench.sweep --quick`",
@@ -430,6 +433,7 @@ def main() -> int:
     doc += sweep_section(sweep, img_rel)
     doc += throughput_section(data["throughput"])
     doc += slots_section(data["ollama_slots"])
+    doc += real_ollama_section(load(args.out_dir, "ollama_real"))
     doc += faults_section(data["faults"])
     doc += generic_section("Soak (`bench/soak.py`)", "soak", data["soak"])
     doc += quality_section(data["accuracy"], data["ocr_speed"])
