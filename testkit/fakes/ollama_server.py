@@ -1,9 +1,32 @@
 """A faithful stand-in Ollama server for tests (a fixture; the product never imports it).
 
-It is a real HTTP server on loopback that follows /work/shared/reference/ollama-api.md: the same
-routes, status codes, error strings, NDJSON streaming, model-name rules, and the scheduler's
-concurrency shape (per-model NUM_PARALLEL slots with unbounded waiting, one model load at a time,
-a bounded load queue that answers 503). Faults are scripted with `Reply` objects.
+It is a real HTTP server on loopback that follows Ollama v0.17.4 (docs/ollama.md; the Go source files
+named below): the same routes, status codes, error strings, NDJSON streaming, model-name rules, and the
+scheduler's concurrency shape (per-model NUM_PARALLEL slots with unbounded waiting, one model load at a
+time, a bounded load queue that answers 503). Faults are scripted with `Reply` objects. The real server
+(deploy/local-ollama, tests/ollama/) is the reference; this stand-in is for what it cannot be made to do
+on demand (503 storms, hung streams, crashes at a chosen moment).
+
+Corrected where it differed from the real v0.17.4 server:
+- version 0.17.4; `@sha256:` digests are not part of a name (types/model/name.go: `@` is invalid, so
+  generate/chat answer 404); server-side aliases resolve in generate/chat, not in show
+  (server/aliases.go, routes.go GenerateHandler/ChatHandler vs GetModelInfo), listed at
+  GET /api/experimental/aliases.
+- the repeat guard: fault "repeat_cut" ends the stream without a final chunk, and stream:false answers
+  200 with `done: false` (llm/server.go Completion returns nil after 30 repeated tokens).
+- an image sent to a model without the vision capability: 500 `Failed to create new sequence: failed to
+  process inputs: this model is missing data required for image input` (runner, model/model.go).
+- `think`: absent means on for thinking models (`thinking_models`), which then spend the answer on
+  thinking; `think: true` on another model is 400 `"NAME" does not support thinking` (routes.go).
+- `truncate`: a prompt over num_ctx (estimated at 4 chars a token plus 768 per image, server/prompt.go)
+  loses its oldest chat messages silently by default; `truncate: false` gives 400 `the input length
+  exceeds the context length` (runner/ollamarunner/runner.go).
+- runner options: a model is loaded with the request's num_ctx (or `default_num_ctx`); a request with
+  other runner options reloads it (server/sched.go needsReload); /api/ps shows the loaded context_length.
+- `load_duration` ends when the model is loaded, before the wait for a parallel slot (routes.go).
+- TCP_NODELAY, and headers sent together with the body (or the first stream chunk) in one write, as Go's
+  net/http does; two small writes without it cost ~40 ms per call on a reused connection (Nagle plus
+  delayed ACK).
 
 Stdlib only. All mutable state lives on an `OllamaStandIn` instance, guarded by its lock.
 """
@@ -36,9 +59,15 @@ ERR_RUNNER_CRASH = (
 ERR_RUNNER = "an error was encountered while running the model"
 ERR_IMAGE_FORMAT = "Failed to create new sequence: failed to process inputs: image: unknown format"
 ERR_PULL_MANIFEST = "pull model manifest: file does not exist"
+ERR_NO_VISION = ("Failed to create new sequence: failed to process inputs: this model is missing data required "
+                 "for image input")
+ERR_INPUT_TOO_LONG = "the input length exceeds the context length"
+ERR_OUT_OF_MEMORY = "model requires more system memory (7.9 GiB) than is available (3.1 GiB)"
+IMAGE_TOKENS = 768  # server/prompt.go imageNumTokens
+RUNNER_OPTIONS = ("num_ctx", "num_batch", "num_gpu", "main_gpu", "use_mmap", "num_thread")
 
 FAULTS = (None, "invalid_json", "truncated", "empty_ws", "hang", "error_before", "error_after",
-          "status_503", "status_500")
+          "status_503", "status_500", "repeat_cut")
 
 _POLL_S = 0.02  # how often waiting threads look for a client disconnect or stop()
 _CHUNK_CHARS = 4  # streamed text is split into chunks this long, like a few tokens each
@@ -83,7 +112,8 @@ class StandInStats:
     total_generations: int = 0  # generations that got a slot
     busy_slot_seconds: float = 0.0  # summed slot holding time (finished holds + running ones so far)
     rejected_503: int = 0
-    loads: int = 0  # completed (cold) model loads
+    loads: int = 0  # completed (cold) model loads, reloads for other runner options included
+    truncated_messages: int = 0  # chat messages dropped silently because the prompt exceeded num_ctx
     per_path: dict[str, int] = field(default_factory=dict)
 
 
@@ -122,7 +152,8 @@ def parse_model_name(name: str) -> tuple[str, str, str, str] | None:
     """(host, namespace, model, tag) with Ollama's defaults filled in, or None when invalid."""
     if not isinstance(name, str) or not name:
         return None
-    name = name.split("@", 1)[0]  # a digest suffix does not change which model is meant
+    if "@" in name:
+        return None  # v0.17.4 has no digest form: `@` is not a valid character of any part
     tag = ""
     colon = name.rfind(":")
     if colon > name.rfind("/"):  # a colon before the last slash belongs to a host:port
@@ -459,6 +490,8 @@ class _Model:
     slots: threading.Semaphore
     loaded_until: float | None = None  # monotonic time it unloads; None = not loaded
     users: int = 0  # requests between load and answer: the model cannot expire under them
+    thinking: bool = False  # has the `thinking` capability
+    runner: dict | None = None  # the runner options it is loaded with
 
     @property
     def name(self) -> str:
@@ -475,9 +508,10 @@ class OllamaStandIn:
 
     def __init__(self, models=("llava:7b",), *, num_parallel: int = 1, max_queue: int = 512,
                  latency_s: float = 0.0, cold_start_s: float = 0.0, keep_alive_s: float = 300.0,
-                 version: str = "0.12.6", pre_stream_error_mode: str = "status",
+                 version: str = "0.17.4", pre_stream_error_mode: str = "status",
                  vision_models=None, responder: Callable[[str, dict], str] | None = None,
-                 pullable=None, host: str = "127.0.0.1", port: int = 0):
+                 pullable=None, host: str = "127.0.0.1", port: int = 0, thinking_models=(),
+                 default_num_ctx: int = 4096, aliases: dict[str, str] | None = None):
         if pre_stream_error_mode not in ("status", "ndjson"):
             raise ValueError("pre_stream_error_mode must be 'status' (>=0.12.6) or 'ndjson' (<=0.12.5)")
         self.num_parallel = num_parallel
@@ -493,6 +527,9 @@ class OllamaStandIn:
         self._vision = None if vision_models is None else {self._norm(n) for n in vision_models}
         # None: every name pulls except ones containing "missing"; else only these names pull.
         self._pullable = None if pullable is None else {self._norm(n) for n in pullable}
+        self._thinking = {self._norm(n) for n in thinking_models}
+        self.default_num_ctx = default_num_ctx
+        self.aliases = dict(aliases or {})  # alias -> target, exact aliases only
 
         self._lock = threading.Lock()  # guards everything below
         self._models: dict[str, _Model] = {}
@@ -574,7 +611,7 @@ class OllamaStandIn:
         if vision is None:
             vision = self._vision is None or _key(parts) in self._vision
         digest = hashlib.sha256(_key(parts).encode()).hexdigest()
-        model = _Model(parts=parts, vision=vision, digest=digest,
+        model = _Model(parts=parts, vision=vision, digest=digest, thinking=_key(parts) in self._thinking,
                        modified_at=datetime.now().astimezone().isoformat(),
                        size=4_000_000_000 + int(digest[:6], 16),
                        slots=threading.Semaphore(self.num_parallel))
@@ -671,10 +708,11 @@ class OllamaStandIn:
 
     # ------------------------------------------------------------------ scheduler (§5)
 
-    def _ensure_loaded(self, model: _Model, conn: _Handler) -> None:
-        """Load the model if needed: one load at a time, a bounded queue behind it, abortable."""
+    def _ensure_loaded(self, model: _Model, conn: _Handler, runner: dict) -> None:
+        """Load the model if needed: one load at a time, a bounded queue behind it, abortable. A model
+        loaded with other runner options is loaded again (sched.go needsReload)."""
         with self._lock:
-            if self._loaded(model, time.monotonic()):
+            if self._loaded(model, time.monotonic()) and model.runner == runner:
                 model.users += 1  # v0.12 fast path: a loaded model skips the queue
                 return
         if not self._load_lock.acquire(blocking=False):
@@ -690,12 +728,13 @@ class OllamaStandIn:
                     self._load_waiters -= 1
         try:
             with self._lock:
-                loaded = self._loaded(model, time.monotonic())
+                loaded = self._loaded(model, time.monotonic()) and model.runner == runner
             if not loaded:
                 # A disconnect during the load aborts it; the next waiter loads again.
                 self._wait(self.cold_start_s, conn)
                 with self._lock:
                     self._stats.loads += 1
+                    model.runner = runner
             with self._lock:
                 model.users += 1
         finally:
@@ -755,15 +794,16 @@ class OllamaStandIn:
         if parts is None:
             if chat:
                 raise _HTTPError(400, "model is required")
-            raise _HTTPError(404, f"model '{as_sent}' not found")  # generate is odd (§3.1)
+            raise _HTTPError(404, f"model '{as_sent}' not found")  # generate is odd (routes.go)
         if not chat and body.get("raw") and (body.get("template") or body.get("system")
                                              or body.get("context")):
             raise _HTTPError(400, "raw mode does not support template, system, or context")
-        model = self._find(as_sent)
+        model = self._find(as_sent) or self._find(self._alias_target(as_sent))
         if model is None:
             raise _HTTPError(404, f"model '{as_sent}' not found")
-        if think is True:
-            raise _HTTPError(400, f"{_full_name(model.parts)} does not support thinking")
+        if think is True and not model.thinking:
+            raise _HTTPError(400, f"{json.dumps(as_sent)} does not support thinking")
+        thinks = model.thinking and think is not False  # absent means on for a thinking model
 
         load_only = not (body.get("messages") if chat else body.get("prompt"))
         if load_only and keep_alive == 0:
@@ -774,23 +814,71 @@ class OllamaStandIn:
             return
 
         # Scheduling: options, 503s, the load (§5).
-        check_options(body.get("options") or {})
+        options = body.get("options") or {}
+        check_options(options)
+        runner = {k: options.get(k) for k in RUNNER_OPTIONS if options.get(k) is not None}
+        runner.setdefault("num_ctx", self.default_num_ctx)
         with self._lock:
             reply = None if load_only or not self._replies else self._replies.popleft()
             forced_503 = self._fail_503 > 0
             self._fail_503 -= 1 if forced_503 else 0
         if forced_503 or (reply and reply.fault == "status_503"):
             raise self._count_503()
-        self._ensure_loaded(model, h)
+        self._ensure_loaded(model, h, runner)
         try:
-            self._after_load(h, chat, body, as_sent, model, reply, all_images, load_only, arrival)
+            loaded_at = time.monotonic()
+            if not load_only:
+                self._fit_context(body, chat, model, runner["num_ctx"], len(all_images))
+            self._after_load(h, chat, body, as_sent, model, reply, all_images, load_only, (arrival, loaded_at),
+                             thinks)
         finally:
             self._release_model(model, keep_alive)
 
-    def _after_load(self, h, chat, body, as_sent, model, reply, images, load_only, arrival) -> None:
+    def _alias_target(self, name: str) -> str:
+        """server/aliases.go ResolveName, exact aliases (keys without `:latest`), followed in a chain."""
+        by_key = {self._alias_key(a): t for a, t in self.aliases.items()}
+        current, seen = name, set()
+        while self._alias_key(current) in by_key and self._alias_key(current) not in seen:
+            seen.add(self._alias_key(current))
+            current = by_key[self._alias_key(current)]
+        return current
+
+    def _alias_key(self, name: str) -> str:
+        parts = parse_model_name(name)
+        if parts is None:
+            return name.lower()
+        shown = display_name(parts)
+        return (shown.rsplit(":", 1)[0] if parts[3].lower() == _DEFAULT_TAG else shown).lower()
+
+    def _fit_context(self, body: dict, chat: bool, model: _Model, num_ctx: int, images: int) -> None:
+        """Prompt over num_ctx: 400 with truncate:false (the runner), else chat drops its oldest
+        non-system messages silently (server/prompt.go chatPrompt) and generate keeps the end."""
+        def tokens(messages: list) -> int:
+            return sum(len(m.get("content") or "") // 4 + IMAGE_TOKENS * len(m.get("images") or [])
+                       for m in messages)
+        if not chat:
+            need = len(body.get("prompt") or "") // 4 + len(body.get("system") or "") // 4 + IMAGE_TOKENS * images
+            if need > num_ctx and body.get("truncate") is False:
+                raise _HTTPError(400, ERR_INPUT_TOO_LONG)
+            return
+        messages = list(body.get("messages") or [])
+        if tokens(messages) <= num_ctx:
+            return
+        if body.get("truncate") is False:
+            raise _HTTPError(400, ERR_INPUT_TOO_LONG)
+        system = [m for m in messages if m.get("role") == "system"]
+        rest = [m for m in messages if m.get("role") != "system"]
+        while len(rest) > 1 and tokens(system + rest) > num_ctx:
+            rest.pop(0)
+            with self._lock:
+                self._stats.truncated_messages += 1
+        body["messages"] = system + rest
+
+    def _after_load(self, h, chat, body, as_sent, model, reply, images, load_only, times, thinks) -> None:
+        arrival, loaded_at = times
         reply = reply or Reply()
         if reply.fault == "status_500":
-            raise _HTTPError(500, ERR_RUNNER_CRASH)
+            raise _HTTPError(500, reply.error or ERR_RUNNER_CRASH)
         if load_only:
             h.send_json(200, self._final(chat, as_sent, "load", None))
             return
@@ -804,6 +892,9 @@ class OllamaStandIn:
         token = self._hold_slot(model, h)
         try:
             slot_at = time.monotonic()
+            if images and not model.vision:
+                self._pre_stream_error(h, stream, ERR_NO_VISION)
+                return
             if any(not is_image(im) for im in images):
                 self._pre_stream_error(h, stream, ERR_IMAGE_FORMAT)
                 return
@@ -817,24 +908,33 @@ class OllamaStandIn:
             if text is None:
                 text = (self.responder or default_responder)(h.path_only, body)
             text, done_reason = _faulty_text(reply, text)
-            self._generate(h, chat, stream, as_sent, text, done_reason, reply, arrival, slot_at)
+            thinking = ""
+            if thinks:  # the model spends its num_predict thinking: no answer left
+                thinking, text, done_reason = "Let me think about this. " + text, "", "length"
+            self._generate(h, chat, stream, as_sent, (text, thinking), done_reason, reply, (arrival, loaded_at),
+                           slot_at)
         finally:
             self._free_slot(model, token)
 
     def _latency(self, reply: Reply) -> float:
         return self.latency_s if reply.delay_s is None else reply.delay_s
 
-    def _generate(self, h, chat, stream, as_sent, text, done_reason, reply, arrival, slot_at) -> None:
+    def _generate(self, h, chat, stream, as_sent, texts, done_reason, reply, times, slot_at) -> None:
+        text, thinking = texts
+        arrival, loaded_at = times
         latency = self._latency(reply)
-        chunks = [text[i:i + _CHUNK_CHARS] for i in range(0, len(text), _CHUNK_CHARS)] or [""]
+        pieces = [("", thinking[i:i + _CHUNK_CHARS]) for i in range(0, len(thinking), _CHUNK_CHARS)]
+        pieces += [(text[i:i + _CHUNK_CHARS], "") for i in range(0, len(text), _CHUNK_CHARS)]
+        pieces = pieces or [("", "")]
         if reply.fault == "error_after":
-            chunks = chunks[:1]
+            pieces = pieces[:1]
 
         def metrics() -> dict:
             end = time.monotonic()
             gen_ns = max(2, int((end - slot_at) * 1e9))
+            # load_duration is taken when the runner is ready, before the wait for a slot (routes.go).
             return {"total_duration": max(1, int((end - arrival) * 1e9)),
-                    "load_duration": max(1, int((slot_at - arrival) * 1e9)),
+                    "load_duration": max(1, int((loaded_at - arrival) * 1e9)),
                     "prompt_eval_count": reply.prompt_eval_count,
                     "prompt_eval_duration": gen_ns // 5,
                     "eval_count": reply.eval_count, "eval_duration": gen_ns - gen_ns // 5}
@@ -843,15 +943,18 @@ class OllamaStandIn:
             self._wait(latency, h)
             if reply.fault == "error_after":
                 raise _HTTPError(500, reply.error or ERR_RUNNER)  # non-stream: any runner error is 500
-            h.send_json(200, self._final(chat, as_sent, done_reason, metrics(), text))
+            if reply.fault == "repeat_cut":  # the collected chunks, and no final one: done stays false
+                h.send_json(200, self._chunk(chat, as_sent, text, thinking))
+                return
+            h.send_json(200, self._final(chat, as_sent, done_reason, metrics(), text, thinking))
             return
         h.start_stream()
-        for chunk in chunks:
-            self._wait(latency / len(chunks), h)
-            h.write_line(self._chunk(chat, as_sent, chunk))
+        for content, thought in pieces:
+            self._wait(latency / len(pieces), h)
+            h.write_line(self._chunk(chat, as_sent, content, thought))
         if reply.fault == "error_after":
-            h.write_line({"error": reply.error or ERR_RUNNER})  # status stays 200 (§3.2)
-        else:
+            h.write_line({"error": reply.error or ERR_RUNNER})  # status stays 200 (routes.go streamResponse)
+        elif reply.fault != "repeat_cut":  # the repeat guard ends the stream without a final chunk
             h.write_line(self._final(chat, as_sent, done_reason, metrics(), ""))
         h.end_stream()
 
@@ -864,18 +967,22 @@ class OllamaStandIn:
             raise _HTTPError(500, message)
 
     @staticmethod
-    def _chunk(chat: bool, as_sent: str, content: str) -> dict:
+    def _chunk(chat: bool, as_sent: str, content: str, thinking: str = "") -> dict:
         out: dict = {"model": as_sent, "created_at": _now_rfc3339()}
         if chat:
             out["message"] = {"role": "assistant", "content": content}
+            if thinking:
+                out["message"]["thinking"] = thinking
         else:
             out["response"] = content
+            if thinking:
+                out["thinking"] = thinking
         out["done"] = False
         return out
 
     def _final(self, chat: bool, as_sent: str, done_reason: str, metrics: dict | None,
-               content: str = "") -> dict:
-        out = self._chunk(chat, as_sent, content)
+               content: str = "", thinking: str = "") -> dict:
+        out = self._chunk(chat, as_sent, content, thinking)
         out["done"] = True
         out["done_reason"] = done_reason
         if metrics is not None:
@@ -905,7 +1012,8 @@ class OllamaStandIn:
                            else now_w.replace(year=2318))
                 rows.append({"name": m.name, "model": m.name, "size": m.size, "digest": m.digest,
                              "details": m.details(), "expires_at": expires.isoformat(),
-                             "size_vram": m.size, "context_length": 4096})
+                             "size_vram": m.size,
+                             "context_length": (m.runner or {}).get("num_ctx", self.default_num_ctx)})
         rows.sort(key=lambda r: r["expires_at"], reverse=True)
         h.send_json(200, {"models": rows})
 
@@ -925,7 +1033,8 @@ class OllamaStandIn:
                "modelfile": f'# Modelfile generated by "ollama show"\nFROM {model.name}\n',
                "template": "[INST] {{ if .System }}{{ .System }} {{ end }}{{ .Prompt }} [/INST]",
                "details": model.details(), "model_info": info,
-               "capabilities": ["completion", "vision"] if model.vision else ["completion"],
+               "capabilities": ["completion"] + (["vision"] if model.vision else [])
+                               + (["thinking"] if model.thinking else []),
                "modified_at": model.modified_at}
         if model.vision:
             out["projector_info"] = {"clip.has_vision_encoder": True}
@@ -987,7 +1096,7 @@ class OllamaStandIn:
 # route -> allowed methods (gin answers 405 for a known path with another method)
 _ROUTES = {"/": ("GET", "HEAD"), "/api/version": ("GET", "HEAD"), "/api/tags": ("GET", "HEAD"),
            "/api/ps": ("GET",), "/api/show": ("POST",), "/api/pull": ("POST",),
-           "/api/generate": ("POST",), "/api/chat": ("POST",)}
+           "/api/generate": ("POST",), "/api/chat": ("POST",), "/api/experimental/aliases": ("GET",)}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -1000,6 +1109,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Go's net/http sets TCP_NODELAY: small writes leave at once instead of waiting for an ACK.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server_standin._connection(self.connection, True)
 
     def finish(self) -> None:
@@ -1030,6 +1141,7 @@ class _Handler(BaseHTTPRequestHandler):
         rec = RecordedRequest(self.command, self.path_only, body, time.monotonic())
         self._status: int | None = None
         self._streaming = False
+        self._headers_pending = False
         standin._record(rec, self.connection)
         try:
             self._route(standin, raw)
@@ -1068,6 +1180,8 @@ class _Handler(BaseHTTPRequestHandler):
             return standin.handle_show(self, raw)
         if path == "/api/pull":
             return standin.handle_pull(self, raw)
+        if path == "/api/experimental/aliases":
+            return self.send_json(200, {"aliases": [{"alias": a, "target": t} for a, t in standin.aliases.items()]})
         return standin.handle_generation(self, path, raw)
 
     # ------------------------------------------------------------------ request side
@@ -1114,13 +1228,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ response side
 
+    def _headers_with(self, data: bytes) -> None:
+        """End the headers and send them together with `data` in one write, as Go's net/http does."""
+        self._headers_buffer.append(b"\r\n" + data)
+        self.flush_headers()
+
     def _send(self, status: int, content_type: str, data: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        self._headers_with(data if self.command != "HEAD" else b"")
         self._status = status
 
     def send_text(self, status: int, text: str) -> None:
@@ -1131,17 +1248,25 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, "application/json; charset=utf-8", data)
 
     def start_stream(self) -> None:
+        """Headers are held back and leave with the first chunk (gin writes them on the first Write)."""
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
         self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+        self._headers_pending = True
         self._status = 200
         self._streaming = True
 
+    def _write(self, data: bytes) -> None:
+        if getattr(self, "_headers_pending", False):
+            self._headers_pending = False
+            self._headers_with(data)
+        else:
+            self.wfile.write(data)
+
     def write_line(self, obj: Any) -> None:
         data = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))  # one HTTP chunk per line = flush
+        self._write(b"%x\r\n%s\r\n" % (len(data), data))  # one HTTP chunk per line = flush
 
     def end_stream(self) -> None:
-        self.wfile.write(b"0\r\n\r\n")
+        self._write(b"0\r\n\r\n")
         self._streaming = False

@@ -244,7 +244,7 @@ def test_max_in_flight_caps_concurrent_calls():
 def test_tags_version_show(srv):
     client = make_client(srv.url)
     assert client.tags() == ["llava:7b"]
-    assert client.version() == "0.12.6"
+    assert client.version() == "0.17.4"
     assert client.show("LLaVA:7B").model_info is not None
     with pytest.raises(ModelCallError) as info:
         client.show("nope:1b")

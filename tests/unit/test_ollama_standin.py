@@ -50,7 +50,7 @@ def ndjson(resp) -> list[dict]:
 def test_root_version_tags_and_names(server):
     assert requests.get(server.url).text == "Ollama is running"
     assert requests.head(server.url).status_code == 200
-    assert requests.get(f"{server.url}/api/version").json() == {"version": "0.12.6"}
+    assert requests.get(f"{server.url}/api/version").json() == {"version": "0.17.4"}
     models = requests.get(f"{server.url}/api/tags").json()["models"]
     assert {m["name"] for m in models} == {"llava:7b", "LLaVA:latest"}
     for m in models:
