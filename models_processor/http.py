@@ -19,22 +19,22 @@ def create_app(health: HealthState, metrics: Metrics, *, model_name: str, topic:
     app = Flask("models_processor")
 
     @app.get("/health")
-    def health_route():
+    def health_route() -> tuple[Response, int]:
         live, detail = health.live()
-        body = {"status": "ok" if live else "stalled", "model": model_name}
+        body: dict[str, str] = {"status": "ok" if live else "stalled", "model": model_name}
         if not live:
             body["reason"] = detail
         return jsonify(body), 200 if live else 503
 
     @app.get("/ready")
-    def ready_route():
+    def ready_route() -> tuple[Response, int]:
         reasons = health.not_ready_reasons()
         if reasons:
             return jsonify({"status": "not_ready", "topic": topic, "reasons": reasons}), 503
         return jsonify({"status": "ready", "topic": topic}), 200
 
     @app.get("/metrics")
-    def metrics_route():
+    def metrics_route() -> Response:
         return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)
 
     return app
@@ -50,7 +50,8 @@ class HttpServer:
 
     @property
     def port(self) -> int:
-        return self._server.effective_port
+        port: int = self._server.effective_port
+        return port
 
     def start(self) -> None:
         self._thread.start()

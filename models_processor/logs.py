@@ -8,7 +8,8 @@ import json
 import logging
 import sys
 import time
-from typing import Iterator
+from collections.abc import Iterator
+from typing import TextIO
 
 # The request being processed by this thread (worker threads set it around each job).
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -45,7 +46,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def configure_logging(level: str = "INFO", stream=None) -> None:
+def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

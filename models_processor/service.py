@@ -6,10 +6,11 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional
+from types import FrameType
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from .config import ConfigError, Settings
 from .health_state import HealthState
@@ -26,16 +27,17 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Parts:
-    """Everything the dispatcher needs besides the Kafka clients; tests build their own."""
+    """Everything the dispatcher needs besides the Kafka clients: `build_parts` makes the production set;
+    tests build their own with stand-in models (testkit.harness.InProcessService) and run the same wiring."""
 
     processor: RequestProcessor
     health: HealthState
     metrics: Metrics
     model_name: str
-    prepare: Optional[Callable[[], None]] = None  # model pull / warm-up, run in the background at start
+    prepare: Callable[[], None] | None = None  # model pull / warm-up, run in the background at start
 
 
-def build_parts(settings: Settings, metrics: Optional[Metrics] = None) -> Parts:
+def build_parts(settings: Settings, metrics: Metrics | None = None) -> Parts:
     from .llm.factory import build_models
     from .pipeline.photo import build_photo_pipeline
 
@@ -53,10 +55,11 @@ def build_parts(settings: Settings, metrics: Optional[Metrics] = None) -> Parts:
     return Parts(processor, health, metrics, settings.vision_model, prepare=prepare)
 
 
-def build_kafka_clients(settings: Settings, metrics: Metrics, environ: Optional[Mapping[str, str]] = None):
+def build_kafka_clients(settings: Settings, metrics: Metrics,
+                        environ: Mapping[str, str] | None = None) -> tuple[Consumer, Producer]:
     environ = os.environ if environ is None else environ
 
-    def on_error(error) -> None:
+    def on_error(error: KafkaError) -> None:
         log.warning("kafka client error", extra={"kafka_error": error.str(), "fatal": error.fatal()})
 
     lag = LagReporter(metrics)
@@ -69,19 +72,21 @@ def build_kafka_clients(settings: Settings, metrics: Metrics, environ: Optional[
     return consumer, producer
 
 
-def run_service(settings: Settings, parts: Optional[Parts] = None, *, install_signals: bool = True,
-                stop: Optional[threading.Event] = None) -> int:
+def run_service(settings: Settings, parts: Parts | None = None, *, install_signals: bool = True,
+                stop: threading.Event | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run until `stop` is set (or SIGTERM/SIGINT with install_signals). `environ` holds the KAFKA_<PROPERTY>
+    passthrough variables (default: os.environ)."""
     parts = parts or build_parts(settings)
     stop = stop or threading.Event()
     if install_signals:
-        def on_signal(signum, _frame) -> None:
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
             log.info("signal received, stopping", extra={"signal": signal.Signals(signum).name})
             stop.set()
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
 
-    consumer, producer = build_kafka_clients(settings, parts.metrics)
+    consumer, producer = build_kafka_clients(settings, parts.metrics, environ=environ)
     app = create_app(parts.health, parts.metrics, model_name=parts.model_name,
                      topic=settings.local_model_kafka_topic)
     http = HttpServer(app, host="0.0.0.0", port=settings.port)

@@ -20,12 +20,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from models_processor.config import Settings, load_settings
 from models_processor.health_state import HealthState
-from models_processor.kafka.dispatcher import Dispatcher
 from models_processor.kafka.topics import TOPIC_MAX_MESSAGE_BYTES
 from models_processor.metrics import Metrics
 from models_processor.pipeline.requests import RequestProcessor
 from models_processor.pipeline.text import TextPipeline
-from models_processor.service import build_kafka_clients
+from models_processor.service import Parts, run_service
 from testkit.fakes.models import NoPhotoPipeline
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,24 +57,26 @@ def create_output_topics(factory_admin_bootstrap: str, settings: Settings, parti
 
 
 class InProcessService:
-    """The real dispatcher and request processor on a thread, with the given model and photo doubles."""
+    """The service's own wiring (service.Parts + service.run_service) on a thread, with the given model and
+    photo doubles: the real dispatcher, request processor and HTTP server (on a free port)."""
 
     def __init__(self, settings: Settings, text_model, photo=None, probes=(), metrics: Metrics | None = None,
                  kafka_env: dict[str, str] | None = None) -> None:
-        self.settings = settings
+        self.settings = settings if settings.port == 0 else settings.model_copy(update={"port": 0})
         self.kafka_env = kafka_env or {}  # KAFKA_<PROPERTY> passthrough, as the service reads from its env
         self.metrics = metrics or Metrics()
         self.health = HealthState(stall_seconds=settings.health_stall_seconds, probes=probes)
         text = TextPipeline(text_model, max_prompt_chars=settings.max_prompt_chars)
         self.processor = RequestProcessor(settings, text, photo or NoPhotoPipeline(), self.metrics)
+        self.parts = Parts(self.processor, self.health, self.metrics,
+                           model_name=getattr(text_model, "model_name", "stand-in"))
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         try:
-            consumer, producer = build_kafka_clients(self.settings, self.metrics, environ=self.kafka_env)
-            Dispatcher(self.settings, self.processor, consumer, producer, self.metrics, self.health).run(self.stop)
+            run_service(self.settings, self.parts, install_signals=False, stop=self.stop, environ=self.kafka_env)
         except BaseException as exc:  # surfaced by the test through .error
             self.error = exc
             raise

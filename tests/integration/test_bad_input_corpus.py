@@ -20,21 +20,38 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import pytest
 
 from models_processor.errors import DLQ_CODES, ErrorCode
-from models_processor.kafka.dispatcher import Dispatcher
 from models_processor.llm.factory import build_models
 from models_processor.logs import JsonFormatter
 from models_processor.metrics import Metrics
 from models_processor.pipeline.photo import PhotoPipeline
-from models_processor.service import build_kafka_clients
-from tests.badinput.corpus import (CORPUS, EMAIL, REPLY_TOPIC, SASL_CANARY, SECRET_CANARY, SETTINGS, Case,
-                                   photo_value, b64, sample_bytes)
 from testkit.fakes.models import ScriptedTextModel
-from testkit.harness import (InProcessService, ResponseReader, committed, create_output_topics,
-                                       make_settings, produce, text_request, wait_for)
+from testkit.harness import (
+    InProcessService,
+    ResponseReader,
+    committed,
+    create_output_topics,
+    make_settings,
+    produce,
+    text_request,
+    wait_for,
+)
+from tests.badinput.corpus import (
+    CORPUS,
+    EMAIL,
+    REPLY_TOPIC,
+    SASL_CANARY,
+    SECRET_CANARY,
+    SETTINGS,
+    Case,
+    b64,
+    photo_value,
+    sample_bytes,
+)
 from tests.unit.photo_support import CachingOcr, shared_rapid_engine
 
 GOOD_PER_PHASE = 100
@@ -48,13 +65,8 @@ class SaslCanaryService(InProcessService):
     """InProcessService whose Kafka clients also carry a SASL password (librdkafka ignores SASL settings
     on a PLAINTEXT listener), so the password is in the process's client config during the run."""
 
-    def _run(self) -> None:
-        try:
-            consumer, producer = build_kafka_clients(self.settings, self.metrics, environ=SASL_ENV)
-            Dispatcher(self.settings, self.processor, consumer, producer, self.metrics, self.health).run(self.stop)
-        except BaseException as exc:
-            self.error = exc
-            raise
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, kafka_env=SASL_ENV, **kwargs)
 
 
 class LogCapture(logging.Handler):
