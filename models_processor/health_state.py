@@ -19,6 +19,7 @@ class HealthState:
         self._last_poll: float | None = None
         self._joined = False
         self._stopping = False
+        self._no_progress = ""  # why the loop cannot make progress, when it cannot
 
     # --- written by the dispatcher ---
     def mark_poll(self) -> None:
@@ -27,6 +28,10 @@ class HealthState:
     def mark_joined(self, joined: bool) -> None:
         with self._lock:
             self._joined = joined
+
+    def mark_progress(self, problem: str) -> None:
+        """Empty when every partition is making progress; else what is stuck (a string store: atomic)."""
+        self._no_progress = problem
 
     def mark_stopping(self) -> None:
         with self._lock:
@@ -40,6 +45,9 @@ class HealthState:
         age = self._clock() - last
         if age > self._stall_seconds:
             return False, f"poll loop stalled for {age:.0f}s"
+        problem = self._no_progress
+        if problem:
+            return False, problem
         return True, "ok"
 
     def not_ready_reasons(self) -> list[str]:

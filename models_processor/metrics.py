@@ -27,6 +27,13 @@ class Metrics:
                                        ["stage"], buckets=_STAGE_BUCKETS, registry=r)
         self.in_flight = Gauge(f"{_PREFIX}_in_flight_requests", "Requests taken from Kafka and not yet done",
                                registry=r)
+        self.in_flight_bytes = Gauge(f"{_PREFIX}_in_flight_bytes", "Bytes of the requests in flight", registry=r)
+        self.oldest_unfinished_age = Gauge(f"{_PREFIX}_oldest_unfinished_offset_age_seconds", "Seconds since "
+                                           "the lowest unfinished offset of a partition was read (alert on it: "
+                                           "a partition that makes no progress)", ["topic", "partition"],
+                                           registry=r)
+        self.abandoned_workers = Gauge(f"{_PREFIX}_abandoned_workers", "Worker threads stuck past a deadline "
+                                       "and replaced", registry=r)
         self.paused_partitions = Gauge(f"{_PREFIX}_paused_partitions", "Assigned partitions paused by "
                                        "backpressure", registry=r)
         self.assigned_partitions = Gauge(f"{_PREFIX}_assigned_partitions", "Partitions assigned to this "

@@ -6,21 +6,22 @@ tests/fakes/kafka_clients.py: mypy checks both against the same seam.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, Message, TopicPartition
 
 Headers = list[tuple[str, bytes]]
-DeliveryCallback = Callable[[Optional[KafkaError], Message], None]
+DeliveryCallback = Callable[[KafkaError | None, Message], None]
 RebalanceCallback = Callable[[Any, list[TopicPartition]], None]
 
 
 class ConsumerClient(Protocol):
-    def subscribe(self, topics: list[str], on_assign: Optional[RebalanceCallback] = None,
-                  on_revoke: Optional[RebalanceCallback] = None,
-                  on_lost: Optional[RebalanceCallback] = None) -> None: ...
+    def subscribe(self, topics: list[str], on_assign: RebalanceCallback | None = None,
+                  on_revoke: RebalanceCallback | None = None,
+                  on_lost: RebalanceCallback | None = None) -> None: ...
 
-    def poll(self, timeout: float = -1) -> Optional[Message]: ...
+    def poll(self, timeout: float = -1) -> Message | None: ...
 
     def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]: ...
 
@@ -30,8 +31,8 @@ class ConsumerClient(Protocol):
 
     def seek(self, partition: TopicPartition) -> None: ...
 
-    def store_offsets(self, message: Optional[Message] = None,
-                      offsets: Optional[list[TopicPartition]] = None) -> None: ...
+    def store_offsets(self, message: Message | None = None,
+                      offsets: list[TopicPartition] | None = None) -> None: ...
 
     def consumer_group_metadata(self) -> Any: ...
 
@@ -39,9 +40,9 @@ class ConsumerClient(Protocol):
 
 
 class ProducerClient(Protocol):
-    def produce(self, topic: str, value: Optional[str | bytes] = None, key: Optional[str | bytes] = None,
-                partition: int = -1, callback: Optional[DeliveryCallback] = None,
-                on_delivery: Optional[DeliveryCallback] = None, timestamp: int = 0,
+    def produce(self, topic: str, value: str | bytes | None = None, key: str | bytes | None = None,
+                partition: int = -1, callback: DeliveryCallback | None = None,
+                on_delivery: DeliveryCallback | None = None, timestamp: int = 0,
                 headers: Any = None) -> None: ...
 
     def poll(self, timeout: float = -1) -> int: ...

@@ -1,89 +1,69 @@
 """The consumer loop: one thread owns the Kafka clients; worker threads only process.
 
 Reading top to bottom, one iteration of `run`:
-  1. apply backpressure (pause every assigned partition at the in-flight limit, resume below the low mark)
-  2. consume a few messages (never more than there is room for) and hand each to the worker pool
+  1. backpressure: how many more messages fit (records and bytes in flight, answers awaiting their
+     transaction included); pause every partition while the limit holds, resume below the low mark
+  2. read no more than that, and hand each message to the worker pool
   3. take finished work back from the workers and produce its answer (and DLQ copy)
   4. serve producer callbacks: a delivered answer marks its source offset done; the offset tracker
-     releases only the contiguous done prefix of each partition, which is stored for commit
-     (exactly-once: produced and committed together in a transaction instead)
-  5. answer, on the workers' behalf, any request that has overrun its deadline
+     releases only the contiguous done prefix of each partition to the checkpoint, which stores it for
+     commit (at-least-once) or commits it with the answers in a transaction (exactly-once)
+  5. answer, on the workers' behalf, any request that has overrun its deadline (and replace the worker)
+  6. report progress: the age of each partition's oldest unfinished offset, to /metrics and /health
 
 Workers never touch the consumer or the producer: they put (job, processed) on a queue that step 3 reads,
-the way Dramatiq's consumer thread acknowledges the messages its workers finish.
+the way Dramatiq's consumer thread acknowledges the messages its workers finish. See docs/guarantees.md.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from ..config import ProcessingGuarantee, Settings
 from ..deadline import Deadline
-from ..errors import DLQ_CODES, ErrorCode, ProcessingError
+from ..errors import ErrorCode, ProcessingError
 from ..health_state import HealthState
 from ..logs import request_context
-from ..messages import Response, ResultKind, peek_identity, peek_kind
 from ..metrics import Metrics
-from ..pipeline.requests import Inbound, Processed, RequestProcessor, request_id_of
-from ..watchdog import HangWatchdog
+from ..pipeline.requests import Inbound, Processed, request_id_of
 from ..workers import WorkerPool
+from .attempts import AttemptLog, default_directory
+from .backpressure import Backpressure
+from .checkpoint import AtLeastOnceCheckpoint, Checkpoint, FatalKafkaError
+from .clients import ConsumerClient, ProducerClient
+from .delivery import AnswerSender
 from .expiry import admit
+from .jobs import TP, Job, JobState
 from .offsets import OffsetTracker
-from .routing import OutputRecord, SourceInfo, outputs_for
+from .routing import SourceInfo, outputs_for
+from .transactions import ExactlyOnceCheckpoint
 
 log = logging.getLogger(__name__)
-
-TP = tuple[str, int]
 
 # While work is in flight the loop waits at most this long for a worker, so new messages are read and
 # finished answers produced within milliseconds; when idle it blocks in poll(), which returns at once
 # when a message arrives.
 _BUSY_POLL_S = 0.005
 _IDLE_POLL_S = 0.1
-# How long the in-flight limit must hold before partitions are paused (see _apply_backpressure).
-_PAUSE_AFTER_S = 1.0
 # A worker gets this long past its deadline to answer by itself before the dispatcher answers for it.
 _DEADLINE_GRACE_S = 2.0
-_TXN_TIMEOUT_S = 30.0
-# librdkafka can block in a transactional call past its timeout, for ever: send_offsets_to_transaction
-# after a broker restart was seen stuck for minutes (confluentinc/librdkafka#5456, #5511). Nothing in this
-# process can unblock it, and the poll loop and SIGTERM handling are stuck behind it (a stuck partition).
-# Past the call's own timeout plus this margin the process exits; the orchestrator restarts it, and the
-# new instance's init_transactions fences this one and aborts its open transaction: nothing is lost or
-# duplicated for read_committed consumers.
-_TXN_HANG_MARGIN_S = 5.0
-_TXN_HANG_EXIT_CODE = 70
-# Exactly-once: one transaction per interval (or per this many answers), not one per message: each commit
-# is a broker round trip, and batching them keeps throughput close to at-least-once.
-_TXN_INTERVAL_S = 0.05
-_TXN_MAX_RECORDS = 200
+_PROGRESS_EVERY_S = 1.0
 
 
-@dataclass
-class Job:
-    tp: TP
-    offset: int
-    epoch: int
-    source: SourceInfo
-    deadline: Deadline
-    request_id: str
-    state: str = "running"  # running -> producing -> done | abandoned
-    unacked: int = 0
-    records: list[OutputRecord] = field(default_factory=list)
+class Processor(Protocol):
+    def process(self, message: Inbound, deadline: Deadline) -> Processed: ...
 
 
 class Dispatcher:
-    def __init__(self, settings: Settings, processor: RequestProcessor, consumer, producer, metrics: Metrics,
-                 health: HealthState, *, max_in_flight: Optional[int] = None) -> None:
+    def __init__(self, settings: Settings, processor: Processor, consumer: ConsumerClient,
+                 producer: ProducerClient, metrics: Metrics, health: HealthState, *,
+                 max_in_flight: int | None = None) -> None:
         self._settings = settings
         self._processor = processor
         self._consumer = consumer
@@ -92,105 +72,147 @@ class Dispatcher:
         self._health = health
         self._eos = settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
         # A small queue in front of the workers keeps them busy between polls without hoarding messages.
-        self._limit = max_in_flight or settings.concurrent_requests * 2
-        self._low_mark = max(0, self._limit - max(1, settings.concurrent_requests // 2))
+        limit = max_in_flight or settings.concurrent_requests * 2
+        self._backpressure = Backpressure(consumer, metrics, max_records=limit,
+                                          max_bytes=settings.max_in_flight_bytes,
+                                          resume_records=max(0, limit - max(1, settings.concurrent_requests // 2)))
+        self._checkpoint: Checkpoint = (ExactlyOnceCheckpoint(producer, consumer, settings, metrics) if self._eos
+                                        else AtLeastOnceCheckpoint(consumer, metrics))
+        self._sender = AnswerSender(producer, settings, metrics, on_delivered=self._mark_done,
+                                    is_current=self._is_current)
+        self._attempts = AttemptLog(default_directory(settings.state_dir), settings.consumer_group)
         self._tracker = OffsetTracker()
         self._jobs: dict[tuple[TP, int], Job] = {}
-        self._done_queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._done_queue: queue.SimpleQueue[tuple[Job, Processed]] = queue.SimpleQueue()
         self._assigned: set[TP] = set()
-        self._paused: set[TP] = set()
         self._epochs: dict[TP, int] = {}
         self._next_epoch = 0
-        # exactly-once: released answers and offsets waiting for the next transaction, per partition
-        self._txn_records: dict[TP, list[OutputRecord]] = {}
-        self._txn_offsets: dict[TP, int] = {}
-        self._pool: Optional[WorkerPool] = None
-        self._txn_watchdog = (HangWatchdog(_TXN_TIMEOUT_S + _TXN_HANG_MARGIN_S, exit_code=_TXN_HANG_EXIT_CODE)
-                              if self._eos else None)
-        self._last_commit = 0.0
-        self._full_since: Optional[float] = None  # when the in-flight limit was last reached
+        self._pool: WorkerPool | None = None
+        self._stall_limit_s = settings.progress_stall_seconds or 2 * settings.request_deadline_seconds
+        self._last_progress_report = 0.0
 
     # ------------------------------------------------------------------ the loop
     def run(self, stop: threading.Event) -> None:
         self._pool = WorkerPool(self._settings.concurrent_requests)
-        if self._eos:
-            self._producer.init_transactions(_TXN_TIMEOUT_S)
-        self._consumer.subscribe([self._settings.local_model_kafka_topic], on_assign=self._on_assign,
-                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
-        log.info("dispatcher started", extra={"topic": self._settings.local_model_kafka_topic,
-                                              "guarantee": self._settings.processing_guarantee.value,
-                                              "max_in_flight": self._limit})
         try:
+            self._checkpoint.start()
+            self._consumer.subscribe([self._settings.local_model_kafka_topic], on_assign=self._on_assign,
+                                     on_revoke=self._on_revoke, on_lost=self._on_lost)
+            log.info("dispatcher started", extra={"topic": self._settings.local_model_kafka_topic,
+                                                  "guarantee": self._settings.processing_guarantee.value,
+                                                  "max_in_flight": self._backpressure.max_records})
             while not stop.is_set():
                 self._iteration()
             self._shutdown()
+        except FatalKafkaError as exc:
+            log.critical("unrecoverable Kafka error; stopping", extra={"kafka_error": str(exc)})
+            self._health.mark_stopping()
+            self._release(set(self._assigned))
+            self._consumer.close()  # leave the group now: a restarted instance takes over at once
+            raise
         finally:
             self._pool.shutdown()
 
     def _iteration(self) -> None:
-        self._apply_backpressure()
-        room = self._limit - self._tracker.in_flight()
-        busy = bool(self._jobs) or bool(self._txn_offsets)
-        if self._paused:
-            # The limit has held for a while: partitions are paused, and polling keeps the group (and
-            # serves rebalance callbacks) without fetching anything.
-            message = self._consumer.poll(0)
-            messages = [message] if message is not None else []
-        elif room <= 0:
-            messages = []  # briefly full: wait for workers below, without pausing (a resume refetches)
-        elif busy:
-            messages = self._consumer.consume(num_messages=min(room, self._settings.batch_size), timeout=0)
-        else:
-            # Idle: poll() returns at the first message (consume() would wait out its whole timeout for
-            # a batch), then take whatever else is already fetched.
-            first = self._consumer.poll(_IDLE_POLL_S)
-            messages = [first] if first is not None else []
-            if first is not None and room > 1:
-                messages += self._consumer.consume(num_messages=min(room, self._settings.batch_size) - 1,
-                                                   timeout=0)
+        records, nbytes = self._load()
+        self._backpressure.update(self._assigned, records, nbytes)
+        messages = self._read(self._backpressure.room(records, nbytes))
         self._health.mark_poll()
         self._metrics.last_poll.set_to_current_time()
-        for message in messages:
-            self._accept(message)
+        self._intake(messages)
         # With work in flight and nothing new read, wait briefly for a worker instead of spinning.
         self._take_finished(wait_s=_BUSY_POLL_S if self._jobs and not messages else 0.0)
         self._producer.poll(0)
+        self._sender.serve_retries()
         self._answer_overdue()
-        if self._eos:
-            self._commit_transaction()
-        self._metrics.in_flight.set(self._tracker.in_flight())
+        self._checkpoint.commit()
+        self._report_progress()
+
+    def _load(self) -> tuple[int, int]:
+        """Records and bytes in flight, counting answers that wait for their transaction."""
+        queued_records, queued_bytes = self._checkpoint.queued()
+        return self._tracker.in_flight() + queued_records, self._tracker.in_flight_bytes() + queued_bytes
+
+    def _read(self, room: int) -> list[Message]:
+        if room <= 0:
+            if not self._backpressure.paused:
+                return []  # briefly full: wait for workers, without pausing (a resume refetches)
+            # Paused: polling keeps the group and serves rebalance callbacks; whatever it returns beyond
+            # the room is rewound by _intake.
+            message = self._consumer.poll(0)
+            return [message] if message is not None else []
+        count = min(room, self._settings.batch_size)
+        if self._jobs or self._checkpoint.queued()[0]:
+            return self._consumer.consume(num_messages=count, timeout=0)
+        # Idle: poll() returns at the first message (consume() would wait out its whole timeout for a
+        # batch), then take whatever else is already fetched.
+        first = self._consumer.poll(_IDLE_POLL_S)
+        if first is None:
+            return []
+        return [first, *(self._consumer.consume(num_messages=count - 1, timeout=0) if count > 1 else [])]
 
     # ------------------------------------------------------------------ intake
-    def _accept(self, message: Message) -> None:
+    def _intake(self, messages: list[Message]) -> None:
+        rewound: set[TP] = set()
+        for message in messages:
+            if self._is_error(message):
+                continue
+            tp, offset = _position(message)
+            if tp not in self._assigned or tp in rewound:
+                continue  # revoked meanwhile (the new owner reads it), or refetched after the rewind
+            records, nbytes = self._load()
+            if not self._backpressure.admits(records, nbytes, len(message.value() or b"")):
+                self._rewind(tp, offset)
+                rewound.add(tp)
+                continue
+            self._accept(message, tp, offset)
+
+    def _is_error(self, message: Message) -> bool:
         error = message.error()
-        if error is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
-                return
-            if error.fatal():
-                raise KafkaException(error)
+        if error is None:
+            return False
+        if error.fatal():
+            raise KafkaException(error)
+        if error.code() != KafkaError._PARTITION_EOF:
             log.warning("consumer error", extra={"kafka_error": error.str()})
-            return
-        tp = (message.topic(), message.partition())
-        if tp not in self._assigned:
-            return  # arrived after its partition was revoked: the new owner reads it
-        timestamp_type, timestamp_ms = message.timestamp()
-        source = SourceInfo(topic=tp[0], partition=tp[1], offset=message.offset(), timestamp_ms=timestamp_ms,
-                            key=message.key(), value=message.value(), headers=message.headers() or [])
-        inbound = Inbound(key=source.key, value=source.value, topic=tp[0], partition=tp[1], offset=source.offset)
+        return True
+
+    def _rewind(self, tp: TP, offset: int) -> None:
+        """Read past the limit (a partition that was not paused yet): give it back, to be read again."""
+        try:
+            self._consumer.seek(TopicPartition(tp[0], tp[1], offset))
+        except KafkaException as exc:
+            log.warning("rewind failed", extra={"partition": tp[1], "kafka_error": str(exc)})
+        self._backpressure.pause({tp})
+
+    def _accept(self, message: Message, tp: TP, offset: int) -> None:
+        _, timestamp_ms = message.timestamp()
+        source = SourceInfo(topic=tp[0], partition=tp[1], offset=offset, timestamp_ms=timestamp_ms,
+                            key=message.key(), value=message.value(), headers=_headers(message))
+        inbound = Inbound(key=source.key, value=source.value, topic=tp[0], partition=tp[1], offset=offset)
         request_id = request_id_of(inbound)
         admission = admit(message.timestamp(), request_deadline_s=self._settings.request_deadline_seconds,
                           max_age_s=self._settings.max_request_age_seconds, request_id=request_id)
-        job = Job(tp=tp, offset=source.offset, epoch=self._epochs[tp], source=source,
-                  deadline=admission.deadline, request_id=request_id)
-        self._tracker.track(tp, job.offset)
-        self._jobs[(tp, job.offset)] = job
+        job = Job(tp=tp, offset=offset, epoch=self._epochs[tp], source=source, deadline=admission.deadline,
+                  request_id=request_id, attempts=self._attempts.start(tp, offset))
+        self._tracker.track(tp, offset, job.size)
+        self._jobs[(tp, offset)] = job
         if admission.expired is not None:  # too old to be worth processing: answered at once (expiry.py)
-            processed = _failed(job, admission.expired)
+            processed = job.failed(admission.expired)
             self._metrics.failed.labels(processed.kind, admission.expired.code.value).inc()
             self._finish(job, processed)
             return
+        if job.attempts > self._settings.max_attempts:
+            # Read this often without finishing: it crashed the process each time. Answer, DLQ, move on.
+            with request_context(job.request_id):
+                log.error("request read too often without finishing; sending it to the DLQ",
+                          extra={"attempts": job.attempts})
+            self._finish(job, job.failed(ProcessingError(
+                ErrorCode.INTERNAL, f"read {job.attempts} times without finishing: the processor stopped "
+                "while processing it each time")))
+            return
         assert self._pool is not None
-        self._pool.submit(lambda: self._work(job, inbound))
+        self._pool.submit(lambda: self._work(job, inbound), token=job)
 
     def _work(self, job: Job, inbound: Inbound) -> None:
         """Runs on a worker thread: process, then hand the result back. Never touches Kafka."""
@@ -198,7 +220,7 @@ class Dispatcher:
             processed = self._processor.process(inbound, job.deadline)
         except BaseException:  # the processor answers its own errors; anything else is a bug
             log.exception("processor raised", extra={"request_id": job.request_id})
-            processed = _failed(job, ProcessingError(ErrorCode.INTERNAL, "internal error"))
+            processed = job.failed(ProcessingError(ErrorCode.INTERNAL, "internal error"))
         self._done_queue.put((job, processed))
 
     # ------------------------------------------------------------------ completion
@@ -209,190 +231,94 @@ class Dispatcher:
             except queue.Empty:
                 return
             wait_s = 0.0  # only the first get waits
-            if not self._is_current(job) or job.state != "running":
+            if not self._is_current(job) or job.state is not JobState.RUNNING:
                 self._metrics.skipped.labels("superseded").inc()  # revoked, or answered at its deadline
                 continue
             self._finish(job, processed)
 
     def _finish(self, job: Job, processed: Processed) -> None:
-        job.records = outputs_for(self._settings, processed, job.source)
+        self._attempts.finish(job.tp, job.offset)
+        job.records = outputs_for(self._settings, processed, job.source, attempts=job.attempts)
         if processed.dlq_error is not None:
             self._metrics.dlq.labels(processed.dlq_error.code.value).inc()
-        job.state = "producing"
         if self._eos or not job.records:
             self._mark_done(job)  # exactly-once: the records ride in the next transaction
-            return
-        job.unacked = len(job.records)
-        for record in job.records:
-            self._produce(job, record)
-
-    def _produce(self, job: Job, record: OutputRecord) -> None:
-        def on_delivery(err, _msg, job=job, record=record) -> None:
-            self._on_delivery(job, record, err)
-
-        while True:
-            try:
-                self._producer.produce(record.topic, key=record.key, value=record.value, headers=record.headers,
-                                       on_delivery=on_delivery)
-                return
-            except BufferError:  # local queue full: serve callbacks to make room, then try again
-                self._producer.poll(0.05)
-
-    def _on_delivery(self, job: Job, record: OutputRecord, err) -> None:
-        if err is not None and err.code() == KafkaError.MSG_SIZE_TOO_LARGE and record.topic == self._settings.dlq_topic \
-                and record.value:
-            # The DLQ topic takes smaller messages than the request topic (an existing cluster's limits):
-            # retrying cannot succeed and would hold the partition. Send the copy without its value; the
-            # headers say where the original still is.
-            log.error("DLQ copy too large for the DLQ topic; sending it without the value",
-                      extra={"request_id": job.request_id, "bytes": len(record.value)})
-            note = (f"{len(record.value)} bytes, above the DLQ topic's max.message.bytes; the original is at "
-                    "x-original-topic/partition/offset").encode()
-            self._produce(job, dataclasses.replace(record, value=None,
-                                                   headers=[*record.headers, ("x-value-dropped", note)]))
-            return
-        if err is not None:
-            # The idempotent producer already retried for delivery.timeout.ms; the broker is likely down.
-            # Produce again: the request stays in flight (and uncommitted) until its answer is written.
-            self._metrics.produce_errors.labels(record.topic).inc()
-            self._metrics.retries.labels("produce", "delivery_failed").inc()
-            log.error("delivery failed, producing again",
-                      extra={"request_id": job.request_id, "topic": record.topic, "kafka_error": str(err)})
-            if self._is_current(job):
-                self._produce(job, record)
-            return
-        job.unacked -= 1
-        if job.unacked == 0:
-            self._mark_done(job)
+        else:
+            self._sender.send(job)
 
     def _mark_done(self, job: Job) -> None:
-        job.state = "done"
-        self._jobs.pop((job.tp, job.offset), None)
+        job.state = JobState.DONE
+        if self._jobs.get((job.tp, job.offset)) is job:  # not a newer job for the same offset
+            del self._jobs[(job.tp, job.offset)]
         if not self._is_current(job):
             return  # delivered after its partition left us: nothing of ours to commit
         released = self._tracker.complete(job.tp, job.offset, job.records)
-        if not released:
-            return
-        next_offset = released[-1][0] + 1
-        if self._eos:
-            bucket = self._txn_records.setdefault(job.tp, [])
-            for _, records in released:
-                bucket.extend(records)
-            self._txn_offsets[job.tp] = next_offset
-            return
-        try:
-            self._consumer.store_offsets(offsets=[TopicPartition(job.tp[0], job.tp[1], next_offset)])
-            self._metrics.commits.labels("store").inc()
-        except KafkaException as exc:
-            # _STATE: the partition was revoked meanwhile. The answer is out; its next owner may answer
-            # again, which at-least-once allows.
-            log.info("offset not stored", extra={"partition": job.tp[1], "kafka_error": str(exc)})
+        if released:
+            self._checkpoint.release(job.tp, released[-1][0] + 1, [r for _, records in released for r in records])
 
     def _answer_overdue(self) -> None:
         """A worker stuck past its deadline (a hung call that ignored its timeout) must not hold its
-        partition: answer deadline_exceeded on its behalf and drop whatever it returns later."""
+        partition: answer deadline_exceeded on its behalf, drop whatever it returns later, and let a new
+        worker take its place."""
+        now = time.monotonic()
         for job in list(self._jobs.values()):
-            if job.state == "running" and job.deadline.remaining() == 0 \
-                    and time.monotonic() > job.deadline.expires_at + _DEADLINE_GRACE_S:
+            if job.state is JobState.RUNNING and now > job.deadline.expires_at + _DEADLINE_GRACE_S:
                 with request_context(job.request_id):
                     log.error("worker overran its deadline; answering deadline_exceeded for it")
-                error = ProcessingError(ErrorCode.DEADLINE_EXCEEDED, "request deadline exceeded",
-                                        retryable=True)
-                processed = _failed(job, error)
+                error = ProcessingError(ErrorCode.DEADLINE_EXCEEDED, "request deadline exceeded", retryable=True)
+                processed = job.failed(error)
                 self._metrics.failed.labels(processed.kind, error.code.value).inc()
                 self._finish(job, processed)
+                if self._pool is not None and self._pool.replace(job):
+                    self._metrics.abandoned_workers.set(self._pool.abandoned())
 
-    # ------------------------------------------------------------------ exactly-once transactions
-    def _commit_transaction(self, force: bool = False) -> None:
-        if not self._txn_offsets:
-            return
-        records = [r for tp in self._txn_offsets for r in self._txn_records.get(tp, [])]
-        if not force and time.monotonic() - self._last_commit < _TXN_INTERVAL_S and len(records) < _TXN_MAX_RECORDS:
-            return
-        offsets = [TopicPartition(t, p, o) for (t, p), o in self._txn_offsets.items()]
-        try:
-            self._producer.begin_transaction()
-            for record in records:
-                self._producer.produce(record.topic, key=record.key, value=record.value, headers=record.headers)
-            with self._txn_guard("send_offsets_to_transaction"):
-                self._producer.send_offsets_to_transaction(offsets, self._consumer.consumer_group_metadata(),
-                                                           _TXN_TIMEOUT_S)
-            with self._txn_guard("commit_transaction"):
-                self._producer.commit_transaction(_TXN_TIMEOUT_S)
-        except KafkaException as exc:
-            error = exc.args[0]
-            if error.fatal():
-                raise  # fenced or unrecoverable: exit; the orchestrator restarts us with a new producer
-            # Abort whatever part was written (read_committed consumers never see it) and try the whole
-            # transaction again on the next iteration: records and offsets stay queued until then.
-            log.warning("transaction failed, aborting and retrying", extra={"kafka_error": error.str()})
-            self._metrics.retries.labels("transaction", "abortable" if error.txn_requires_abort() else "other").inc()
-            with self._txn_guard("abort_transaction"):
-                self._producer.abort_transaction(_TXN_TIMEOUT_S)
-            return
-        self._metrics.commits.labels("transaction").inc()
-        self._last_commit = time.monotonic()
-        self._txn_records.clear()
-        self._txn_offsets.clear()
-
-    def _txn_guard(self, call: str):
-        return self._txn_watchdog.guard(call) if self._txn_watchdog else contextlib.nullcontext()
-
-    # ------------------------------------------------------------------ backpressure
-    def _apply_backpressure(self) -> None:
-        in_flight = self._tracker.in_flight()
+    def _report_progress(self) -> None:
         now = time.monotonic()
-        if in_flight >= self._limit:
-            # Only a limit that holds (a slow model) pauses: pause() drops the prefetched messages and a
-            # resume refetches them, which for short bursts costs more than it saves.
-            if self._full_since is None:
-                self._full_since = now
-            to_pause = self._assigned - self._paused if now - self._full_since >= _PAUSE_AFTER_S else set()
-            if to_pause:
-                self._consumer.pause([TopicPartition(t, p) for t, p in to_pause])
-                self._paused |= to_pause
-        else:
-            self._full_since = None
-            if in_flight <= self._low_mark and self._paused:
-                self._consumer.resume([TopicPartition(t, p) for t, p in self._paused])
-                self._paused.clear()
-        self._metrics.paused_partitions.set(len(self._paused))
+        if now - self._last_progress_report < _PROGRESS_EVERY_S:
+            return
+        self._last_progress_report = now
+        stuck = []
+        for (topic, partition), age in self._tracker.oldest_unfinished_ages(now).items():
+            self._metrics.oldest_unfinished_age.labels(topic, str(partition)).set(age)
+            if age > self._stall_limit_s:
+                stuck.append(f"{topic}[{partition}] oldest unfinished request {age:.0f}s old")
+        uncommitted = self._checkpoint.oldest_uncommitted_age()
+        if uncommitted > self._stall_limit_s:
+            stuck.append(f"answers not committed for {uncommitted:.0f}s")
+        self._health.mark_progress("no progress: " + "; ".join(stuck) if stuck else "")
+        records, nbytes = self._load()
+        self._metrics.in_flight.set(records)
+        self._metrics.in_flight_bytes.set(nbytes)
 
     # ------------------------------------------------------------------ rebalances
     def _is_current(self, job: Job) -> bool:
         return self._epochs.get(job.tp) == job.epoch
 
-    def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:
-            key = (tp.topic, tp.partition)
+    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        for p in partitions:
+            tp = (p.topic, p.partition)
             self._next_epoch += 1
-            self._epochs[key] = self._next_epoch
-            self._assigned.add(key)
-        # librdkafka keeps a partition's pause flag across a lost/revoked-then-reassigned cycle, while
-        # _release forgot it: a partition paused at the in-flight limit when the group lost it (broker
-        # restart) came back paused for ever. Start every assignment unpaused.
-        consumer.resume(partitions)
+            self._epochs[tp] = self._next_epoch
+            self._assigned.add(tp)
+            self._attempts.assigned(tp)
+        self._backpressure.on_assign(partitions)
         self._health.mark_joined(True)
         self._metrics.rebalances.labels("assign").inc()
         self._metrics.assigned_partitions.set(len(self._assigned))
         log.info("partitions assigned", extra={"partitions": [f"{t.topic}[{t.partition}]" for t in partitions]})
 
-    def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:
-        revoked = {(tp.topic, tp.partition) for tp in partitions}
+    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        revoked = {(p.topic, p.partition) for p in partitions}
         self._metrics.rebalances.labels("revoke").inc()
         self._drain(revoked, self._settings.revoke_drain_seconds)
-        if self._eos:
-            self._commit_transaction(force=True)
+        self._checkpoint.revoke(revoked)
         self._release(revoked)
         log.info("partitions revoked", extra={"partitions": [f"{t}[{p}]" for t, p in sorted(revoked)]})
 
-    def _on_lost(self, consumer, partitions: list[TopicPartition]) -> None:
-        lost = {(tp.topic, tp.partition) for tp in partitions}
+    def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        lost = {(p.topic, p.partition) for p in partitions}
         self._metrics.rebalances.labels("lost").inc()
-        # Another member may own these already: commit nothing for them, drop their queued outputs.
-        for tp in lost:
-            self._txn_records.pop(tp, None)
-            self._txn_offsets.pop(tp, None)
+        self._checkpoint.lose(lost)  # another member may own them already: commit nothing for them
         self._release(lost)
         log.warning("partitions lost", extra={"partitions": [f"{t}[{p}]" for t, p in sorted(lost)]})
 
@@ -403,24 +329,29 @@ class Dispatcher:
                 self._metrics.skipped.labels("revoked").inc(abandoned)
             self._epochs.pop(tp, None)
             self._assigned.discard(tp)
-            self._paused.discard(tp)
+            self._attempts.released(tp)  # handed over in order: nothing crashed
+            try:
+                self._metrics.oldest_unfinished_age.remove(tp[0], str(tp[1]))
+            except KeyError:
+                pass
+        self._backpressure.forget(partitions)
         for key in [k for k in self._jobs if k[0] in partitions]:
-            self._jobs.pop(key).state = "abandoned"
+            self._jobs.pop(key).state = JobState.ABANDONED
         self._metrics.assigned_partitions.set(len(self._assigned))
 
-    def _drain(self, partitions: Optional[set[TP]], budget_s: float) -> None:
+    def _drain(self, partitions: set[TP] | None, budget_s: float) -> None:
         """Keep finishing and delivering work (of `partitions`, or all) until none is left or time is up."""
         until = time.monotonic() + budget_s
 
         def outstanding() -> int:
-            return sum(1 for (tp, _), job in self._jobs.items() if partitions is None or tp in partitions)
+            return sum(1 for (tp, _) in self._jobs if partitions is None or tp in partitions)
 
         while outstanding() and time.monotonic() < until:
             self._take_finished()
             self._producer.poll(0.01)
+            self._sender.serve_retries()
             self._answer_overdue()
-            if self._eos:
-                self._commit_transaction()
+            self._checkpoint.commit()
             time.sleep(0.005)
         self._producer.flush(max(0.0, until - time.monotonic()))
         if outstanding():
@@ -432,9 +363,7 @@ class Dispatcher:
         log.info("stopping: finishing in-flight work", extra={"in_flight": self._tracker.in_flight(),
                                                                "grace_s": self._settings.shutdown_grace_seconds})
         self._health.mark_stopping()
-        if self._assigned:
-            self._consumer.pause([TopicPartition(t, p) for t, p in self._assigned])
-            self._paused |= self._assigned
+        self._backpressure.pause(self._assigned - self._backpressure.paused)
         until = time.monotonic() + self._settings.shutdown_grace_seconds
         while self._jobs and time.monotonic() < until:
             # Keep polling: it serves the group (and delivers nothing new: every partition is paused).
@@ -442,23 +371,27 @@ class Dispatcher:
             self._health.mark_poll()
             self._take_finished()
             self._producer.poll(0)
+            self._sender.serve_retries()
             self._answer_overdue()
-            if self._eos:
-                self._commit_transaction()
+            self._checkpoint.commit()
         self._producer.flush(max(1.0, until - time.monotonic()))
-        if self._eos:
-            self._commit_transaction(force=True)
+        self._checkpoint.close()
         if self._jobs:
             log.warning("grace period over with work unfinished; it will be processed again",
                         extra={"unfinished": len(self._jobs)})
+        for tp in self._assigned:
+            self._attempts.released(tp)
         log.info("closing consumer (commits stored offsets, leaves the group)")
         self._consumer.close()
 
 
-def _failed(job: Job, error: ProcessingError) -> Processed:
-    """The answer the dispatcher gives for a job whose worker could not (a crash, a hung call)."""
-    email, _ = peek_identity(job.source.value)
-    kind = peek_kind(job.source.value)
-    response = Response.failure(user_email=email, request_id=job.request_id, error=error,
-                                kind=ResultKind.TEXT if kind == "text" else None)
-    return Processed(job.request_id, kind, response, None, dlq_error=error if error.code in DLQ_CODES else None)
+def _position(message: Message) -> tuple[TP, int]:
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    assert topic is not None and partition is not None and offset is not None, "a consumed message has all three"
+    return (topic, partition), offset
+
+
+def _headers(message: Message) -> list[tuple[str, bytes]]:
+    raw = message.headers() or []
+    items = list(raw.items()) if isinstance(raw, dict) else raw
+    return [(k, v if isinstance(v, bytes) else (v or "").encode()) for k, v in items]

@@ -3,23 +3,31 @@
 Work completes out of order (a fast text request overtakes a slow photo). librdkafka commits whatever
 offset is stored, so storing a later offset early would silently skip an unfinished request. The tracker
 keeps, per partition, the offsets handed out and the ones done, and reports the committable position
-(lowest unfinished offset, or last done + 1) only when it advances.
+(lowest unfinished offset, or last done + 1) only when it advances. It also knows how many bytes are in
+flight and how long the oldest unfinished offset of each partition has waited (a stuck partition).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Optional
+from typing import Any
 
 TopicPartition = tuple[str, int]
 
 
 @dataclass
+class _Entry:
+    read_at: float
+    size: int
+    done: bool = False
+    payload: Any = None
+
+
+@dataclass
 class _PartitionState:
-    # offset -> payload kept until the offset leaves the tracker (None until the work is done)
-    pending: dict[int, Any] = field(default_factory=dict)
-    done: dict[int, Any] = field(default_factory=dict)
-    committed: Optional[int] = None  # next offset to consume, as last reported
+    entries: dict[int, _Entry] = field(default_factory=dict)  # offset -> entry, until released
+    committed: int | None = None  # next offset to consume, as last reported
 
 
 class OffsetTracker:
@@ -27,56 +35,61 @@ class OffsetTracker:
 
     def __init__(self) -> None:
         self._partitions: dict[TopicPartition, _PartitionState] = {}
+        self._bytes = 0
 
-    def track(self, tp: TopicPartition, offset: int) -> None:
+    def track(self, tp: TopicPartition, offset: int, size: int = 0, read_at: float | None = None) -> None:
         state = self._partitions.setdefault(tp, _PartitionState())
-        state.pending[offset] = None
-
-    def is_tracked(self, tp: TopicPartition, offset: int) -> bool:
-        state = self._partitions.get(tp)
-        return state is not None and (offset in state.pending or offset in state.done)
+        state.entries[offset] = _Entry(time.monotonic() if read_at is None else read_at, size)
+        self._bytes += size
 
     def complete(self, tp: TopicPartition, offset: int, payload: Any = True) -> list[tuple[int, Any]]:
         """Mark `offset` done. Returns the (offset, payload) pairs that became part of the contiguous done
         prefix by this call, in offset order (empty when an earlier offset is still unfinished, or when the
         partition is no longer tracked, e.g. after a revoke)."""
         state = self._partitions.get(tp)
-        if state is None or offset not in state.pending:
+        entry = state.entries.get(offset) if state else None
+        if state is None or entry is None or entry.done:
             return []
-        del state.pending[offset]
-        state.done[offset] = payload
-        floor = min(state.pending) if state.pending else None
-        released = sorted(o for o in state.done if floor is None or o < floor)
-        out = [(o, state.done.pop(o)) for o in released]
+        entry.done, entry.payload = True, payload
+        out: list[tuple[int, Any]] = []
+        for o in sorted(state.entries):
+            if not state.entries[o].done:
+                break
+            released = state.entries.pop(o)
+            self._bytes -= released.size
+            out.append((o, released.payload))
         if out:
             state.committed = out[-1][0] + 1
         return out
 
-    def committable(self, tp: TopicPartition) -> Optional[int]:
+    def committable(self, tp: TopicPartition) -> int | None:
         state = self._partitions.get(tp)
         return state.committed if state else None
 
-    def in_flight(self, tp: Optional[TopicPartition] = None) -> int:
+    def in_flight(self, tp: TopicPartition | None = None) -> int:
         """Offsets handed out and not yet released (pending, or done behind an unfinished one)."""
         if tp is not None:
             state = self._partitions.get(tp)
-            return 0 if state is None else len(state.pending) + len(state.done)
-        return sum(len(s.pending) + len(s.done) for s in self._partitions.values())
+            return 0 if state is None else len(state.entries)
+        return sum(len(s.entries) for s in self._partitions.values())
 
-    def pending_offsets(self, tp: TopicPartition) -> list[int]:
-        state = self._partitions.get(tp)
-        return sorted(state.pending) if state else []
+    def in_flight_bytes(self) -> int:
+        return self._bytes
 
-    def partitions(self) -> list[TopicPartition]:
-        return list(self._partitions)
+    def oldest_unfinished_ages(self, now: float | None = None) -> dict[TopicPartition, float]:
+        """Seconds since the lowest unfinished offset of each tracked partition was read (0 when none)."""
+        now = time.monotonic() if now is None else now
+        ages: dict[TopicPartition, float] = {}
+        for tp, state in self._partitions.items():
+            unfinished = [e.read_at for e in state.entries.values() if not e.done]
+            ages[tp] = now - min(unfinished) if unfinished else 0.0
+        return ages
 
     def forget(self, tp: TopicPartition) -> int:
         """Drop a partition (revoked or lost). Returns how many unfinished offsets were abandoned; their
         results are discarded when they complete, and the partition's next owner processes them again."""
         state = self._partitions.pop(tp, None)
-        return 0 if state is None else len(state.pending) + len(state.done)
-
-
-def partition_key(tp: Hashable) -> str:
-    topic, partition = tp  # type: ignore[misc]
-    return f"{topic}[{partition}]"
+        if state is None:
+            return 0
+        self._bytes -= sum(e.size for e in state.entries.values())
+        return len(state.entries)

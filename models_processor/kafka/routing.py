@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
 
 from ..config import Settings
+from ..errors import ProcessingError
 from ..messages import response_headers
 from ..pipeline.requests import Processed
 
 Headers = list[tuple[str, bytes]]
 
 
-@dataclass(frozen=True)
-class OutputRecord:
-    topic: str
-    key: Optional[bytes]
-    value: bytes
-    headers: Headers
+class RecordRole(Enum):
+    ANSWER = "answer"
+    DLQ_COPY = "dlq_copy"
 
 
 @dataclass(frozen=True)
@@ -28,9 +27,25 @@ class SourceInfo:
     partition: int
     offset: int
     timestamp_ms: int
-    key: Optional[bytes]
-    value: Optional[bytes]
+    key: bytes | None
+    value: bytes | None
     headers: Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    role: RecordRole = RecordRole.ANSWER
+    request_id: str = ""
+    # the request it answers: what a replacement needs when this record cannot be delivered
+    source: SourceInfo | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.value or b"") + len(self.key or b"") + sum(len(k) + len(v) for k, v in self.headers)
 
 
 def response_topic(settings: Settings, processed: Processed) -> str:
@@ -44,7 +59,6 @@ def response_topic(settings: Settings, processed: Processed) -> str:
 
 
 def outputs_for(settings: Settings, processed: Processed, source: SourceInfo, attempts: int = 1) -> list[OutputRecord]:
-
     records: list[OutputRecord] = []
     if processed.response is not None:
         records.append(OutputRecord(
@@ -52,20 +66,27 @@ def outputs_for(settings: Settings, processed: Processed, source: SourceInfo, at
             key=processed.request_id.encode(),
             value=processed.response.to_bytes(),
             headers=response_headers(processed.request_id),
+            request_id=processed.request_id,
+            source=source,
         ))
     if processed.dlq_error is not None:
-        error = processed.dlq_error
-        headers: Headers = [(k, v) for k, v in (source.headers or [])]
-        headers += [
-            ("x-error-code", error.code.value.encode()),
-            ("x-error-message", error.message[:1000].encode()),
-            ("x-attempts", str(attempts).encode()),
-            ("x-original-topic", source.topic.encode()),
-            ("x-original-partition", str(source.partition).encode()),
-            ("x-original-offset", str(source.offset).encode()),
-            ("x-original-timestamp", str(source.timestamp_ms).encode()),
-            ("request_id", processed.request_id.encode()),
-        ]
-        records.append(OutputRecord(topic=settings.dlq_topic, key=source.key, value=source.value,
-                                    headers=headers))
+        records.append(dlq_copy(settings, source, processed.dlq_error, processed.request_id, attempts))
     return records
+
+
+def dlq_copy(settings: Settings, source: SourceInfo, error: ProcessingError, request_id: str,
+             attempts: int) -> OutputRecord:
+    """The original request, unchanged, with headers saying why it is here (docs/contracts.md)."""
+    headers: Headers = [(k, v) for k, v in (source.headers or [])]
+    headers += [
+        ("x-error-code", error.code.value.encode()),
+        ("x-error-message", error.message[:1000].encode()),
+        ("x-attempts", str(attempts).encode()),
+        ("x-original-topic", source.topic.encode()),
+        ("x-original-partition", str(source.partition).encode()),
+        ("x-original-offset", str(source.offset).encode()),
+        ("x-original-timestamp", str(source.timestamp_ms).encode()),
+        ("request_id", request_id.encode()),
+    ]
+    return OutputRecord(topic=settings.dlq_topic, key=source.key, value=source.value, headers=headers,
+                        role=RecordRole.DLQ_COPY, request_id=request_id, source=source)

@@ -46,6 +46,15 @@ class Processed:
     skip_reason: Optional[str] = None
 
 
+def failure_answer(request_id: str, email: str, kind: str, error: ProcessingError,
+                   reply_topic: Optional[str] = None) -> Processed:
+    """The one place an error answer is built (by the processor, and by the dispatcher for a worker that
+    could not answer); the original goes to the DLQ when the code says so."""
+    response = Response.failure(user_email=email, request_id=request_id, error=error,
+                                kind=ResultKind.TEXT if kind == "text" else None)
+    return Processed(request_id, kind, response, reply_topic, dlq_error=error if error.code in DLQ_CODES else None)
+
+
 def request_id_of(message: Inbound) -> str:
     """The key is the request id; an empty key falls back to the value's request_id, else the position."""
     if message.key:
@@ -141,7 +150,4 @@ class RequestProcessor:
                  reply_topic: Optional[str]) -> Processed:
         self._metrics.processed.labels(kind, "error").inc()
         self._metrics.failed.labels(kind, error.code.value).inc()
-        response = Response.failure(user_email=email, request_id=request_id, error=error,
-                                    kind=ResultKind.TEXT if kind == "text" else None)
-        return Processed(request_id, kind, response, reply_topic,
-                         dlq_error=error if error.code in DLQ_CODES else None)
+        return failure_answer(request_id, email, kind, error, reply_topic)

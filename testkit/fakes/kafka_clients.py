@@ -37,6 +37,10 @@ def error(code: int, reason: str = "", *, retriable: bool = False, fatal: bool =
                       txn_requires_abort=txn_requires_abort)
 
 
+def _wire(headers: list[tuple[str, bytes]] | None) -> list[tuple[str, str | bytes | None]] | None:
+    return None if headers is None else list(headers)
+
+
 def _tp(p: TopicPartition) -> TP:
     return (p.topic, p.partition)
 
@@ -67,7 +71,7 @@ class FakeConsumer:
         with self._lock:
             offset = len(self.logs[tp])
             self.logs[tp].append(Message(topic=tp[0], partition=tp[1], offset=offset, key=key, value=value,
-                                         headers=headers, timestamp=(1, int(time.time() * 1000))))
+                                         headers=_wire(headers), timestamp=(1, int(time.time() * 1000))))
             return offset
 
     def schedule(self, event: str, partitions: list[TP]) -> None:
@@ -260,7 +264,7 @@ class FakeProducer:
             reports = [(q, self._outcome(q)) for q in queued]
         for q, err in reports:  # callbacks run outside the lock, as librdkafka's do on the caller's thread
             if q.on_delivery is not None:
-                q.on_delivery(err, Message(topic=q.topic, key=q.key, value=q.value, headers=q.headers,
+                q.on_delivery(err, Message(topic=q.topic, key=q.key, value=q.value, headers=_wire(q.headers),
                                            error=err))
         return len(reports)
 
@@ -358,7 +362,7 @@ class FakeProducer:
                 self._txn_error = err  # a failed message makes the whole transaction abortable
             return err
         message = Message(topic=q.topic, partition=0, offset=len(self.written), key=q.key, value=q.value,
-                          headers=q.headers)
+                          headers=_wire(q.headers))
         if q.in_transaction and self._txn is not None:
             self._txn.records.append(message)
         else:

@@ -1,0 +1,105 @@
+"""How many times each offset has been read without finishing, kept across crashes of the process.
+
+A request that crashes the process (a native crash in an image decoder, memory exhaustion) is read again
+by the restarted process and crashes it again: a crash loop that holds its partition. Each read is
+appended to a small file per partition before the request is processed, and its end after; what a crash
+leaves behind counts as an attempt the next time the partition is assigned here. A graceful revoke or
+shutdown clears the file (nothing crashed). With an emptyDir volume the count survives container
+restarts in a pod; a partition that moves to another pod starts counting again (see docs/guarantees.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+TP = tuple[str, int]
+
+
+class AttemptLog:
+    """Only the dispatcher thread calls it. `directory` None: counting is off (every read is attempt 1)."""
+
+    def __init__(self, directory: Path | None, group: str) -> None:
+        self._directory = directory
+        self._group = group
+        self._earlier: dict[TP, dict[int, int]] = {}  # attempts that ended without finishing
+
+    def assigned(self, tp: TP) -> None:
+        path = self._path(tp)
+        if path is None:
+            return
+        counts = _read(path)
+        self._earlier[tp] = counts
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(f"={o} {n}\n" for o, n in sorted(counts.items())))
+        except OSError as exc:
+            log.warning("attempt log not writable; redeliveries are not counted", extra={"error": str(exc)})
+            self._directory = None
+        if counts:
+            log.warning("offsets left unfinished by an earlier process", extra={"partition": tp[1],
+                                                                                 "offsets": sorted(counts)})
+
+    def start(self, tp: TP, offset: int) -> int:
+        """Record a read of `offset`; returns which attempt this is (1 the first time)."""
+        attempt = self._earlier.get(tp, {}).pop(offset, 0) + 1
+        self._append(tp, f"+{offset}\n")
+        return attempt
+
+    def finish(self, tp: TP, offset: int) -> None:
+        self._append(tp, f"-{offset}\n")
+
+    def released(self, tp: TP) -> None:
+        self._earlier.pop(tp, None)
+        path = self._path(tp)
+        if path is not None:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
+
+    def _append(self, tp: TP, line: str) -> None:
+        path = self._path(tp)
+        if path is None:
+            return
+        try:
+            # O_APPEND of one short line: a crash leaves whole lines; the page cache survives a process crash.
+            with open(path, "a", encoding="ascii") as handle:
+                handle.write(line)
+        except OSError:
+            pass
+
+    def _path(self, tp: TP) -> Path | None:
+        if self._directory is None:
+            return None
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{self._group}.{tp[0]}.{tp[1]}")
+        return self._directory / f"{name}.attempts"
+
+
+def _read(path: Path) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    try:
+        lines = path.read_text(encoding="ascii", errors="ignore").splitlines()
+    except OSError:
+        return counts
+    for line in lines:
+        try:
+            if line.startswith("+"):
+                offset = int(line[1:])
+                counts[offset] = counts.get(offset, 0) + 1
+            elif line.startswith("-"):
+                counts.pop(int(line[1:]), None)
+            elif line.startswith("="):
+                offset_text, count_text = line[1:].split()
+                counts[int(offset_text)] = int(count_text)
+        except ValueError:
+            continue  # a torn last line
+    return counts
+
+
+def default_directory(configured: str) -> Path:
+    return Path(configured) if configured else Path(os.environ.get("TMPDIR", "/tmp")) / "models-processor"

@@ -1,0 +1,255 @@
+"""Exactly-once: released answers and offsets, written and committed together in Kafka transactions.
+
+One transaction per interval (or per this many answers), not one per message: each commit is a broker
+round trip. The life cycle is the at-least-once twin's (checkpoint.py). Errors follow librdkafka's
+transactional contract (rdkafka.h): a retriable error resumes the same call later (any other call would
+be refused with _CONFLICT); an abortable one aborts, puts the batch back and retries it after a backoff,
+with every record the broker refused replaced first (undeliverable.py), so one unsendable record cannot
+stall every partition; a fatal one (fenced) stops the service. See docs/guarantees.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+
+from ..config import Settings
+from ..metrics import Metrics
+from ..watchdog import HangWatchdog
+from .checkpoint import FatalKafkaError
+from .clients import ConsumerClient, ProducerClient
+from .delivery import backoff
+from .routing import OutputRecord
+from .undeliverable import Failure, classify, replacement
+
+log = logging.getLogger(__name__)
+
+TP = tuple[str, int]
+
+TXN_TIMEOUT_S = 30.0
+# librdkafka can block in a transactional call past its timeout, for ever: send_offsets_to_transaction
+# after a broker restart was seen stuck for minutes (confluentinc/librdkafka#5456, #5511). Nothing in this
+# process can unblock it. Past the call's own timeout plus this margin the process exits; the new
+# instance's init_transactions fences this one and aborts its open transaction.
+TXN_HANG_MARGIN_S = 5.0
+TXN_HANG_EXIT_CODE = 70
+TXN_INTERVAL_S = 0.05
+TXN_MAX_RECORDS = 200
+_PURGED = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
+_ABORT_ATTEMPTS = 3
+
+
+class _Stage(Enum):
+    BEGIN = "begin_transaction"
+    OFFSETS = "send_offsets_to_transaction"
+    COMMIT = "commit_transaction"
+
+
+@dataclass
+class _Batch:
+    records: dict[TP, list[OutputRecord]] = field(default_factory=dict)
+    offsets: dict[TP, int] = field(default_factory=dict)
+    since: float | None = None  # when its oldest offset was released
+
+    def count(self) -> int:
+        return sum(len(r) for r in self.records.values())
+
+    def nbytes(self) -> int:
+        return sum(r.size for rs in self.records.values() for r in rs)
+
+    def drop(self, partitions: set[TP]) -> None:
+        for tp in partitions:
+            self.records.pop(tp, None)
+            self.offsets.pop(tp, None)
+
+    def then(self, later: _Batch) -> _Batch:
+        """This batch followed by `later` (a failed transaction goes back in front of what came since)."""
+        merged = _Batch({tp: list(rs) for tp, rs in self.records.items()}, dict(self.offsets), self.since)
+        for tp, rs in later.records.items():
+            merged.records.setdefault(tp, []).extend(rs)
+        merged.offsets.update(later.offsets)
+        merged.since = self.since if self.since is not None else later.since
+        return merged
+
+
+class ExactlyOnceCheckpoint:
+    def __init__(self, producer: ProducerClient, consumer: ConsumerClient, settings: Settings,
+                 metrics: Metrics) -> None:
+        self._producer = producer
+        self._consumer = consumer
+        self._settings = settings
+        self._metrics = metrics
+        self._watchdog = HangWatchdog(TXN_TIMEOUT_S + TXN_HANG_MARGIN_S, exit_code=TXN_HANG_EXIT_CODE)
+        self._queued = _Batch()
+        self._open: _Batch | None = None  # the batch of the transaction under way
+        self._stage = _Stage.BEGIN
+        self._refused: dict[tuple[TP, int], KafkaError] = {}  # (partition, index) -> delivery error
+        self._failures = 0
+        self._next_attempt = 0.0
+        self._last_commit = 0.0
+
+    def start(self) -> None:
+        with self._guard("init_transactions"):
+            self._producer.init_transactions(TXN_TIMEOUT_S)
+
+    def release(self, tp: TP, next_offset: int, records: Sequence[OutputRecord]) -> None:
+        self._queued.records.setdefault(tp, []).extend(records)
+        self._queued.offsets[tp] = next_offset
+        if self._queued.since is None:
+            self._queued.since = time.monotonic()
+
+    def queued(self) -> tuple[int, int]:
+        """Records waiting for a transaction (they count against the in-flight limits), and their bytes."""
+        batches = [self._queued] + ([self._open] if self._open else [])
+        return sum(b.count() for b in batches), sum(b.nbytes() for b in batches)
+
+    def oldest_uncommitted_age(self) -> float:
+        since = [b.since for b in (self._open, self._queued) if b is not None and b.since is not None]
+        return time.monotonic() - min(since) if since else 0.0
+
+    def commit(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now < self._next_attempt:
+            return
+        if self._open is None:
+            if not self._queued.offsets:
+                return
+            due = now - self._last_commit >= TXN_INTERVAL_S or self._queued.count() >= TXN_MAX_RECORDS
+            if not (force or due):
+                return
+            self._open, self._queued, self._stage = self._queued, _Batch(), _Stage.BEGIN
+        try:
+            self._advance(self._open)
+        except KafkaException as exc:
+            self._on_error(exc.args[0])
+            return
+        self._metrics.commits.labels("transaction").inc()
+        self._open, self._stage, self._failures, self._last_commit = None, _Stage.BEGIN, 0, time.monotonic()
+
+    def revoke(self, partitions: set[TP]) -> None:
+        """Commit what is done before the partitions go; whatever cannot be committed now is dropped for
+        them (their next owner processes it again) and never committed later for a partition not ours."""
+        for _ in range(_ABORT_ATTEMPTS):
+            self.commit(force=True)
+            if self._open is None:
+                break
+            time.sleep(backoff(self._failures))
+        if self._open is not None and set(self._open.offsets) & partitions:
+            # A transaction with their offsets is still under way (retriable errors): it cannot be
+            # finished or aborted in time, and must not commit later.
+            raise FatalKafkaError("transaction for revoked partitions could not be completed")
+        self._queued.drop(partitions)
+
+    def lose(self, partitions: set[TP]) -> None:
+        self._queued.drop(partitions)
+
+    def close(self) -> None:
+        self.commit(force=True)
+        if self._open is not None or self._queued.offsets:
+            log.warning("final transaction not committed; its requests will be processed again")
+
+    # ------------------------------------------------------------------ one transaction
+    def _advance(self, batch: _Batch) -> None:
+        """Run the transaction from its current stage; a retriable failure resumes at the same stage."""
+        if self._stage is _Stage.BEGIN:
+            self._producer.begin_transaction()
+            self._refused = {}
+            self._produce_all(batch)
+            self._stage = _Stage.OFFSETS
+        if self._stage is _Stage.OFFSETS:
+            offsets = [TopicPartition(t, p, o) for (t, p), o in batch.offsets.items()]
+            with self._guard(_Stage.OFFSETS.value):
+                self._producer.send_offsets_to_transaction(offsets, self._consumer.consumer_group_metadata(),
+                                                           TXN_TIMEOUT_S)
+            self._stage = _Stage.COMMIT
+        with self._guard(_Stage.COMMIT.value):
+            self._producer.commit_transaction(TXN_TIMEOUT_S)
+
+    def _produce_all(self, batch: _Batch) -> None:
+        for tp, records in batch.records.items():
+            sent: list[OutputRecord] = []
+            for record in records:
+                produced = self._produce(tp, len(sent), record)
+                if produced is not None:
+                    sent.append(produced)
+            batch.records[tp] = sent
+
+    def _produce(self, tp: TP, index: int, record: OutputRecord) -> OutputRecord | None:
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None and err.code() not in _PURGED:
+                self._refused[(tp, index)] = err
+
+        candidate: OutputRecord | None = record
+        while candidate is not None:
+            try:
+                self._producer.produce(candidate.topic, key=candidate.key, value=candidate.value,
+                                       headers=candidate.headers, on_delivery=on_delivery)
+                return candidate
+            except BufferError:
+                self._producer.poll(0.05)
+            except KafkaException as exc:  # refused before queueing (too large): replace it at once
+                self._metrics.produce_errors.labels(candidate.topic).inc()
+                log.error("record refused by the producer; sending its replacement",
+                          extra={"request_id": candidate.request_id, "topic": candidate.topic,
+                                 "kafka_error": exc.args[0].str()})
+                candidate = replacement(self._settings, candidate, exc.args[0])
+        return None
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            raise FatalKafkaError(f"{self._stage.value}: {error.str()}")
+        self._failures += 1
+        self._next_attempt = time.monotonic() + backoff(self._failures)
+        resumable = error.retriable() and not error.txn_requires_abort()
+        self._metrics.retries.labels("transaction", "retriable" if resumable else "abortable").inc()
+        log.warning("transaction call failed", extra={"call": self._stage.value, "kafka_error": error.str(),
+                                                      "retriable": resumable, "failures": self._failures})
+        if resumable:
+            return  # the same call is made again after the backoff (librdkafka resumes it)
+        if self._stage is not _Stage.BEGIN or error.txn_requires_abort():
+            self._abort()
+        assert self._open is not None
+        self._replace_refused(self._open)
+        self._queued = self._open.then(self._queued)
+        self._open, self._stage = None, _Stage.BEGIN
+
+    def _abort(self) -> None:
+        for _ in range(_ABORT_ATTEMPTS):
+            try:
+                with self._guard("abort_transaction"):
+                    self._producer.abort_transaction(TXN_TIMEOUT_S)
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.fatal():
+                    raise FatalKafkaError(f"abort_transaction: {error.str()}")
+                if not error.retriable():
+                    return  # _STATE: no transaction to abort
+                time.sleep(backoff(1))
+        raise FatalKafkaError("abort_transaction kept failing")
+
+    def _replace_refused(self, batch: _Batch) -> None:
+        for tp, records in batch.records.items():
+            kept: list[OutputRecord] = []
+            for index, record in enumerate(records):
+                error = self._refused.get((tp, index))
+                if error is None or classify(error) is Failure.RETRIABLE:
+                    kept.append(record)
+                    continue
+                instead = replacement(self._settings, record, error)
+                log.error("record refused by the broker; replaced", extra={
+                    "request_id": record.request_id, "topic": record.topic, "kafka_error": error.str(),
+                    "replacement_topic": instead.topic if instead else None})
+                if instead is not None:
+                    kept.append(instead)
+            batch.records[tp] = kept
+        self._refused = {}
+
+    def _guard(self, call: str) -> contextlib.AbstractContextManager[None]:
+        return self._watchdog.guard(call)
