@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +28,7 @@ P1 = (TOPIC, 1)
 def settings(**extra: str) -> Settings:
     env = {"LOCAL_MODEL_KAFKA_TOPIC": TOPIC, "TEXT_RESPONSE_TOPIC": "answers", "DLQ_TOPIC": "dlq",
            "PHOTO_RESPONSE_TOPIC": "photo-answers", "CONSUMER_GROUP": "unit", "CONCURRENT_REQUESTS": "2",
-           "SHUTDOWN_GRACE_SECONDS": "1", "REVOKE_DRAIN_SECONDS": "0.2"}
+           "SHUTDOWN_GRACE_SECONDS": "1", "REVOKE_DRAIN_SECONDS": "0.2", "STATE_DIR": tempfile.mkdtemp()}
     env.update(extra)
     return load_settings(env)
 
