@@ -249,6 +249,10 @@ def test_num_parallel_is_enforced():
         with ThreadPoolExecutor(6) as pool:
             codes = list(pool.map(lambda _: gen(srv, prompt="x").status_code, range(6)))
         assert codes == [200] * 6
+        # The slot is freed just after the answer is written (as in Go): the last one may still be closing.
+        until = time.monotonic() + 1
+        while srv.stats.active and time.monotonic() < until:
+            time.sleep(0.01)
         stats = srv.stats
         assert stats.max_concurrent_generations == 2 and stats.total_generations == 6
         assert stats.active == 0 and stats.busy_slot_seconds == pytest.approx(1.8, abs=0.3)
@@ -332,3 +336,77 @@ def test_set_down_refuses_then_comes_back_on_the_same_port(server):
         time.sleep(0.01)
     rec = server.requests[-1]
     assert (rec.method, rec.path, rec.status) == ("GET", "/", 200) and rec.ended_at >= rec.started_at
+
+
+# --------------------------------------------------------------------------- v0.17.4 behaviour (see the docstring)
+
+
+def test_tcp_nodelay_and_headers_leave_with_the_body_in_one_write():
+    """Go's net/http sets TCP_NODELAY; without it a reused connection waits ~40 ms per call (Nagle plus
+    delayed ACK) when headers and body go in two writes."""
+    import socket
+
+    with OllamaStandIn(("llava:7b",), latency_s=0.2) as srv:
+        sock = socket.create_connection((srv.host, srv.port))
+        body = json.dumps({"model": "llava:7b", "prompt": "x", "stream": False}).encode()
+        sock.sendall(b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        time.sleep(0.05)
+        server_side = [s for s in srv._connections if s.getpeername() == sock.getsockname()]
+        assert server_side and server_side[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        first = sock.recv(65536)  # the answer is written 0.2 s later, headers and body together
+        sock.close()
+    head, _, rest = first.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and json.loads(rest)["done"] is True
+
+
+def test_repeat_cut_ends_the_stream_without_a_final_chunk(server):
+    server.enqueue(Reply(text="0" * 40, fault="repeat_cut"), Reply(text="0" * 40, fault="repeat_cut"))
+    lines = ndjson(gen(server, prompt="x", stream=True))
+    assert lines and not any(line["done"] for line in lines) and "error" not in lines[-1]
+    whole = gen(server, prompt="x").json()
+    assert whole["done"] is False and whole["response"] == "0" * 40 and "done_reason" not in whole
+
+
+def test_images_to_a_text_only_model_think_and_digests_as_v0_17_4():
+    with OllamaStandIn(("gemma3-tiny:latest", "qwen3:1b"), vision_models=(), thinking_models=("qwen3:1b",)) as srv:
+        r = gen(srv, model="gemma3-tiny", prompt="x", images=[PNG_B64])
+        assert r.status_code == 500 and "missing data required for image input" in r.json()["error"]
+        r = gen(srv, model="gemma3-tiny", prompt="x", think=True)
+        assert r.status_code == 400 and r.json()["error"] == '"gemma3-tiny" does not support thinking'
+        thought = gen(srv, model="qwen3:1b", prompt="x").json()  # think absent: on for a thinking model
+        assert thought["response"] == "" and thought["thinking"] and thought["done_reason"] == "length"
+        plain = gen(srv, model="qwen3:1b", prompt="x", think=False).json()
+        assert plain["response"] and "thinking" not in plain
+        r = gen(srv, model="gemma3-tiny@sha256:" + "a" * 64, prompt="x")
+        assert r.status_code == 404
+        assert requests.post(f"{srv.url}/api/show", json={"model": "qwen3:1b"}).json()["capabilities"] == [
+            "completion", "thinking"]
+
+
+def test_other_runner_options_reload_and_ps_shows_the_context():
+    with OllamaStandIn(("llava:7b",), default_num_ctx=2048) as srv:
+        assert gen(srv, prompt="").json()["done_reason"] == "load"
+        assert requests.get(f"{srv.url}/api/ps").json()["models"][0]["context_length"] == 2048
+        gen(srv, prompt="x", options={"num_ctx": 8192, "temperature": 0})
+        gen(srv, prompt="y", options={"num_ctx": 8192, "temperature": 0.5})  # not a runner option
+        assert srv.stats.loads == 2
+        assert requests.get(f"{srv.url}/api/ps").json()["models"][0]["context_length"] == 8192
+
+
+def test_truncate_by_default_drops_old_messages_and_false_is_a_400():
+    with OllamaStandIn(("llava:7b",)) as srv:
+        messages = [{"role": "user", "content": "look", "images": [PNG_B64]},
+                    {"role": "assistant", "content": "a" * 4000}, {"role": "user", "content": "again"}]
+        body = {"model": "llava:7b", "stream": False, "messages": messages, "options": {"num_ctx": 1024}}
+        assert requests.post(f"{srv.url}/api/chat", json=body).status_code == 200
+        assert srv.stats.truncated_messages == 1  # the message with the image went first, silently
+        r = requests.post(f"{srv.url}/api/chat", json={**body, "truncate": False})
+        assert r.status_code == 400 and r.json()["error"] == "the input length exceeds the context length"
+
+
+def test_aliases_resolve_in_generate_and_are_listed(server):
+    server.aliases["vision"] = "llava:7b"
+    assert gen(server, model="vision", prompt="x").status_code == 200
+    assert requests.get(f"{server.url}/api/experimental/aliases").json() == {
+        "aliases": [{"alias": "vision", "target": "llava:7b"}]}
