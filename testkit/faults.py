@@ -437,6 +437,7 @@ class FaultRun:
         self._env = service_env(
             self.bootstrap, topic, f"{topic}-g", OLLAMA_HOST=self._standin.url, OLLAMA_MODEL=MODEL,
             OLLAMA_WARMUP="false", RESULT_CACHE_SIZE="0", PROCESSING_GUARANTEE=self.guarantee,
+            OLLAMA_NUM_PARALLEL=str(self.num_parallel),  # the stand-in's slots: the client's in-flight cap
             CONCURRENT_REQUESTS=str(self.concurrency), REQUEST_DEADLINE_SECONDS=str(self.deadline_s),
             SHUTDOWN_GRACE_SECONDS=str(self.grace_s), LOG_LEVEL="INFO",
             **({"KAFKA_SESSION_TIMEOUT_MS": str(self.session_timeout_ms)} if self.session_timeout_ms else {}),

@@ -33,7 +33,7 @@ def stack(kafka_bootstrap, kafka_topic_factory, ollama, tmp_path):
         topic = kafka_topic_factory(partitions=partitions, prefix="req")
         env = service_env(kafka_bootstrap, topic, f"g-{uuid.uuid4().hex[:8]}", OLLAMA_HOST=ollama.url,
                           OLLAMA_MODEL="llava:7b", OLLAMA_WARMUP="false", RESULT_CACHE_SIZE="0",
-                          SHUTDOWN_GRACE_SECONDS="20", **extra)
+                          OLLAMA_NUM_PARALLEL=str(ollama.num_parallel), SHUTDOWN_GRACE_SECONDS="20", **extra)
         create_output_topics(kafka_bootstrap, load_settings(env), partitions=partitions)
 
         def spawn() -> ProcessorProcess:

@@ -22,7 +22,7 @@ def ollama():
 def _service(kafka_bootstrap, kafka_topic_factory, ollama, **extra):
     topic = kafka_topic_factory(partitions=1, prefix="req")
     settings = make_settings(kafka_bootstrap, topic, OLLAMA_HOST=ollama.url, OLLAMA_MODEL="llava:7b",
-                             OLLAMA_WARMUP="false", **extra)
+                             OLLAMA_WARMUP="false", OLLAMA_NUM_PARALLEL=str(ollama.num_parallel), **extra)
     create_output_topics(kafka_bootstrap, settings)
     metrics = Metrics()
     models = build_models(settings, metrics)
