@@ -27,7 +27,7 @@ class ResultCache:
     """Thread-safe LRU with a per-entry TTL. `max_entries == 0` disables caching (every get misses)."""
 
     def __init__(self, max_entries: int, ttl_seconds: float, clock: Callable[[], float] = time.monotonic,
-                 *, metrics: Metrics | None = None) -> None:
+                 *, metrics: Metrics) -> None:
         if max_entries < 0 or ttl_seconds <= 0:
             raise ValueError("max_entries must be >= 0 and ttl_seconds > 0")
         self._max = max_entries
@@ -57,8 +57,7 @@ class ResultCache:
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def _count(self, result: str) -> None:
-        if self._metrics is not None:
-            self._metrics.cache.labels(result=result).inc()
+        self._metrics.cache.labels(result=result).inc()
 
     def _lookup_locked(self, key: str) -> tuple[bool, Any]:
         entry = self._entries.get(key)

@@ -48,14 +48,14 @@ def test_lru_ttl_and_metrics():
 
 
 def test_disabled_cache_always_misses():
-    cache = ResultCache(0, 10.0)
+    cache = ResultCache(0, 10.0, metrics=Metrics(CollectorRegistry()))
     cache.put("a", 1)
     assert cache.get("a") is None
     assert cache.get_or_compute("a", lambda: 5, wait_seconds=1) == (5, False)
 
 
 def test_single_flight_computes_once_for_concurrent_identical_requests():
-    cache = ResultCache(10, 60.0)
+    cache = ResultCache(10, 60.0, metrics=Metrics(CollectorRegistry()))
     calls, gate = [], threading.Event()
 
     def compute():
@@ -78,7 +78,7 @@ def test_single_flight_computes_once_for_concurrent_identical_requests():
 
 
 def test_single_flight_failure_is_not_cached_and_a_waiter_takes_over():
-    cache = ResultCache(10, 60.0)
+    cache = ResultCache(10, 60.0, metrics=Metrics(CollectorRegistry()))
     started = threading.Event()
 
     def failing():
