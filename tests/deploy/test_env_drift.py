@@ -18,7 +18,10 @@ SETTINGS = {name.upper() for name in Settings.model_fields}
 # Variables the processor container may carry that are not settings (none today).
 PROCESSOR_EXTRA: set[str] = set()
 # The Ollama server's own variables, plus what our start/pull scripts read.
-OLLAMA_ALLOWED = re.compile(r"^(OLLAMA_[A-Z_]+|HOME|PULL_MODELS|PULL_WAIT_SECONDS|PULL_RETRIES)$")
+OLLAMA_ALLOWED = re.compile(
+    r"^(OLLAMA_[A-Z_]+|HOME|PULL_MODELS|PULL_WAIT_SECONDS|PULL_RETRIES|PULL_TIMEOUT_SECONDS|PULL_LOCK_WAIT_SECONDS)$")
+# The Ollama containers of the pod: the one-shot model pull and the serving sidecar.
+OLLAMA_CONTAINERS = {"ollama-pull", "ollama"}
 
 
 def _processor_name_ok(name: str) -> bool:
@@ -52,7 +55,7 @@ def test_k8s_processor_env_is_known(rendered, overlay):
 def test_k8s_sidecar_env_belongs_to_ollama(rendered, overlay):
     pod = one(rendered[overlay], "Deployment", "models-processor")["spec"]["template"]["spec"]
     for c in pod.get("initContainers", []):
-        assert c["name"] == "ollama"
+        assert c["name"] in OLLAMA_CONTAINERS
         bad = [e["name"] for e in c.get("env", []) if not OLLAMA_ALLOWED.match(e["name"])]
         assert bad == []
         for e in c.get("env", []):
