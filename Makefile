@@ -28,6 +28,8 @@ stop:
 ## Ollama (built locally unless OLLAMA_HOST is set)
 test: check ollama-local
 	sh deploy/tools/install-kustomize.sh
+	sh deploy/tools/install-kubeconform.sh
+	sh deploy/tools/install-checkov.sh
 	$(PY) -m pytest
 
 ## check: lint (ruff, incl. import order) and strict type check (mypy) of the package; config in pyproject.toml
