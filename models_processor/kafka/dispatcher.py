@@ -116,10 +116,10 @@ class Dispatcher:
     def _iteration(self) -> None:
         records, nbytes = self._load()
         self._backpressure.update(self._assigned, records, nbytes)
-        messages = self._read(self._backpressure.room(records, nbytes))
+        messages = self._read(self._backpressure.room(records, nbytes), busy=records > 0)
         self._health.mark_poll()
         self._metrics.last_poll.set_to_current_time()
-        self._intake(messages)
+        self._intake(messages, records, nbytes)
         # With work in flight and nothing new read, wait briefly for a worker instead of spinning.
         self._take_finished(wait_s=_BUSY_POLL_S if self._jobs and not messages else 0.0)
         self._producer.poll(0)
@@ -133,7 +133,7 @@ class Dispatcher:
         queued_records, queued_bytes = self._checkpoint.queued()
         return self._tracker.in_flight() + queued_records, self._tracker.in_flight_bytes() + queued_bytes
 
-    def _read(self, room: int) -> list[Message]:
+    def _read(self, room: int, *, busy: bool) -> list[Message]:
         if room <= 0:
             if not self._backpressure.paused:
                 return []  # briefly full: wait for workers, without pausing (a resume refetches)
@@ -142,7 +142,7 @@ class Dispatcher:
             message = self._consumer.poll(0)
             return [message] if message is not None else []
         count = min(room, self._settings.batch_size)
-        if self._jobs or self._checkpoint.queued()[0]:
+        if busy:
             return self._consumer.consume(num_messages=count, timeout=0)
         # Idle: poll() returns at the first message (consume() would wait out its whole timeout for a
         # batch), then take whatever else is already fetched.
@@ -152,7 +152,8 @@ class Dispatcher:
         return [first, *(self._consumer.consume(num_messages=count - 1, timeout=0) if count > 1 else [])]
 
     # ------------------------------------------------------------------ intake
-    def _intake(self, messages: list[Message]) -> None:
+    def _intake(self, messages: list[Message], records: int, nbytes: int) -> None:
+        """Accept what fits (records and bytes in flight so far: `records`, `nbytes`); rewind the rest."""
         rewound: set[TP] = set()
         for message in messages:
             if self._is_error(message):
@@ -160,12 +161,13 @@ class Dispatcher:
             tp, offset = _position(message)
             if tp not in self._assigned or tp in rewound:
                 continue  # revoked meanwhile (the new owner reads it), or refetched after the rewind
-            records, nbytes = self._load()
-            if not self._backpressure.admits(records, nbytes, len(message.value() or b"")):
+            size = len(message.value() or b"")
+            if not self._backpressure.admits(records, nbytes, size):
                 self._rewind(tp, offset)
                 rewound.add(tp)
                 continue
             self._accept(message, tp, offset)
+            records, nbytes = records + 1, nbytes + size
 
     def _is_error(self, message: Message) -> bool:
         error = message.error()
@@ -309,11 +311,13 @@ class Dispatcher:
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         revoked = {(p.topic, p.partition) for p in partitions}
+        in_flight = sum(1 for (tp, _) in self._jobs if tp in revoked)  # logged: tests assert a mid-flight revoke
         self._metrics.rebalances.labels("revoke").inc()
         self._drain(revoked, self._settings.revoke_drain_seconds)
         self._checkpoint.revoke(revoked)
         self._release(revoked)
-        log.info("partitions revoked", extra={"partitions": [f"{t}[{p}]" for t, p in sorted(revoked)]})
+        log.info("partitions revoked", extra={"partitions": [f"{t}[{p}]" for t, p in sorted(revoked)],
+                                              "in_flight_at_revoke": in_flight})
 
     def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         lost = {(p.topic, p.partition) for p in partitions}

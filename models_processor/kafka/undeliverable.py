@@ -50,8 +50,8 @@ def replacement(settings: Settings, record: OutputRecord, error: KafkaError) -> 
     failure = classify(error)
     if record.role is RecordRole.DLQ_COPY:
         if failure is Failure.TOO_LARGE and record.value is not None:
-            note = (f"{len(record.value)} bytes, above the DLQ topic's or producer's message size limit; the "
-                    "original is at x-original-topic/partition/offset").encode()
+            note = (f"{len(record.value)} bytes, above the DLQ topic's max.message.bytes (or the producer's "
+                    "message.max.bytes); the original is at x-original-topic/partition/offset").encode()
             return dataclasses.replace(record, value=None, headers=[*record.headers, ("x-value-dropped", note)])
         return None
     if failure is Failure.TOO_LARGE and record.value is not None and len(record.value) > 64 * 1024:

@@ -20,8 +20,9 @@ def test_a_hung_worker_is_replaced_so_the_next_request_is_still_processed():
     with Running(settings(CONCURRENT_REQUESTS="1", REQUEST_DEADLINE_SECONDS="1")) as run:
         run.consumer.schedule("assign", [P0])
         run.consumer.append(P0, text_request("hang:stuck"), key=b"r0")
-        run.consumer.append(P0, text_request("next"), key=b"r1")
-        run.wait_for(lambda: run.consumer.stored.get(P0) == 2, timeout=8, what="both answered")
+        run.wait_for(lambda: run.consumer.stored.get(P0) == 1, timeout=8, what="r0 answered at its deadline")
+        run.consumer.append(P0, text_request("next"), key=b"r1")  # the only worker is still stuck in r0
+        run.wait_for(lambda: run.consumer.stored.get(P0) == 2, timeout=8, what="r1 answered")
         answers = {a["request_id"]: a for a in run.answers()}
         assert answers["r0"]["error"]["code"] == "deadline_exceeded"
         assert answers["r1"]["status"] == "ok", answers["r1"]  # processed by the replacement worker
