@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
@@ -12,31 +12,29 @@ from pydantic_core import PydanticSerializationError
 
 from . import SCHEMA_VERSION
 from .errors import ErrorCode, ProcessingError
+from .schemas import ResultKind as ResultKind  # re-exported: part of the wire contract (Response fields)
+from .schemas import Source as Source
 from .validation import describe_validation_error
 
 # JSON may escape a lone UTF-16 surrogate ("\ud800"); Python decodes it into a str that UTF-8 cannot encode.
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
-class RequestKind(str, Enum):
+class RequestKind(StrEnum):
+    """The `kind` a request may ask for; `auto` lets the classifier decide."""
+
     AUTO = "auto"
     RECIPE = "recipe"
     NUTRITION_LABEL = "nutrition_label"
     FOOD = "food"
 
 
-class ResultKind(str, Enum):
-    RECIPE = "recipe"
-    NUTRITION_LABEL = "nutrition_label"
-    FOOD = "food"
+class MessageKind(StrEnum):
+    """What a request message is, read before (or without) validating it: the `kind` label of the metrics."""
+
+    PHOTO = "photo"
     TEXT = "text"
-
-
-class Source(str, Enum):
-    OCR = "ocr"
-    LLM_VISION = "llm-vision"
-    LLM_TEXT = "llm-text"
-    MISSING = "missing"
+    INVALID = "invalid"
 
 
 class Request(BaseModel):
@@ -107,15 +105,15 @@ def _wire_text(value: Any) -> str:
     return value if isinstance(value, str) and not _SURROGATES.search(value) else ""
 
 
-def peek_kind(value: bytes | None) -> str:
-    """'photo', 'text' or 'invalid' for a value, without validating it (metrics and routing of errors)."""
+def peek_kind(value: bytes | None) -> MessageKind:
+    """What a value is, without validating it (metrics and routing of errors)."""
     try:
         data = json.loads(value or b"")
     except Exception:
-        return "invalid"
+        return MessageKind.INVALID
     if not isinstance(data, dict):
-        return "invalid"
-    return "photo" if "photo" in data else "text"
+        return MessageKind.INVALID
+    return MessageKind.PHOTO if "photo" in data else MessageKind.TEXT
 
 
 class ErrorBody(BaseModel):

@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class ResultKind(StrEnum):
+    """What a result is: one of the photo kinds, or a text answer."""
+
+    RECIPE = "recipe"
+    NUTRITION_LABEL = "nutrition_label"
+    FOOD = "food"
+    TEXT = "text"
+
+
+class Source(StrEnum):
+    """Where a result field's value came from (the `sources` map of a photo result)."""
+
+    OCR = "ocr"
+    LLM_VISION = "llm-vision"
+    LLM_TEXT = "llm-text"
+    MISSING = "missing"
 
 
 class _Result(BaseModel):

@@ -21,8 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from models_processor.messages import ResultKind
 from models_processor.ocr.base import OcrResult
+from models_processor.schemas import ResultKind
 
 # Lines recognised with less confidence than this are mostly texture read as letters; they do not count.
 MIN_LINE_SCORE = 0.6

@@ -12,8 +12,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel
 
-from ..messages import Source
-from ..schemas import NutritionLabelResult, RecipeResult
+from ..schemas import NutritionLabelResult, RecipeResult, Source
 
 # A part can never exceed its whole on a label: (part, whole).
 _PART_OF = (

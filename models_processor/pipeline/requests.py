@@ -14,8 +14,9 @@ from ..config import Settings
 from ..deadline import Deadline
 from ..errors import DLQ_CODES, ErrorCode, ProcessingError
 from ..logs import request_context
-from ..messages import Request, Response, ResultKind, decode_request, peek_identity, peek_kind
+from ..messages import MessageKind, Request, Response, decode_request, peek_identity, peek_kind
 from ..metrics import Metrics
+from ..schemas import ResultKind
 from .text import TextPipeline
 
 log = logging.getLogger(__name__)
@@ -39,19 +40,18 @@ class Inbound:
 @dataclass(frozen=True)
 class Processed:
     request_id: str
-    kind: str                       # "photo" | "text" | "invalid" (metrics label)
+    kind: MessageKind               # the metrics label; which response topic
     response: Optional[Response]    # None: skipped (EXPECTED_USER_EMAIL filter), nothing to answer
     reply_topic: Optional[str]      # None: the default topic for the kind
     dlq_error: Optional[ProcessingError] = None  # set: copy the original to the DLQ with this error
-    skip_reason: Optional[str] = None
 
 
-def failure_answer(request_id: str, email: str, kind: str, error: ProcessingError,
+def failure_answer(request_id: str, email: str, kind: MessageKind, error: ProcessingError,
                    reply_topic: Optional[str] = None) -> Processed:
     """The one place an error answer is built (by the processor, and by the dispatcher for a worker that
     could not answer); the original goes to the DLQ when the code says so."""
     response = Response.failure(user_email=email, request_id=request_id, error=error,
-                                kind=ResultKind.TEXT if kind == "text" else None)
+                                kind=ResultKind.TEXT if kind is MessageKind.TEXT else None)
     return Processed(request_id, kind, response, reply_topic, dlq_error=error if error.code in DLQ_CODES else None)
 
 
@@ -93,14 +93,14 @@ class RequestProcessor:
             log.warning("request rejected", extra={"code": error.code.value, "reason": error.message})
             return self._failure(request_id, email, kind, error, reply_topic=None)
 
-        kind = "photo" if request.is_photo else "text"
+        kind = MessageKind.PHOTO if request.is_photo else MessageKind.TEXT
         self._metrics.consumed.labels(kind).inc()
         if self._filtered_out(request.user_email):
             return self._skipped(request_id, kind)
         if not message.key and not request.request_id:
-            error = ProcessingError(ErrorCode.INVALID_REQUEST,
+            no_id = ProcessingError(ErrorCode.INVALID_REQUEST,
                                     "message key is empty and the value has no request_id: the key must be the request id")
-            return self._failure(request_id, request.user_email, kind, error, reply_topic=None)
+            return self._failure(request_id, request.user_email, kind, no_id, reply_topic=None)
 
         try:
             reply_topic = self._check_overrides(request)
@@ -114,8 +114,8 @@ class RequestProcessor:
                                  reply_topic=request.reply_topic if request.reply_topic in settings.allowed_reply_topics else None)
         except Exception:  # a bug must answer `internal`, never kill the worker or lose the request
             log.exception("unexpected error while processing")
-            error = ProcessingError(ErrorCode.INTERNAL, "internal error while processing the request")
-            return self._failure(request_id, request.user_email, kind, error, reply_topic=None)
+            internal = ProcessingError(ErrorCode.INTERNAL, "internal error while processing the request")
+            return self._failure(request_id, request.user_email, kind, internal, reply_topic=None)
 
         self._metrics.processed.labels(kind, "ok").inc()
         timings = response.timings_ms or {}
@@ -129,10 +129,10 @@ class RequestProcessor:
         expected = self._settings.expected_user_email
         return bool(expected) and email != expected
 
-    def _skipped(self, request_id: str, kind: str) -> Processed:
+    def _skipped(self, request_id: str, kind: MessageKind) -> Processed:
         self._metrics.skipped.labels("user_email").inc()
         log.info("request skipped: user_email does not match EXPECTED_USER_EMAIL")
-        return Processed(request_id, kind, None, None, skip_reason="user_email")
+        return Processed(request_id, kind, None, None)
 
     def _check_overrides(self, request: Request) -> Optional[str]:
         settings = self._settings
@@ -146,7 +146,7 @@ class RequestProcessor:
             return request.reply_topic
         return None
 
-    def _failure(self, request_id: str, email: str, kind: str, error: ProcessingError,
+    def _failure(self, request_id: str, email: str, kind: MessageKind, error: ProcessingError,
                  reply_topic: Optional[str]) -> Processed:
         self._metrics.processed.labels(kind, "error").inc()
         self._metrics.failed.labels(kind, error.code.value).inc()

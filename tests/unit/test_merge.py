@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models_processor.messages import Source
+from models_processor.schemas import Source
 from models_processor.pipeline.merge import merge
 from models_processor.schemas import Ingredient, NutritionLabelResult, RecipeResult, RecipeTimes
 
