@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 # A kind's file points into _definitions.json; the definitions point at each other within that file.
 DEFS_REFS = ("/api/_definitions.json#/$defs/", "#/$defs/")
@@ -40,7 +40,7 @@ def _def_name(ref: object) -> str | None:
 
 
 def kubernetes_validate_dir(version: str) -> Path:
-    import kubernetes_validate
+    import kubernetes_validate  # type: ignore[import-untyped]
 
     root = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{version}-local-strict"
     if not root.is_dir():
@@ -83,7 +83,7 @@ def standalone(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str,
             continue
         needed.add(name)
         _refs(definitions[name], todo)
-    out = _rewrite(schema)
+    out: dict[str, Any] = _rewrite(schema)
     out.pop("$id", None)  # kubeconform names the schema by its file
     out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     if needed:
