@@ -182,3 +182,21 @@ def test_late_delivery_report_of_an_old_job_leaves_the_new_job_for_the_same_offs
                      what="the new job answered at its deadline")
         codes = [a.get("error", {}).get("code") for a in run.answers()]
         assert "deadline_exceeded" in codes
+
+
+def test_exactly_once_failing_transactions_back_off_and_stop_the_intake():
+    """Defect 3: while every transaction aborts, retries back off and answers waiting for a transaction
+    count against the in-flight limit (they grew without bound until BufferError)."""
+    with Running(settings(PROCESSING_GUARANTEE="exactly_once")) as run:  # in-flight limit 4
+        abortable = error(KafkaError.INVALID_TXN_STATE, "scripted", txn_requires_abort=True)
+        run.producer.fail_next("commit_transaction", abortable, times=1000)
+        run.consumer.schedule("assign", [P0])
+        for i in range(50):
+            run.consumer.append(P0, text_request(f"r{i}"), key=f"r{i}".encode())
+        time.sleep(2.5)
+        assert run.consumer.in_hand() <= 4, f"{run.consumer.in_hand()} read while nothing could be committed"
+        assert run.producer.calls["begin_transaction"] <= 15, run.producer.calls
+        run.producer.faults["commit_transaction"].clear()
+        run.wait_for(lambda: dict(run.producer.committed_offsets()).get(P0) == 50, timeout=20,
+                     what="everything committed once transactions succeed")
+        assert sorted(a["request_id"] for a in run.answers()) == sorted(f"r{i}" for i in range(50))
