@@ -54,10 +54,20 @@ _NUTRITION_TERMS: dict[str, str] = {
     "daily_value": r"da[il1][il1]yva[il1]ue",
     "potassium": r"p[o0]tass[il1]um",
     "vitamin": r"v[il1]tam[il1]n",
+    # EU/UK and AU/NZ tables: "Nutrition information", "Typical values", "Per 100g", energy in kJ/kcal,
+    # "of which saturates", "Avg quantity per serving", salt.
+    "nutrition_information": r"nutr[il1]t[il1][o0]n(a[il1])?[il1]nf[o0]rmat[il1][o0]n|valeurnutr[il1]t[il1]ve",
+    "typical_values": r"typ[il1]ca[il1]va[il1]ues",
+    "per_100": r"per100(g|m[il1])",
+    "energy": r"energy\d*(kj|kca[il1])|\d(kj|kca[il1])",
+    "saturates": r"saturates|[o0]fwh[il1]ch",
+    "avg_quantity": r"(avg|average)quant[il1]ty",
+    "per_serving": r"perserv(e|[il1]ng)",
+    "salt": r"sa[il1]t\d",
 }
 # A nutrient word followed by an amount in g/mg (OCR often reads 0 as "O": "Omg", "Og").
 _NUTRIENT_AMOUNT = re.compile(
-    r"(fat|sodium|carbohydrate|sugars|protein|cholesterol|fiber|potassium)[0-9o][0-9.,]*(mg|g)"
+    r"(fat|sodium|carbohydrate|sugars|protein|cholesterol|fiber|fibre|potassium|saturates|salt|total)[0-9o][0-9.,]*(mg|g)"
 )
 
 _RECIPE_TERMS: dict[str, str] = {

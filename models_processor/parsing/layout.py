@@ -23,9 +23,9 @@ MERGE_GAP = 1.5
 MIN_GUTTER = 1.2
 # A vertical gap larger than this many line heights ends a multi-column block (a new layout region).
 BLOCK_BREAK = 2.5
-# Skew is only corrected within this bound (radians, ~10 degrees); larger angles are rotated photos
-# that the OCR engine's direction handling is responsible for.
-MAX_SKEW = 0.18
+# Skew is corrected within this bound (radians, ~25 degrees): a label photographed at 12-15 degrees must not
+# mix neighbouring rows. Sideways and upside-down pages are the OCR engine's direction handling's job.
+MAX_SKEW = 0.44
 
 
 def line_angle(line: OcrLine) -> float:
@@ -209,22 +209,3 @@ def reading_order(lines: Sequence[OcrLine], _depth: int = 0) -> list[OcrLine]:
     for row in rows[i:]:
         out.extend(merge_row(row))
     return out
-
-
-def row_cells(lines: Sequence[OcrLine]) -> list[list[OcrLine]]:
-    """Rows of merged cells: the table view used by label parsers (a value cell stays apart from a
-    distant %DV cell)."""
-    return [merge_row(r) for r in group_rows(lines)]
-
-
-def next_value_cell(rows: Sequence[Sequence[OcrLine]], r: int, c: int) -> list[OcrLine]:
-    """Cells that may hold the value of the label in rows[r][c]: the rest of its row, left to right,
-    then the next row's cells (a value printed under its label, or pushed down by OCR)."""
-    following = list(rows[r][c + 1:])
-    if r + 1 < len(rows):
-        label = rows[r][c]
-        below = rows[r + 1]
-        # Only when the next row starts near the label's own column, not in an unrelated column.
-        near = [cell for cell in below if cell.right > label.left - label.height]
-        following.extend(near)
-    return following

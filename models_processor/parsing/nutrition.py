@@ -1,47 +1,65 @@
-"""Nutrition-facts label from OCR lines -> NutritionLabelResult.
+"""Nutrition label from OCR lines -> NutritionLabelResult (US, Canadian bilingual, EU/UK, AU/NZ tables).
 
-How it reads a label:
-- Boxes are grouped into rows of cells (layout.row_cells); each cell is repaired for typical OCR damage
-  (lost spaces "Carbohydrate31g", "O"/"o" read for zero "Og", "O mg", glued words "0gAdded").
+How it reads a label (docs/PARSING.md):
+- Boxes are grouped into rows (layout.group_rows, which corrects skew from the boxes' own angles), and
+  merged into cells across word-sized gaps; each cell is repaired for typical OCR damage (lost spaces
+  "Carbohydrate31g", "Og" for "0g", glued words "0gAdded"). A cell holding several nutrients ("Iron 8mg
+  45% Potassium 235mg 6%") is split where a nutrient name follows a value.
 - A nutrient is recognised only when its name STARTS a cell ("Not a significant source of saturated
   fat" names nutrients mid-sentence and is ignored). Its value is the first number that is not a
   percentage in the rest of the cell, else in the following cells of the row, else at the start of the
-  next row (values pushed down by OCR). So two-column labels ("Calories 110 150") and %DV columns give
-  the per-serving, first-column figure.
-- "less than 1g" / "<1g" gives the stated number (1), matching how the ground truth is read off labels.
-- A missing unit where the last digit is a "9" is taken as a misread "g" only when reading the number
-  whole would be implausible ("09" has a leading zero; 0-suffixed-9 above the field's maximum).
+  next row. When the label has a "per serving" column beside a "per 100 g" one, the value is taken from
+  the cell nearest the per-serving column; otherwise the first column.
+- Values are read in the field's own unit (nutrition_values.parse_value); energy in kJ only is converted
+  to kcal, a kJ row followed by a kcal row gives the kcal.
 - The first occurrence of a field wins, and parsing stops at the footnote ("based on a 2,000 calorie
   diet"), whose reference table repeats nutrient names with other numbers.
+- The result then goes through checks.check_nutrition: implausible values become missing.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Optional
 
 from models_processor.ocr.base import OcrLine, OcrResult
+from models_processor.parsing.checks import Checked, check_nutrition
 from models_processor.parsing.layout import group_rows, merge_row
+from models_processor.parsing.nutrition_values import (
+    has_value,
+    only_kj,
+    parse_value,
+    repair_text,
+    repair_text_keep_case,
+    to_float,
+)
 from models_processor.schemas import NutritionLabelResult
 
-# Field -> name pattern anchored at the start of a cell (after cleanup, lowercased).
+__all__ = ["ParsedNutrition", "parse_nutrition_label", "repair_text", "repair_text_keep_case"]
+
+# Field -> name pattern anchored at the start of a cell (after cleanup, lowercased). Bilingual labels
+# print "Saturated / saturés" and "+ Trans / trans" without the word "fat".
 FIELD_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (field, re.compile(pattern)) for field, pattern in (
+    (name, re.compile(pattern)) for name, pattern in (
         ("calories", r"^(?:amount per serving\s*)?calories\b(?!\s*from)|^energy\b"),
-        ("saturated_fat_g", r"^(?:of which\s*)?(?:saturated|sat\.?)\s*fat\b|^(?:of which\s*)?saturates\b"),
-        ("trans_fat_g", r"^trans\.?\s*fat\b"),
+        ("saturated_fat_g", r"^(?:of which\s*)?(?:saturated|sat\.?)(?:\s*fat)?\b|^(?:of which\s*)?saturates\b"),
+        ("trans_fat_g", r"^\+?\s*trans\.?(?:\s*fat)?\b"),
         ("total_fat_g", r"^(?:total\s*)?fat\b"),
         ("cholesterol_mg", r"^chol[a-z]*\.?"),
         ("sodium_mg", r"^sodium\b"),
         ("potassium_mg", r"^potas(?:sium|\.)?"),
         ("dietary_fiber_g", r"^(?:dietary\s*)?fib(?:er|re)s?\b"),
         ("added_sugars_g", r"^(?:incl(?:udes|\.)?\s*)?added\s*sugars?\b"),
-        ("total_sugars_g", r"^(?:total\s*|of which\s*)?sugars?\b"),
+        ("total_sugars_g", r"^(?:total\s*|of which\s*)?sugars?\b(?!\s*alcohols?)"),
         ("total_carbohydrate_g", r"^(?:total\s*)?carb(?:ohydrates?|s|\.)?\b|^(?:total\s*)?carbo[a-z]*"),
         ("protein_g", r"^proteins?\b"),
     )
 )
+# Any nutrient or label word that may start a second entry in the middle of a cell.
+MID_ROW_NAME = re.compile(r"(?<=[%\d•·g])\s*[•·]?\s*(?=(?:calcium|iron|potassium|vitamin|sodium|cholesterol|"
+                          r"protein|\+\s*trans|trans|magnesium|zinc|phosphorus)\b)")
 # "Includes 10g Added Sugars": the value sits between "includes" and the name.
 INCLUDES_RE = re.compile(r"^incl(?:udes|\.)?\s*(?P<value>(?:<|less than)?\s*\d+(?:[.,]\d+)?\s*m?g)\s*added\s*sugar")
 SERVING_SIZE_RE = re.compile(r"\bserv(?:ing|\.)?\s*size\b\s*:?\s*", re.I)
@@ -52,77 +70,44 @@ SERVINGS_RES = (
 )
 # Where the label's footnote begins; its reference table repeats nutrient names with other numbers.
 FOOTNOTE_RE = re.compile(r"(calorie\s*diet|daily values? (?:are|is) based|tells you how much|"
-                         r"percent daily values?|calories\s*:?\s*2[.,]?000)", re.I)
-VALUE_RE = re.compile(r"(?P<lt><|less\s*than\s*)?(?P<num>\d{1,3}(?:,\d{3})+(?![\d])|\d+(?:[.,]\d+)?)\s*"
-                      r"(?P<unit>mcg|µg|mg|kcal|kj|cal|g)?(?P<pct>\s*%)?", re.I)
+                         r"percent daily values?|calories\s*:?\s*2[.,]?000|5\s*% or less)", re.I)
+PER_SERVING_RE = re.compile(r"\bper\s*(?:serv(?:ing|e)|portion|\d+\s*g\s*serv|pack)", re.I)
+PER_100_RE = re.compile(r"\bper\s*100\s*(?:g|ml)\b|^100\s*(?:g|ml)$", re.I)
 
 FIELD_UNIT = {f: ("mg" if f.endswith("_mg") else "g") for f, _ in FIELD_PATTERNS if f != "calories"}
 # Largest horizontal gap, in line heights, still read as a space between words of one cell.
 WORD_GAP = 0.6
-# Per-serving maxima used only to judge a reading implausible.
-PLAUSIBLE_MAX = {"g": 100.0, "mg": 5000.0, "kcal": 2000.0}
 
 
 @dataclass(frozen=True)
 class ParsedNutrition:
     result: NutritionLabelResult
     found: set[str]
+    checked: Optional[Checked] = None
+    partial: frozenset[str] = field(default_factory=frozenset)
 
 
-def repair_text(text: str) -> str:
-    """Undo common OCR damage on label text; lowercased."""
-    s = text.replace("’", "'").replace("|", " ")
-    s = re.sub(r"(?<=[A-Za-z])(?=\d)", " ", s)             # "Carbohydrate31g" -> "Carbohydrate 31g"
-    s = re.sub(r"(?<=\d)(m?g|mcg)(?=[A-Z])", r"\1 ", s)     # "0gAdded" -> "0g Added"
-    s = re.sub(r"\b[oO](?=\s*(?:mcg|mg|g)\b)", "0", s)      # "Og", "O mg" -> "0g", "0 mg"
-    s = re.sub(r"(?<=\d)[oO]\b|(?<=\d)[oO](?=\d)", "0", s)  # "1O" -> "10"
-    s = re.sub(r"\s+", " ", s)
-    return s.strip().lower().lstrip("-•·*. ")
+@dataclass(frozen=True)
+class Cell:
+    text: str  # repaired, lowercased
+    left: float
+    right: float
+
+    @property
+    def center(self) -> float:
+        return (self.left + self.right) / 2
 
 
-def _to_float(num: str) -> float:
-    if re.fullmatch(r"\d{1,3}(?:,\d{3})+", num):
-        return float(num.replace(",", ""))
-    return float(num.replace(",", "."))
-
-
-def parse_value(text: str, unit: Optional[str]) -> Optional[float]:
-    """First non-percentage number of text, converted to `unit` ("g", "mg" or None for energy)."""
-    for m in VALUE_RE.finditer(text):
-        if m.group("pct"):
-            continue
-        num, found_unit = m.group("num"), (m.group("unit") or "").lower()
-        value = _to_float(num)
-        if unit is None:
-            if found_unit == "kj":
-                continue  # energy in kJ next to kcal: keep looking for the kcal figure
-            return value
-        if not found_unit:
-            value = _misread_g(num, unit)
-            if value is None:
-                return None
-            return value
-        if found_unit in ("mcg", "µg"):
-            value = value / 1000.0
-            found_unit = "mg"
-        if found_unit == "g" and unit == "mg":
-            value *= 1000.0
-        elif found_unit == "mg" and unit == "g":
-            value /= 1000.0
-        return round(value, 3)
-    return None
-
-
-def _misread_g(num: str, unit: str) -> Optional[float]:
-    """A bare number where a unit is expected. "09" is "0g"; "129" for a gram field above its maximum is
-    "12g"; any other bare number is taken as printed (OCR often drops a small unit)."""
-    value = _to_float(num)
-    if unit == "g" and num.endswith("9") and len(num) >= 2 and "." not in num and "," not in num:
-        if num.startswith("0") or value > PLAUSIBLE_MAX["g"]:
-            return _to_float(num[:-1])
-    if value > PLAUSIBLE_MAX.get(unit, float("inf")):
-        return None
-    return value
+def _split_mid_row(line: OcrLine) -> list[Cell]:
+    """One cell per nutrient when a cell holds several ("iron 8mg 45% potassium 235mg 6%"); positions are
+    apportioned by character count."""
+    text = repair_text(line.text)
+    if INCLUDES_RE.match(text):
+        return [Cell(text, line.left, line.right)]
+    cuts = [0] + [m.start() for m in MID_ROW_NAME.finditer(text) if m.start() > 0] + [len(text)]
+    width = (line.right - line.left) / max(1, len(text))
+    return [Cell(text[a:b].strip(" •·"), line.left + a * width, line.left + b * width)
+            for a, b in zip(cuts, cuts[1:]) if text[a:b].strip(" •·")]
 
 
 def _match_field(text: str) -> Optional[tuple[str, str]]:
@@ -130,50 +115,100 @@ def _match_field(text: str) -> Optional[tuple[str, str]]:
     inc = INCLUDES_RE.match(text)
     if inc:
         return "added_sugars_g", inc.group("value")
-    for field, pattern in FIELD_PATTERNS:
+    for name, pattern in FIELD_PATTERNS:
         m = pattern.match(text)
         if m:
-            return field, text[m.end():]
+            return name, text[m.end():]
     return None
 
 
-def _cells_value(cells: Sequence[str], unit: Optional[str]) -> Optional[float]:
-    """Value from the cells that follow a name: the first that holds a number and no other name."""
-    for text in cells:
-        if _match_field(text) is not None or SERVING_SIZE_RE.search(text):
-            return None
-        value = parse_value(text, unit)
-        if value is not None:
-            return value
-        if re.search(r"[a-z]{3,}", text) and not re.search(r"\d", text):
-            return None  # a word cell without numbers: the value is not further along
+def serving_column(rows: Sequence[Sequence[Cell]]) -> Optional[float]:
+    """x of the per-serving column on a table that also has a per-100 g column, else None (first column)."""
+    for r, row in enumerate(rows):
+        here = list(row) + (list(rows[r + 1]) if r + 1 < len(rows) else [])
+        serving = [c for c in here if PER_SERVING_RE.search(c.text) and not PER_100_RE.search(c.text)]
+        hundred = [c for c in here if PER_100_RE.search(c.text)]
+        if serving and hundred:
+            return serving[0].center
     return None
 
 
-def _serving_size(rows: Sequence[Sequence[str]], r: int, c: int) -> Optional[str]:
-    text = rows[r][c]
+def _value_cells(rows: Sequence[Sequence[Cell]], r: int, c: int) -> list[Cell]:
+    """Cells that may hold the value of the name in rows[r][c]: the rest of its row until a word cell,
+    then the first cell of the next row (a value pushed down by OCR)."""
+    out: list[Cell] = []
+    for cell in rows[r][c + 1:]:
+        if _match_field(cell.text) is not None or SERVING_SIZE_RE.search(cell.text):
+            break
+        if re.match(r"^[a-z]{3,}", cell.text) and not cell.text.startswith("less"):
+            break  # a label word ("calories from fat 110"): the value is not further along
+        out.append(cell)
+    if not out and r + 1 < len(rows) and rows[r + 1]:
+        first = rows[r + 1][0]
+        if _match_field(first.text) is None and has_value(first.text) and not re.match(r"^[a-z]{3,}", first.text):
+            out.append(first)
+    return out
+
+
+def _read_value(rows: Sequence[Sequence[Cell]], r: int, c: int, name: str, rest: str,
+                column: Optional[float]) -> Optional[float]:
+    unit = None if name == "calories" else FIELD_UNIT[name]
+    if has_value(rest) and column is None:
+        return _energy(rows, r, rest, None) if unit is None else parse_value(rest, unit)
+    cells = [cl for cl in _value_cells(rows, r, c) if has_value(cl.text)]
+    if has_value(rest):
+        cells.insert(0, Cell(rest, rows[r][c].left, rows[r][c].right))
+    if not cells:
+        return None
+    cell = min(cells, key=lambda cl: abs(cl.center - column)) if column is not None else cells[0]
+    return _energy(rows, r, cell.text, cell) if unit is None else parse_value(cell.text, unit)
+
+
+def _energy(rows: Sequence[Sequence[Cell]], r: int, text: str, cell: Optional[Cell]) -> Optional[float]:
+    """kcal; a kJ-only cell whose next row prints the kcal in the same column gives that kcal."""
+    if only_kj(text) and r + 1 < len(rows):
+        below = [b for b in rows[r + 1] if re.search(r"\d\s*k?cal\b", b.text)]
+        if below:
+            ref = cell.center if cell is not None else below[0].center
+            return parse_value(min(below, key=lambda b: abs(b.center - ref)).text, None)
+    return parse_value(text, None)
+
+
+def _serving_size(raw_rows: Sequence[Sequence[str]], r: int, c: int) -> Optional[str]:
+    text = raw_rows[r][c]
     m = SERVING_SIZE_RE.search(text)
     rest = text[m.end():] if m else ""
-    if not rest.strip() and c + 1 < len(rows[r]):
-        rest = rows[r][c + 1]  # only the next cell: further cells belong to other panels
+    if not rest.strip() and c + 1 < len(raw_rows[r]):
+        rest = raw_rows[r][c + 1]  # only the next cell: further cells belong to other panels
     rest = re.split(r"\bservings?\b|\babout \d+ servings|\d+\s*servings", rest, flags=re.I)[0]
     rest = rest.strip(" :;,.-")
     return rest or None
 
 
+def _servings(row: Sequence[Cell]) -> Optional[float]:
+    for c in range(len(row)):
+        joined = " ".join(cell.text for cell in row[c:])
+        for pattern in SERVINGS_RES:
+            sm = pattern.search(joined)
+            if sm:
+                return to_float(sm.group("n"))
+    return None
+
+
 def parse_nutrition_label(ocr: OcrResult) -> ParsedNutrition:
-    """Fields of a nutrition-facts label; `found` names the fields that were read off the label."""
+    """Fields of a nutrition label; `found` names the fields that were read off the label and passed the
+    self-checks."""
     boxes = group_rows(ocr.lines)
     # Nutrients read from cells merged only across word-sized gaps: a name and its value printed apart
     # ("Total Carbohydrate" "14g") still join, while %DV cells and neighbouring panels stay separate.
-    grid = [merge_row(row, max_gap=WORD_GAP) for row in boxes]
-    rows = [[repair_text(cell.text) for cell in row] for row in grid]
+    rows = [[cell for line in merge_row(row, max_gap=WORD_GAP) for cell in _split_mid_row(line)] for row in boxes]
     # The serving size is read from the unmerged boxes, so text of a neighbouring panel that touches
     # the size box is not taken along ("1 Bottle" + "Contains ...").
     raw_rows = [[repair_text_keep_case(ln.text) for ln in row] for row in boxes]
+    column = serving_column(rows)
     values: dict[str, object] = {}
     for r, row in enumerate(rows):
-        if FOOTNOTE_RE.search(" ".join(row)):
+        if FOOTNOTE_RE.search(" ".join(cell.text for cell in row)):
             break
         if "serving_size" not in values:
             for c, text in enumerate(raw_rows[r]):
@@ -182,32 +217,16 @@ def parse_nutrition_label(ocr: OcrResult) -> ParsedNutrition:
                     if size:
                         values["serving_size"] = size
                     break
-        for c, text in enumerate(row):
-            if "servings_per_container" not in values:
-                joined = " ".join(row[c:])
-                for pattern in SERVINGS_RES:
-                    sm = pattern.search(joined)
-                    if sm:
-                        values["servings_per_container"] = _to_float(sm.group("n"))
-                        break
-            hit = _match_field(text)
+        if "servings_per_container" not in values:
+            servings = _servings(row)
+            if servings is not None:
+                values["servings_per_container"] = servings
+        for c, cell in enumerate(row):
+            hit = _match_field(cell.text)
             if hit is None or hit[0] in values:
                 continue
-            field, rest = hit
-            unit = None if field == "calories" else FIELD_UNIT[field]
-            value = parse_value(rest, unit)
-            if value is None and not re.search(r"\d", rest):
-                following = row[c + 1:]
-                if r + 1 < len(rows):
-                    following = following + rows[r + 1][:1]
-                value = _cells_value(following, unit)
+            value = _read_value(rows, r, c, hit[0], hit[1], column)
             if value is not None:
-                values[field] = value
-    result = NutritionLabelResult(**values)
-    return ParsedNutrition(result=result, found=set(values))
-
-
-def repair_text_keep_case(text: str) -> str:
-    """Serving sizes are returned as printed; only spacing and zero/"O" damage are repaired."""
-    s = re.sub(r"\b[oO](?=\s*(?:mcg|mg|g)\b)", "0", text)
-    return re.sub(r"\s+", " ", s).strip()
+                values[hit[0]] = value
+    result, checked = check_nutrition(NutritionLabelResult(**values), set(values))
+    return ParsedNutrition(result=result, found=checked.found, checked=checked)

@@ -74,7 +74,9 @@ _CASE_SENSITIVE = {"t": "tsp", "T": "tbsp", "c": "cup"}
 # Long unit words that OCR often damages ("toblespcons"); matched by similarity, never short ones.
 _FUZZY_UNITS = {"tablespoon": "tbsp", "tablespoons": "tbsp", "teaspoon": "tsp", "teaspoons": "tsp"}
 
-_NUM = r"\d+(?:[.,]\d+)?"
+# "1,000" is a thousand (a comma before exactly three digits), "1,5" one and a half.
+_THOUSANDS = r"\d{1,3}(?:,\d{3})+(?![\d.,])"
+_NUM = rf"(?:{_THOUSANDS}|\d+(?:[.,]\d+)?)"
 _FRAC = r"\d+\s*/\s*\d+"
 _MIXED = rf"\d+\s+{_FRAC}"
 _ONE_QTY = rf"(?:{_MIXED}|{_FRAC}|{_NUM})"
@@ -83,7 +85,7 @@ QTY_RE = re.compile(rf"^(?P<q1>{_ONE_QTY})(?:\s*(?:-|–|—|to|or)\s*(?P<q2>{_O
 PAREN_RE = re.compile(r"^\(([^)]*)\)\s*")
 # List bullets OCR keeps in front of a line; a letter "o" counts only when a space follows it.
 BULLET_RE = re.compile(r"^\s*(?:[•·\-–—*›>»▪■□●◦]|o(?=\s))\s*")
-UNIT_WORD_RE = re.compile(r"^(fl\.?\s*oz\.?|fluid\s+ounces?|[A-Za-z]+)\.?(?=$|[\s,(]|\d)")
+UNIT_WORD_RE = re.compile(r"^(fl\.?\s*oz\.?|fluid\s+ounces?|[A-Za-z]+)\.?(?=$|[\s,(/+]|\d)")
 # A unit token with OCR damage: letters mixed with glyphs read for letters ("m1", "0z", "tb|sp").
 OCR_UNIT_WORD_RE = re.compile(r"^([A-Za-z0|!][A-Za-z01|!]{1,5})\.?(?=$|[\s,(])")
 TO_TASTE_RE = re.compile(r"\b(to taste|as needed|as required|to serve|for serving|optional)\b", re.I)
@@ -93,7 +95,23 @@ SIZE_WORDS = re.compile(r"^(?:(?:extra[- ])?large|medium|small|big|heaped|heapin
 # A comma clause that describes preparation, not the ingredient ("sifted", "thinly sliced", "to serve").
 NOTE_CLAUSE_RE = re.compile(
     r",\s*(?:(?:finely|thinly|roughly|coarsely|freshly|lightly|well|very|cut|plus|to|for|at|about|"
-    r"optional|divided|or more|if|such as|preferably|room)\b|\w+ed\b|\w+ly\b).*$", re.I)
+    r"optional|divided|or more|if|such as|preferably|room|beaten|torn|ground|frozen|thawed|halved|"
+    r"quartered|zest|juice)\b|\w+ed\b|\w+ly\b).*$", re.I)
+_UNIT_TOKEN = r"(?:fl\.?\s*oz|[A-Za-z]+)\.?"
+_AMOUNT = r"(?:\d+(?:[.,]\d+)?(?:\s+\d+/\d+)?|\d+/\d+)"
+# What follows a unit and only restates or adds to the amount: "200g/7oz", "2 tbsp + 1 tsp", "plus 2 tsp".
+ALT_MEASURE_RE = re.compile(rf"^(?:/\s*{_AMOUNT}\s*{_UNIT_TOKEN}|(?:\+|plus)\s*{_AMOUNT}\s*{_UNIT_TOKEN})\s*", re.I)
+# "2 x 400g cans": a count of packs of a stated size; the size is skipped and the pack is the unit.
+MULTIPLIER_RE = re.compile(rf"^\s*[x×]\s*{_AMOUNT}\s*{_UNIT_TOKEN}\s+", re.I)
+# Fractions damaged by OCR: "1% cups" (1½), "3 12 cups" (3½), "12 cup" (½ cup: twelve would be "cups").
+_OCR_HALF_PERCENT = re.compile(r"^(\d+)\s?%(?=\s*[A-Za-z])")
+_OCR_SPLIT_FRACTION = re.compile(r"^(\d+)\s+(12|14|34)(?=\s*[A-Za-z])")
+_OCR_BARE_FRACTION = re.compile(r"^(12|14|34)(?=\s*(?:cup|teaspoon|tablespoon)\b)", re.I)
+_OCR_FRACTIONS = {"12": "1/2", "14": "1/4", "34": "3/4"}
+# Units measured in halves and quarters, where "3 12 cups" can only be 3½ ("2 14 oz cans" is two cans).
+SPOON_AND_CUP = frozenset({"cup", "tsp", "tbsp"})
+# "1-1/2 cups": a whole number and a fraction joined by a hyphen, not a range.
+_HYPHEN_MIXED = re.compile(r"^(\d+)\s*-\s*(\d)/(\d)(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -124,6 +142,8 @@ def parse_number(text: str) -> Optional[float]:
     if m:
         num, den = int(m.group(1)), int(m.group(2))
         return num / den if den else None
+    if re.fullmatch(_THOUSANDS, text):
+        return float(text.replace(",", ""))
     if re.fullmatch(_NUM, text):
         return float(text.replace(",", "."))
     return None
@@ -193,14 +213,37 @@ def _take_unit(text: str) -> tuple[Optional[str], str]:
     return None, rest
 
 
+def repair_quantity(text: str) -> str:
+    """Undo OCR damage to a leading fraction and write "1-1/2" as the mixed number "1 1/2"."""
+    s = _OCR_HALF_PERCENT.sub(r"\1 1/2", text)
+    m = _OCR_SPLIT_FRACTION.match(s)
+    if m and _starts_with_unit(s[m.end():], SPOON_AND_CUP):
+        s = f"{m.group(1)} {_OCR_FRACTIONS[m.group(2)]}{s[m.end():]}"
+    s = _OCR_BARE_FRACTION.sub(lambda b: _OCR_FRACTIONS[b.group(1)], s)
+    h = _HYPHEN_MIXED.match(s)
+    if h and int(h.group(2)) < int(h.group(3)):
+        s = f"{h.group(1)} {h.group(2)}/{h.group(3)}{s[h.end():]}"
+    return s
+
+
+def _starts_with_unit(text: str, units: frozenset[str]) -> bool:
+    m = UNIT_WORD_RE.match(text.lstrip())
+    return bool(m and lookup_unit(m.group(1)) in units)
+
+
 def split_quantity(text: str) -> QuantityMatch:
     """Leading quantity and unit of an ingredient line; the rest is what remains after them."""
     s = normalize_fractions(text).strip()
     s = BULLET_RE.sub("", s) if not re.match(r"^\d", s) else s
+    s = repair_quantity(s)
     m = QTY_RE.match(s)
     if m:
         quantity = parse_number(m.group("q1"))
-        unit, rest = _take_unit(s[m.end():])
+        after = s[m.end():]
+        mult = MULTIPLIER_RE.match(after)
+        unit, rest = _take_unit(after[mult.end():] if mult else after)
+        if unit is not None:
+            rest = ALT_MEASURE_RE.sub("", rest.lstrip(), count=1)
         return QuantityMatch(quantity, unit, rest)
     a = A_UNIT_RE.match(s)
     if a:

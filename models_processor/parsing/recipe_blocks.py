@@ -1,0 +1,64 @@
+"""Joining OCR lines into recipe items: wrapped ingredient lines into one ingredient, lines of a step or
+paragraph into one step."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Optional
+
+from models_processor.ocr.base import OcrLine
+from models_processor.parsing.quantities import starts_with_quantity
+from models_processor.parsing.recipe_lines import clean, ends_sentence, is_step_start, join, strip_step_number
+
+
+def group_paragraphs(lines: Sequence[OcrLine], numbered: bool) -> list[str]:
+    """Join OCR lines into steps: a new step starts at a number, or after a line that ends a sentence and
+    is followed by a paragraph gap or is visibly short."""
+    if not lines:
+        return []
+    right = max(ln.right for ln in lines)
+    left = min(ln.left for ln in lines)
+    width = max(right - left, 1.0)
+    groups: list[list[str]] = []
+    prev: Optional[OcrLine] = None
+    for ln in lines:
+        text = clean(ln.text)
+        start = prev is None
+        if prev is not None and numbered and is_step_start(text):
+            start = True
+        elif prev is not None and not numbered and ends_sentence(prev.text):
+            gap = ln.top - prev.bottom
+            short = (prev.right - left) < 0.8 * width
+            start = gap > 0.6 * prev.height or short
+        if start:
+            groups.append([strip_step_number(text) if numbered else text])
+        else:
+            groups[-1].append(text)
+        prev = ln
+    return [join(g) for g in groups if join(g)]
+
+
+def group_ingredients(lines: Sequence[OcrLine]) -> list[str]:
+    """Join wrapped ingredient lines: a line continues the previous one when it is indented, or does not
+    start with a quantity and the previous line ended with a joining word or comma."""
+    if not lines:
+        return []
+    base = min(ln.left for ln in lines)
+    items: list[list[str]] = []
+    prev: Optional[OcrLine] = None
+    for ln in lines:
+        text = clean(ln.text)
+        cont = False
+        # A wrapped line starts below the previous one, not to the right of its end: a line beyond the
+        # previous line's right edge is another column's item the layout kept in this row.
+        if prev is not None and not starts_with_quantity(text) and ln.left < prev.right:
+            indented = ln.left > base + 0.4 * ln.height and ln.left > prev.left - 0.2 * ln.height
+            dangling = re.search(r"(?:,|\bor|\band|\bof|\bplus|-|\()\s*$", prev.text) is not None
+            cont = indented or dangling or text.startswith("(")
+        if cont and items:
+            items[-1].append(text)
+        else:
+            items.append([text])
+        prev = ln
+    return [join(i) for i in items]
