@@ -215,6 +215,7 @@ class FakeProducer:
         self.written: list[Message] = []  # delivered (at-least-once) or committed (exactly-once)
         self.produce_calls: dict[str, int] = defaultdict(int)
         self.delivery_failures: dict[str, int] = defaultdict(int)
+        self.buffer_errors = 0
         self.transactions: list[Transaction] = []  # committed ones
         self.calls: dict[str, int] = defaultdict(int)
         self.faults: dict[str, deque[KafkaError]] = defaultdict(deque)  # next results of a txn call
@@ -252,6 +253,7 @@ class FakeProducer:
             if self.transactional and self._txn is None:
                 raise KafkaException(error(KafkaError._STATE, "Local: Erroneous state: no transaction"))
             if len(self._queue) >= self.queue_limit:
+                self.buffer_errors += 1
                 raise BufferError("Local: Queue full")
             self._queue.append(_Queued(topic, key_b, value_b, header_list, on_delivery or callback,
                                        in_transaction=self._txn is not None))

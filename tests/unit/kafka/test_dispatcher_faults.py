@@ -200,3 +200,16 @@ def test_exactly_once_failing_transactions_back_off_and_stop_the_intake():
         run.wait_for(lambda: dict(run.producer.committed_offsets()).get(P0) == 50, timeout=20,
                      what="everything committed once transactions succeed")
         assert sorted(a["request_id"] for a in run.answers()) == sorted(f"r{i}" for i in range(50))
+
+
+def test_a_full_producer_queue_is_waited_out_not_fatal():
+    """produce() raising BufferError (local queue full): serve delivery reports, then produce again."""
+    from testkit.fakes.kafka_clients import FakeProducer
+
+    with Running(settings(), producer=FakeProducer(queue_limit=1)) as run:
+        run.consumer.schedule("assign", [P0])
+        for i in range(6):
+            run.consumer.append(P0, b"not json", key=f"r{i}".encode())  # an answer and a DLQ copy each
+        run.wait_for(lambda: run.consumer.stored.get(P0) == 6, what="all answered")
+        assert len(run.answers()) == 6 and len(run.producer.records("dlq")) == 6
+        assert run.producer.buffer_errors > 0, "the queue never filled: the path was not taken"
