@@ -12,8 +12,13 @@ The same containers are run for real in test_k8s_ollama_real.py.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
-from pathlib import PurePosixPath
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 import pytest
@@ -171,3 +176,43 @@ def test_compose_ollama_is_the_tested_version():
     images = {svc["image"] for svc in compose["services"].values() if "ollama/ollama" in svc.get("image", "")}
     assert images
     assert {_tag_and_digest(i)[0] for i in images} == {_tested_ollama_version()}
+
+
+def _as_pod_user(pod: dict, cmd: list[str]) -> list[str]:
+    """cmd as the pod's uid/gid (setpriv when we are root: root would ignore the permission bits)."""
+    if os.geteuid() != 0:
+        return cmd
+    sc = pod["securityContext"]
+    return ["setpriv", f"--reuid={sc['runAsUser']}", f"--regid={sc['runAsGroup']}",
+            f"--groups={sc['fsGroup']}", *cmd]
+
+
+@pytest.fixture
+def reachable_dir() -> Iterator[Path]:
+    """A temp dir the pod's uid can traverse (pytest's tmp_path sits under a root-only folder)."""
+    path = Path(tempfile.mkdtemp(prefix="models-volume-"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_pull_step_names_a_volume_that_ignores_fsgroup(rendered, reachable_dir):
+    # An NFS export that ignores fsGroup: owned by root, not writable by the pod's uid or fsGroup. The
+    # pull step must stop at once and say so (before: the sidecar crash-looped on an unwritable /models).
+    pod = pod_spec(rendered["gpu"])
+    models = reachable_dir / "models"
+    models.mkdir()
+    models.chmod(0o555)
+    env = {"PATH": os.environ["PATH"], "OLLAMA_MODELS": str(models), "PULL_MODELS": "llava:7b",
+           "OLLAMA_BIN": "/nonexistent/ollama"}
+    proc = subprocess.run(_as_pod_user(pod, ["sh", str(PULL_SCRIPT)]), env=env, capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 1
+    assert f"cannot write {models}" in proc.stderr and "fsGroup" in proc.stderr
+    # Control: the same volume made writable for the pod's fsGroup gets past the check to the lock.
+    if os.geteuid() == 0:
+        os.chown(models, 0, pod["securityContext"]["fsGroup"])
+    models.chmod(0o775)
+    proc = subprocess.run(_as_pod_user(pod, ["sh", str(PULL_SCRIPT)]), env=env, capture_output=True, text=True,
+                          timeout=30)
+    assert "cannot write" not in proc.stderr and (models / ".pull.lock").exists()
