@@ -103,6 +103,15 @@ class Settings(BaseSettings):
     ocr_max_side: int = Field(1600, ge=320, le=8192, description="downscale before text detection")
     max_image_pixels: int = Field(40_000_000, ge=1_000_000, description="decompression-bomb limit")
     max_image_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="largest decoded photo; larger gets image_too_large")
+    photo_fallback_order: str = Field("text,vision", description="models asked, in order, for what OCR could not read: text (OCR lines to the text model), vision (the photo to the vision model); e.g. vision or text or vision,text")
+
+    @field_validator("photo_fallback_order")
+    @classmethod
+    def _fallback_steps(cls, value: str) -> str:
+        steps = [s.strip().lower() for s in value.split(",") if s.strip()]
+        if any(s not in ("text", "vision") for s in steps) or len(set(steps)) != len(steps):
+            raise ValueError("must list text and/or vision, comma-separated, each at most once")
+        return ",".join(steps)
 
     @field_validator("log_level")
     @classmethod

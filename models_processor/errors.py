@@ -36,6 +36,9 @@ class ProcessingError(Exception):
         self.code = code
         self.message = message
         self.retryable = retryable
+        # The result kind (a messages.ResultKind value) a photo was classified as before it failed: the error
+        # answer carries it. None when the failure came first.
+        self.result_kind: str | None = None
 
     def __repr__(self) -> str:
         return f"ProcessingError({self.code.value!r}, {self.message!r}, retryable={self.retryable})"

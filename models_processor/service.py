@@ -43,7 +43,7 @@ def build_parts(settings: Settings, metrics: Metrics | None = None) -> Parts:
 
     metrics = metrics or Metrics()
     models = build_models(settings, metrics)
-    photo: PhotoRunner = build_photo_pipeline(settings, models.vision, metrics)
+    photo: PhotoRunner = build_photo_pipeline(settings, models.vision, metrics, text=models.structured_text)
     text = TextPipeline(models.text, max_prompt_chars=settings.max_prompt_chars)
     processor = RequestProcessor(settings, text, photo, metrics)
     health = HealthState(stall_seconds=settings.health_stall_seconds, probes=models.probes)

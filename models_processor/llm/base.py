@@ -55,9 +55,10 @@ class TextModel(Protocol):
 class VisionModel(Protocol):
     model_name: str
 
-    def extract(self, *, image_jpeg: bytes, result_model: type[ResultT], instruction: str,
+    def extract(self, *, image_jpeg: bytes | None, result_model: type[ResultT], instruction: str,
                 deadline: Deadline) -> tuple[ResultT, Generation]:
-        """Ask the vision model for `result_model` as JSON (schema in `format`), validated, with retries."""
+        """Ask the model for `result_model` as JSON (schema in `format`), validated, with retries.
+        `image_jpeg` None: a text-only call (the photo pipeline's text pass over the OCR lines)."""
         ...
 
 
@@ -86,7 +87,7 @@ class UnconfiguredModel:
     def generate_text(self, prompt: str, *, deadline: Deadline, model: str | None = None) -> Generation:
         raise self._error()
 
-    def extract(self, *, image_jpeg: bytes, result_model: type[ResultT], instruction: str,
+    def extract(self, *, image_jpeg: bytes | None, result_model: type[ResultT], instruction: str,
                 deadline: Deadline) -> tuple[ResultT, Generation]:
         raise self._error()
 

@@ -34,6 +34,8 @@ class ModelSet:
     probes: list[ModelServerProbe]
     # The Ollama readiness probes again, for the start-up prepare() (pull, capability check, warm-up).
     servers: list[OllamaReadiness] = field(default_factory=list)
+    # The text model asked for a result schema (no image): the photo pipeline's text pass over OCR lines.
+    structured_text: VisionModel | None = None
 
 
 def call_defaults(settings: Settings) -> CallDefaults:
@@ -114,11 +116,15 @@ def build_models(settings: Settings, metrics: Metrics, session: requests.Session
             capabilities = ModelCapabilities(client, timeout=settings.ollama_health_timeout)
         text = OllamaTextModel(client, settings.text_model, defaults, cache, metrics,
                                validation_retries=settings.llm_validation_retries)
+        structured_text: VisionModel = OllamaVisionModel(client, settings.text_model, defaults,
+                                                         settings.llm_validation_retries, cache, metrics,
+                                                         capabilities, variable=TEXT_VARIABLE, role="text")
         if not (shared and settings.text_model == settings.vision_model):  # one probe per (server, model)
             probe(client, capabilities, settings.text_model, ModelRole("text", TEXT_VARIABLE))
     else:
         text = UnconfiguredModel("text", "OLLAMA_TEXT_HOST or OLLAMA_HOST", settings.text_model)
+        structured_text = text
         probes.append(text)
 
     probes.extend(servers)
-    return ModelSet(vision=vision, text=text, probes=probes, servers=servers)
+    return ModelSet(vision=vision, text=text, probes=probes, servers=servers, structured_text=structured_text)

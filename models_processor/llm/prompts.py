@@ -14,7 +14,8 @@ from pydantic import BaseModel
 from ..validation import describe_validation_error
 
 __all__ = ["FOOD_INSTRUCTION", "JSON_SYSTEM", "NUTRITION_LABEL_INSTRUCTION", "RECIPE_INSTRUCTION", "TEXT_SYSTEM",
-           "describe_validation_error", "feedback_prompt", "food_instruction", "repeat_feedback_prompt", "schema_of",
+           "describe_validation_error", "feedback_prompt", "food_instruction", "ocr_lines_instruction",
+           "repeat_feedback_prompt", "schema_of",
            "structured_prompt", "text_prompt", "text_retry_prompt", "with_ocr_context"]
 
 JSON_SYSTEM = ("You extract structured data from images. You answer with a single JSON object that matches "
@@ -56,6 +57,16 @@ def with_ocr_context(instruction: str, ocr_text: str) -> str:
         return instruction
     return (f"{instruction}\n\nText already read from the photo by OCR (may contain reading errors; the photo "
             f"is authoritative):\n{text[:OCR_CONTEXT_CHARS]}")
+
+
+def ocr_lines_instruction(instruction: str, lines: str, width: int, height: int) -> str:
+    """The photo's text pass: the text model gets the OCR lines with their positions instead of the photo."""
+    return (f"{instruction}\n\nYou cannot see the photo. Below are the text lines an OCR engine read from it "
+            f"({width}x{height} pixels), top to bottom, each after its box position: x and y of its top-left "
+            "corner and its height h, in pixels. Lines with about the same y are on one row (a value column, a "
+            "second column of text); larger h marks titles and headings. OCR may misread a character. Use only "
+            "what these lines say and null for anything they do not give; never guess a value.\n\n"
+            f"OCR lines:\n{lines}")
 
 
 def food_instruction(requester_prompt: str | None, max_chars: int) -> str:

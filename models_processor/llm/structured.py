@@ -105,11 +105,12 @@ class OllamaVisionModel:
         self.variable = variable
         self.role = role
 
-    def extract(self, *, image_jpeg: bytes, result_model: type[ResultT], instruction: str,
+    def extract(self, *, image_jpeg: bytes | None, result_model: type[ResultT], instruction: str,
                 deadline: Deadline) -> tuple[ResultT, Generation]:
         schema = schema_of(result_model)
         try:
-            self._check_can_see()
+            if image_jpeg is not None:  # None: a text-only structured call (the photo text pass)
+                self._check_can_see()
             if self.cache is None:
                 (data, generation), cached = self._extract_uncached(image_jpeg, result_model, instruction,
                                                                     schema, deadline), False
@@ -151,10 +152,11 @@ class OllamaVisionModel:
         record_outcome(self.metrics, self.role, self.model_name, outcome, seconds)
         return outcome
 
-    def _extract_uncached(self, image_jpeg: bytes, result_model: type[BaseModel], instruction: str,
+    def _extract_uncached(self, image_jpeg: bytes | None, result_model: type[BaseModel], instruction: str,
                           schema: dict[str, Any], deadline: Deadline) -> tuple[dict[str, Any], Generation]:
         messages = [Message(role="system", content=JSON_SYSTEM),
-                    Message(role="user", content=structured_prompt(instruction, result_model), images=[encode_image(image_jpeg)])]
+                    Message(role="user", content=structured_prompt(instruction, result_model),
+                            images=None if image_jpeg is None else [encode_image(image_jpeg)])]
         attempts = self.validation_retries + 1
         for attempt in range(1, attempts + 1):
             try:

@@ -10,7 +10,7 @@ from ..deadline import Deadline
 from ..errors import ErrorCode, ProcessingError
 from ..llm.base import UnconfiguredModel
 from ..llm.factory import build_models
-from ..messages import Request, Response
+from ..messages import Request, Response, ResultKind
 from ..metrics import Metrics
 from .photo import build_photo_pipeline
 
@@ -23,12 +23,16 @@ def analyze_file(settings: Settings, image: Path, *, kind: str = "auto", use_llm
         return Response.failure(user_email="", request_id=request_id, error=ProcessingError(
             ErrorCode.INVALID_REQUEST, f"cannot read {image}: {exc.strerror or exc}"))
     metrics = Metrics()
-    vision = build_models(settings, metrics).vision if use_llm else \
-        UnconfiguredModel("vision", "OLLAMA_VISION_HOST or OLLAMA_HOST", settings.vision_model)
-    pipeline = build_photo_pipeline(settings, vision, metrics, use_llm=use_llm)
+    if use_llm:
+        models = build_models(settings, metrics)
+        pipeline = build_photo_pipeline(settings, models.vision, metrics, text=models.structured_text)
+    else:
+        pipeline = build_photo_pipeline(settings, UnconfiguredModel(
+            "vision", "OLLAMA_VISION_HOST or OLLAMA_HOST", settings.vision_model), metrics, use_llm=False)
     request = Request(user_email="", photo=base64.b64encode(photo).decode(), kind=kind)
     try:
         return pipeline.run(request, request_id=request_id,
                             deadline=Deadline.after(settings.request_deadline_seconds))
     except ProcessingError as error:
-        return Response.failure(user_email="", request_id=request_id, error=error)
+        result_kind = ResultKind(error.result_kind) if error.result_kind else None
+        return Response.failure(user_email="", request_id=request_id, error=error, kind=result_kind)

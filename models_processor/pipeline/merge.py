@@ -44,7 +44,8 @@ def sources_without_model(result: BaseModel, found: set[str]) -> dict[str, Sourc
     return {name: (Source.OCR if name in found else Source.MISSING) for name in type(result).model_fields}
 
 
-def merge(ocr: BaseModel, found: set[str], model: Optional[BaseModel]) -> Merged:
+def merge(ocr: BaseModel, found: set[str], model: Optional[BaseModel],
+          model_source: Source = Source.LLM_VISION) -> Merged:
     """Field-by-field merge of two results of the same schema.
 
     `rejected` names the model values dropped because OCR contradicted them: top-level field names, or
@@ -70,7 +71,7 @@ def merge(ocr: BaseModel, found: set[str], model: Optional[BaseModel]) -> Merged
             sources[name] = Source.OCR
         elif name not in rejected and not is_empty(model_value):
             merged[name] = model_value
-            sources[name] = Source.LLM_VISION
+            sources[name] = model_source
         else:
             merged[name] = ocr_value  # None, or the schema's empty list
             sources[name] = Source.MISSING

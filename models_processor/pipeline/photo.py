@@ -1,8 +1,9 @@
-"""Photo requests: intake -> OCR -> classify -> deterministic parser -> vision fallback -> merge.
+"""Photo requests: intake -> OCR -> classify -> deterministic parser -> model fallback -> merge.
 
-The vision model is called only when parsing leaves critical fields missing (design.md), or for food
-photos, which have nothing to read. When the model cannot be reached, the answer is what OCR found, with
-the missing fields marked `missing` and a warning saying why.
+The models are called only when parsing leaves critical fields missing: first the text model on the OCR
+lines, then the vision model on the photo, in the order PHOTO_FALLBACK_ORDER sets (pipeline/fallback.py);
+food photos, which have nothing to read, go to the vision model directly. When a model cannot be reached,
+the answer is what was found without it, the missing fields marked `missing` and a warning saying why.
 """
 
 from __future__ import annotations
@@ -10,16 +11,17 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
+from PIL import Image
 from pydantic import BaseModel
 
 from ..config import Settings
 from ..deadline import Deadline
 from ..errors import ErrorCode, ProcessingError
 from ..images import decode_photo, encode_for_model
-from ..llm.base import ModelCallError, VisionModel
-from ..llm.prompts import NUTRITION_LABEL_INSTRUCTION, RECIPE_INSTRUCTION, food_instruction, with_ocr_context
+from ..llm.base import VisionModel
+from ..llm.prompts import NUTRITION_LABEL_INSTRUCTION, RECIPE_INSTRUCTION, food_instruction
 from ..messages import Request, RequestKind, Response, ResultKind, Source
 from ..metrics import Metrics
 from ..ocr.base import OcrEngine, OcrResult
@@ -27,6 +29,7 @@ from ..parsing.classify import classify
 from ..parsing.nutrition import parse_nutrition_label
 from ..parsing.recipe import parse_recipe
 from ..schemas import CRITICAL_FIELDS, FoodResult, NutritionLabelResult, RecipeResult
+from .fallback import FallbackModels, FallbackOutcome, PhotoFallback, fallback_order
 from .merge import is_empty, merge
 
 log = logging.getLogger(__name__)
@@ -50,12 +53,15 @@ class _Timer:
 
 class PhotoPipeline:
     def __init__(self, settings: Settings, ocr: OcrEngine, vision: VisionModel, metrics: Metrics, *,
-                 use_llm: bool = True) -> None:
+                 text: Optional[VisionModel] = None, use_llm: bool = True) -> None:
+        """`text`: the text model asked for a result schema (ModelSet.structured_text); None leaves the text
+        step out of PHOTO_FALLBACK_ORDER."""
         self._settings = settings
         self._ocr = ocr
         self._vision = vision
         self._metrics = metrics
         self._use_llm = use_llm
+        self._fallback = PhotoFallback(fallback_order(settings.photo_fallback_order), FallbackModels(vision, text))
 
     def run(self, request: Request, *, request_id: str, deadline: Deadline) -> Response:
         timer = _Timer(started=deadline.started_at)
@@ -67,7 +73,7 @@ class PhotoPipeline:
         mark = timer.lap("decode", mark)
 
         if request.kind is RequestKind.FOOD:
-            return self._food(request, request_id, decoded.image, deadline, timer)
+            return _with_kind(ResultKind.FOOD, lambda: self._food(request, request_id, decoded.image, deadline, timer))
 
         deadline.check("ocr")
         ocr = self._ocr.recognize(decoded.image)
@@ -78,44 +84,41 @@ class PhotoPipeline:
             log.info("photo classified", extra={"result_kind": kind.value, "confidence": round(verdict.confidence, 2),
                                                 "ocr_lines": len(ocr.lines)})
             if kind is ResultKind.FOOD:
-                return self._food(request, request_id, decoded.image, deadline, timer)
+                return _with_kind(kind, lambda: self._food(request, request_id, decoded.image, deadline, timer))
         else:
             kind = ResultKind(request.kind.value)
+        return _with_kind(kind, lambda: self._read(request, request_id, kind, ocr, decoded.image, deadline, timer))
 
+    def _read(self, request: Request, request_id: str, kind: ResultKind, ocr: OcrResult, image: Image.Image,
+              deadline: Deadline, timer: _Timer) -> Response:
+        """A recipe or a label: parse the OCR lines, then ask the fallback models for what is missing."""
+        mark = time.monotonic()
         parsed_result, found = self._parse(kind, ocr)
         mark = timer.lap("parse", mark)
-        missing = [f for f in CRITICAL_FIELDS[kind.value] if f not in found]
-        model_result: Optional[BaseModel] = None
-        model_name: Optional[str] = None
-        warnings: list[str] = []
-        if missing and not self._use_llm:
-            warnings.append("vision fallback not run (--no-llm); missing: " + ", ".join(missing))
-        elif missing:
-            try:
-                image_jpeg = encode_for_model(decoded.image, self._settings.llm_image_max_side)
-                model_result, generation = self._vision.extract(
-                    image_jpeg=image_jpeg, result_model=_RESULT_MODELS[kind],
-                    instruction=with_ocr_context(_INSTRUCTIONS[kind], ocr.text), deadline=deadline)
-                model_name = generation.model
-            except ModelCallError as exc:
-                # The photo still gets what OCR read; the requester learns why the rest is missing.
-                log.warning("vision fallback failed; answering with the OCR result",
-                            extra={"code": exc.code.value, "reason": exc.message})
-                warnings.append(f"vision fallback failed ({exc.code.value}): {exc.message}")
-            mark = timer.lap("llm", mark)
-        self._metrics.photo_fallback.labels(kind.value, "yes" if missing and self._use_llm else "no").inc()
-
-        merged = merge(parsed_result, found, model_result)
+        critical = CRITICAL_FIELDS[kind.value]
+        if self._use_llm:
+            outcome = self._fallback.complete(
+                parsed=parsed_result, found=found, critical=critical, ocr=ocr, instruction=_INSTRUCTIONS[kind],
+                image_jpeg=lambda: encode_for_model(image, self._settings.llm_image_max_side), deadline=deadline)
+        else:
+            outcome = FallbackOutcome(merge(parsed_result, found, None))
+            missing = [f for f in critical if f not in found]
+            if missing:
+                outcome.warnings.append("model fallback not run (--no-llm); missing: " + ", ".join(missing))
+        if outcome.asked:
+            timer.lap("llm", mark)
+        self._metrics.photo_fallback.labels(kind.value, "yes" if outcome.asked else "no").inc()
+        merged = outcome.merged
         if merged.rejected:
             log.info("model values contradicted by OCR were dropped", extra={"fields": list(merged.rejected)})
         for source in merged.sources.values():
             self._metrics.field_sources.labels(kind.value, source.value).inc()
         timer.stages["total"] = int((time.monotonic() - timer.started) * 1000)
         response = Response.ok_photo(user_email=request.user_email, request_id=request_id, kind=kind,
-                                     result=merged.result, sources=merged.sources, model=model_name,
-                                     timings_ms=timer.stages)
-        if warnings:
-            response.warnings = warnings
+                                     result=merged.result, sources=merged.sources,
+                                     model=",".join(dict.fromkeys(outcome.models)) or None, timings_ms=timer.stages)
+        if outcome.warnings:
+            response.warnings = outcome.warnings
         return response
 
     def _parse(self, kind: ResultKind, ocr: OcrResult) -> tuple[BaseModel, set[str]]:
@@ -147,8 +150,19 @@ class PhotoPipeline:
                                  timings_ms=timer.stages)
 
 
+def _with_kind(kind: ResultKind, answer: Callable[[], Response]) -> Response:
+    """Run `answer`; a failure from here on carries the kind the photo was classified as, so the error
+    answer says it (a food photo with the model off is still a food photo)."""
+    try:
+        return answer()
+    except ProcessingError as error:
+        error.result_kind = kind.value
+        raise
+
+
 def build_photo_pipeline(settings: Settings, vision: VisionModel, metrics: Metrics, *,
-                         ocr: Optional[OcrEngine] = None, use_llm: bool = True) -> PhotoPipeline:
+                         ocr: Optional[OcrEngine] = None, text: Optional[VisionModel] = None,
+                         use_llm: bool = True) -> PhotoPipeline:
     from ..ocr.factory import build_ocr_engine
 
-    return PhotoPipeline(settings, ocr or build_ocr_engine(settings), vision, metrics, use_llm=use_llm)
+    return PhotoPipeline(settings, ocr or build_ocr_engine(settings), vision, metrics, text=text, use_llm=use_llm)

@@ -50,8 +50,9 @@ def failure_answer(request_id: str, email: str, kind: MessageKind, error: Proces
                    reply_topic: Optional[str] = None) -> Processed:
     """The one place an error answer is built (by the processor, and by the dispatcher for a worker that
     could not answer); the original goes to the DLQ when the code says so."""
+    result_kind = ResultKind(error.result_kind) if error.result_kind else None  # a photo's classified kind
     response = Response.failure(user_email=email, request_id=request_id, error=error,
-                                kind=ResultKind.TEXT if kind is MessageKind.TEXT else None)
+                                kind=ResultKind.TEXT if kind is MessageKind.TEXT else result_kind)
     return Processed(request_id, kind, response, reply_topic, dlq_error=error if error.code in DLQ_CODES else None)
 
 
