@@ -174,7 +174,7 @@ class Dispatcher:
         if error is None:
             return False
         if error.fatal():
-            raise KafkaException(error)
+            raise FatalKafkaError(f"consumer: {error.str()}")
         if error.code() != KafkaError._PARTITION_EOF:
             log.warning("consumer error", extra={"kafka_error": error.str()})
         return True

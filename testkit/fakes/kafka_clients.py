@@ -64,6 +64,7 @@ class FakeConsumer:
         self._events: deque[tuple[str, list[TP]]] = deque()
         self._callbacks: dict[str, RebalanceCallback | None] = {}
         self._next_index = 0
+        self._errors: deque[Message] = deque()
 
     # --- test side ---
     def append(self, tp: TP, value: bytes | None, key: bytes | None = None,
@@ -73,6 +74,12 @@ class FakeConsumer:
             self.logs[tp].append(Message(topic=tp[0], partition=tp[1], offset=offset, key=key, value=value,
                                          headers=_wire(headers), timestamp=(1, int(time.time() * 1000))))
             return offset
+
+    def inject_error(self, err: KafkaError) -> None:
+        """The next poll()/consume() returns a message carrying `err` (how librdkafka reports consumer
+        errors, fatal ones included)."""
+        with self._lock:
+            self._errors.append(Message(error=err))
 
     def schedule(self, event: str, partitions: list[TP]) -> None:
         """event: "assign", "revoke" or "lost"; served inside the next poll()/consume()."""
@@ -105,7 +112,8 @@ class FakeConsumer:
         with self._lock:
             self.poll_calls += 1
             self._serve_events()
-            out = self._take(num_messages)
+            out = [self._errors.popleft()] if self._errors else []
+            out += self._take(num_messages - len(out))
         if not out and timeout and timeout > 0:
             time.sleep(min(timeout, 0.002))  # nothing to read: do not let an idle loop spin
         return out

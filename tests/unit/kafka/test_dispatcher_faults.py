@@ -213,3 +213,14 @@ def test_a_full_producer_queue_is_waited_out_not_fatal():
         run.wait_for(lambda: run.consumer.stored.get(P0) == 6, what="all answered")
         assert len(run.answers()) == 6 and len(run.producer.records("dlq")) == 6
         assert run.producer.buffer_errors > 0, "the queue never filled: the path was not taken"
+
+
+def test_a_fatal_consumer_error_shuts_down_in_a_controlled_way_and_others_are_logged():
+    with Running(settings()) as run:
+        run.consumer.schedule("assign", [P0])
+        run.consumer.inject_error(error(KafkaError._TRANSPORT, "Local: Broker transport failure"))
+        run.consumer.append(P0, text_request("one"), key=b"r0")
+        run.wait_for(lambda: run.consumer.stored.get(P0) == 1, what="answered despite a transport error")
+        run.consumer.inject_error(error(KafkaError._FENCED, "Local: instance fenced", fatal=True))
+        run.wait_for(lambda: not run.alive, what="the loop to stop", error_expected=True)
+        assert run.error is not None and "fenced" in str(run.error) and run.consumer.closed
