@@ -147,7 +147,11 @@ class ExactlyOnceCheckpoint:
         self._queued.drop(partitions)
 
     def lose(self, partitions: set[TP]) -> None:
+        # Another member may own them already. A transaction under way keeps what it already sent (the
+        # group generation in its offsets fences a stale commit); if it fails, they are not retried.
         self._queued.drop(partitions)
+        if self._open is not None:
+            self._open.drop(partitions)
 
     def close(self) -> None:
         self.commit(force=True)

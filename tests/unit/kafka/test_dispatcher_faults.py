@@ -224,3 +224,24 @@ def test_a_fatal_consumer_error_shuts_down_in_a_controlled_way_and_others_are_lo
         run.consumer.inject_error(error(KafkaError._FENCED, "Local: instance fenced", fatal=True))
         run.wait_for(lambda: not run.alive, what="the loop to stop", error_expected=True)
         assert run.error is not None and "fenced" in str(run.error) and run.consumer.closed
+
+
+def test_exactly_once_lost_partition_is_not_committed_by_a_retried_transaction():
+    """A partition lost while its transaction is stuck on retriable errors: when that transaction then
+    aborts, the batch put back for the next one no longer carries the lost partition."""
+    with Running(settings(PROCESSING_GUARANTEE="exactly_once")) as run:
+        retriable = error(KafkaError._TIMED_OUT, "Local: Timed out", retriable=True)
+        run.producer.fail_next("commit_transaction", retriable, times=1000)
+        run.consumer.schedule("assign", [P0, P1])
+        run.consumer.append(P0, text_request("p0"), key=b"p0")
+        run.wait_for(lambda: run.producer.calls["commit_transaction"] >= 2, what="p0's commit retried")
+        run.consumer.schedule("lost", [P0])
+        run.wait_for(lambda: P0 in run.consumer.revoked, what="the loss")
+        run.producer.faults["commit_transaction"].clear()
+        run.producer.fail_next("commit_transaction",
+                               error(KafkaError.INVALID_TXN_STATE, "scripted", txn_requires_abort=True))
+        run.consumer.append(P1, text_request("p1"), key=b"p1")
+        run.wait_for(lambda: any(a["request_id"] == "p1" for a in run.answers()), timeout=10, what="p1 committed")
+        assert run.producer.calls["abort_transaction"] == 1
+        assert all(tp != P0 for tp, _ in run.producer.committed_offsets()), run.producer.committed_offsets()
+        assert [a["request_id"] for a in run.answers()] == ["p1"]
