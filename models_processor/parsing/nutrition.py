@@ -26,7 +26,7 @@ from typing import Optional
 
 from models_processor.ocr.base import OcrLine, OcrResult
 from models_processor.parsing.checks import Checked, check_nutrition
-from models_processor.parsing.layout import group_rows, merge_row
+from models_processor.parsing.layout import deskew, group_rows, merge_row
 from models_processor.parsing.nutrition_values import (
     has_value,
     only_kj,
@@ -198,7 +198,7 @@ def _servings(row: Sequence[Cell]) -> Optional[float]:
 def parse_nutrition_label(ocr: OcrResult) -> ParsedNutrition:
     """Fields of a nutrition label; `found` names the fields that were read off the label and passed the
     self-checks."""
-    boxes = group_rows(ocr.lines)
+    boxes = group_rows(deskew(ocr.lines))
     # Nutrients read from cells merged only across word-sized gaps: a name and its value printed apart
     # ("Total Carbohydrate" "14g") still join, while %DV cells and neighbouring panels stay separate.
     rows = [[cell for line in merge_row(row, max_gap=WORD_GAP) for cell in _split_mid_row(line)] for row in boxes]

@@ -100,7 +100,15 @@ NOTE_CLAUSE_RE = re.compile(
 _UNIT_TOKEN = r"(?:fl\.?\s*oz|[A-Za-z]+)\.?"
 _AMOUNT = r"(?:\d+(?:[.,]\d+)?(?:\s+\d+/\d+)?|\d+/\d+)"
 # What follows a unit and only restates or adds to the amount: "200g/7oz", "2 tbsp + 1 tsp", "plus 2 tsp".
-ALT_MEASURE_RE = re.compile(rf"^(?:/\s*{_AMOUNT}\s*{_UNIT_TOKEN}|(?:\+|plus)\s*{_AMOUNT}\s*{_UNIT_TOKEN})\s*", re.I)
+# The slash form tolerates OCR damage in its amount ("/5 1/2/2oz"): it is dropped anyway.
+ALT_MEASURE_RE = re.compile(rf"^(?:/\s*\d[\d/.,\s]*?\s*{_UNIT_TOKEN}|(?:\+|plus)\s*{_AMOUNT}\s*{_UNIT_TOKEN})\s*",
+                            re.I)
+# OCR around fraction glyphs: "½2" / "½/2" (the glyph and its denominator again), superscript digits
+# before a slash ("³/4"), the cube-root sign read for a ¾ ("∛/4"), "11/2" for 1 1/2 (no improper
+# fractions in recipes: 11/2 cups would be written 5 1/2).
+_GLYPH_ECHO = re.compile(r"([½¼¾])/?[24](?!\d)")
+_SUPERSCRIPT = str.maketrans("¹²³∛", "1233")
+_GLUED_MIXED = re.compile(r"^(\d{1,2})(\d)/([2348])(?!\d)")
 # "2 x 400g cans": a count of packs of a stated size; the size is skipped and the pack is the unit.
 MULTIPLIER_RE = re.compile(rf"^\s*[x×]\s*{_AMOUNT}\s*{_UNIT_TOKEN}\s+", re.I)
 # Fractions damaged by OCR: "1% cups" (1½), "3 12 cups" (3½), "12 cup" (½ cup: twelve would be "cups").
@@ -213,9 +221,18 @@ def _take_unit(text: str) -> tuple[Optional[str], str]:
     return None, rest
 
 
+def repair_glyphs(text: str) -> str:
+    """Fraction glyph damage, before the glyphs are turned into ASCII fractions."""
+    s = _GLYPH_ECHO.sub(r"\1", text)
+    return re.sub(r"[¹²³∛](?=/\d)", lambda m: m.group(0).translate(_SUPERSCRIPT), s)
+
+
 def repair_quantity(text: str) -> str:
     """Undo OCR damage to a leading fraction and write "1-1/2" as the mixed number "1 1/2"."""
     s = _OCR_HALF_PERCENT.sub(r"\1 1/2", text)
+    g = _GLUED_MIXED.match(s)
+    if g and int(g.group(2)) < int(g.group(3)):
+        s = f"{g.group(1)} {g.group(2)}/{g.group(3)}{s[g.end():]}"
     m = _OCR_SPLIT_FRACTION.match(s)
     if m and _starts_with_unit(s[m.end():], SPOON_AND_CUP):
         s = f"{m.group(1)} {_OCR_FRACTIONS[m.group(2)]}{s[m.end():]}"
@@ -233,7 +250,7 @@ def _starts_with_unit(text: str, units: frozenset[str]) -> bool:
 
 def split_quantity(text: str) -> QuantityMatch:
     """Leading quantity and unit of an ingredient line; the rest is what remains after them."""
-    s = normalize_fractions(text).strip()
+    s = normalize_fractions(repair_glyphs(text)).strip()
     s = BULLET_RE.sub("", s) if not re.match(r"^\d", s) else s
     s = repair_quantity(s)
     m = QTY_RE.match(s)
@@ -277,7 +294,7 @@ def parse_ingredient(text: str) -> Ingredient:
 
 def starts_with_quantity(text: str) -> bool:
     """True when the line opens with a number (digits or a vulgar fraction) or "a/an <unit>"."""
-    s = normalize_fractions(text).strip()
+    s = normalize_fractions(repair_glyphs(text)).strip()
     if QTY_RE.match(s):
         return True
     a = A_UNIT_RE.match(s)

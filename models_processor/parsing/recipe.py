@@ -23,7 +23,7 @@ from typing import Optional
 
 from models_processor.ocr.base import OcrLine, OcrResult
 from models_processor.parsing.checks import Checked, check_recipe
-from models_processor.parsing.layout import reading_order
+from models_processor.parsing.layout import deskew, reading_order
 from models_processor.parsing.quantities import parse_ingredient
 from models_processor.parsing.recipe_blocks import group_ingredients, group_paragraphs
 from models_processor.parsing.recipe_lines import (
@@ -209,14 +209,20 @@ def read_ingredient_block(r: PageReader, i: int) -> Optional[int]:
     j = i + 1
     while j < len(lines) and j not in r.skip and header_kind(texts[j]) is None \
             and not is_caps_header(texts[j]) and not is_step_start(texts[j]) and not is_nutrition_line(texts[j]) \
-            and (lines[j].top - lines[j - 1].bottom) < BLOCK_GAP * lines[j - 1].height \
+            and _below(lines[j - 1], lines[j]) \
             and (is_ingredient_line(texts[j]) or is_list_line(texts[j]) or is_group_header(texts[j])
-                 or lines[j].left > block[0].left + 0.4 * lines[j].height):
+                 or block[0].left + 0.4 * lines[j].height < lines[j].left < lines[j - 1].right):
         if not is_group_header(texts[j]):
             block.append(lines[j])
         j += 1
     r.add_ingredients(i, block)
     return j
+
+
+def _below(upper: OcrLine, lower: OcrLine) -> bool:
+    """`lower` is the next printed line under `upper` in the same column (not the top of the next column)."""
+    gap = lower.top - upper.bottom
+    return -2 * upper.height < gap < BLOCK_GAP * upper.height
 
 
 def read_numbered_step(r: PageReader, i: int) -> Optional[int]:
@@ -280,7 +286,7 @@ def _read_page(r: PageReader) -> None:
 
 
 def parse_recipe(ocr: OcrResult) -> ParsedRecipe:
-    ordered = [ln for ln in reading_order(ocr.lines) if not is_noise(ln)]
+    ordered = [ln for ln in reading_order(deskew(ocr.lines)) if not is_noise(ln)]
     lines = [OcrLine(clean(ln.text), ln.score, ln.box) for ln in ordered]
     texts = [ln.text for ln in lines]
     times, time_idx = parse_times(texts)

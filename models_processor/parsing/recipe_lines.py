@@ -35,7 +35,8 @@ NOTE_INLINE = re.compile(r"^(?:notes?|tips?|variations?|cook'?s note|hint)\s*[:\
 # An ingredient group's header in any case: "For the sauce:", "FOR THE TOPPING", "To serve", "Filling:".
 GROUP_HEADER = re.compile(r"^(?:for|to)\s+(?:the\s+)?[a-z][\w'-]*(?:\s+[\w'-]+){0,3}\s*:?$|^[A-Za-z][\w' -]{2,30}:$",
                           re.I)
-STEP_NUMBER = re.compile(r"^(?:step\s*)?(?P<n>\d{1,2})\s*(?:[.):]|\s)\s*(?=\S)", re.I)
+# A step number; "1.5 kg" is a decimal, not step 1.
+STEP_NUMBER = re.compile(r"^(?:step\s*)?(?P<n>\d{1,2})(?![.,]\d)\s*(?:[.):]|\s)\s*(?=\S)", re.I)
 SENTENCE_END = re.compile(r"[.!?)]\s*$|[.!?][\"'’”]\s*$")
 # "Per serving: 320 kcal, 12g fat ..." printed under a recipe: nutrition, not a step.
 NUTRITION_LINE = re.compile(r"^(?:nutrition(?:al)?(?: info(?:rmation)?)?|per serv(?:ing|e)|each serving)\b.*\d"
@@ -58,21 +59,43 @@ def is_noise(line: OcrLine) -> bool:
         return True
     if re.fullmatch(r"\d{1,3}", text):
         return True  # page numbers
+    words = text.split()
+    if len(words) >= 4 and sum(len(w) <= 2 for w in words) > 0.6 * len(words):
+        return True  # letters read from texture or a blurred smudge ("Be s t t td t u tme")
     # Text running vertically (a side tab): the box is much taller than wide.
     return len(text) >= 3 and line.height > 1.5 * (line.right - line.left)
 
 
 def running_lines(lines: Sequence[OcrLine]) -> set[int]:
-    """Indexes of running headers/footers: in the page's top or bottom band, no larger than body type,
-    a number beside a few words."""
+    """Indexes of running headers/footers: in the page's top or bottom band, a page number beside a
+    capitalised chapter or book name, set apart from the text (smaller type, or a wide gap around it)."""
     if len(lines) < 4:
         return set()
     top, bottom = min(ln.top for ln in lines), max(ln.bottom for ln in lines)
     band = MARGIN_BAND * (bottom - top)
     body = median(ln.height for ln in lines)
-    return {i for i, ln in enumerate(lines)
-            if (ln.top <= top + band or ln.bottom >= bottom - band) and ln.height <= 1.05 * body
-            and RUNNING_LINE.match(clean(ln.text)) is not None and not starts_with_unit(clean(ln.text))}
+    body_size = median(_size(ln) for ln in lines)
+    out = set()
+    for i, ln in enumerate(lines):
+        text = clean(ln.text)
+        m = RUNNING_LINE.match(text)
+        if m is None or not (ln.top <= top + band or ln.bottom >= bottom - band) or ln.height > 1.05 * body:
+            continue
+        words = re.sub(r"\d", "", text).split()
+        if words and not words[0][:1].isupper():
+            continue  # "2 carrots, diced" at the foot of a list
+        gap = min((abs(o.top - ln.bottom) if o.top >= ln.bottom else abs(ln.top - o.bottom)
+                   for o in lines if o is not ln), default=0.0)
+        if _size(ln) <= 0.8 * body_size or gap >= 2 * ln.height:
+            out.add(i)
+    return out
+
+
+def _size(line: OcrLine) -> float:
+    """Type size from the box: height times average character width (box heights alone vary with
+    ascenders and padding)."""
+    chars = max(1, len(line.text.replace(" ", "")))
+    return line.height * min((line.right - line.left) / chars, line.height)
 
 
 def starts_with_unit(text: str) -> bool:

@@ -41,8 +41,10 @@ def title_case(text: str) -> str:
 
 def continues_title(upper: OcrLine, lower: OcrLine) -> bool:
     """Two lines of one title: same type size, stacked closely, starting near the same x or centred."""
+    # OCR boxes of one type size differ in height with ascenders and descenders ("and Rosemary
+    # Potatoes" is a third taller than "Shoulder with Garlic"), hence the wide bounds.
     ratio = prominence(lower) / max(prominence(upper), 1e-6)
-    same_size = 0.7 <= ratio <= 1.4 and 0.8 <= lower.height / max(upper.height, 1e-6) <= 1.25
+    same_size = 0.65 <= ratio <= 1.55 and 0.7 <= lower.height / max(upper.height, 1e-6) <= 1.45
     gap = lower.top - upper.bottom
     aligned = abs(lower.left - upper.left) < 1.5 * upper.height or \
         abs((lower.left + lower.right) - (upper.left + upper.right)) < 3 * upper.height
