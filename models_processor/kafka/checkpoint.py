@@ -40,6 +40,8 @@ class Checkpoint(Protocol):
 
     def queued(self) -> tuple[int, int]: ...
 
+    def pending(self) -> bool: ...
+
     def oldest_uncommitted_age(self) -> float: ...
 
     def close(self) -> None: ...
@@ -73,6 +75,9 @@ class AtLeastOnceCheckpoint:
 
     def queued(self) -> tuple[int, int]:
         return 0, 0
+
+    def pending(self) -> bool:
+        return False
 
     def oldest_uncommitted_age(self) -> float:
         return 0.0  # librdkafka commits the stored offsets on its own

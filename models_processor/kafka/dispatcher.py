@@ -116,7 +116,8 @@ class Dispatcher:
     def _iteration(self) -> None:
         records, nbytes = self._load()
         self._backpressure.update(self._assigned, records, nbytes)
-        messages = self._read(self._backpressure.room(records, nbytes), busy=records > 0)
+        busy = bool(self._jobs) or self._checkpoint.pending()
+        messages = self._read(self._backpressure.room(records, nbytes), busy=busy)
         self._health.mark_poll()
         self._metrics.last_poll.set_to_current_time()
         self._intake(messages, records, nbytes)
@@ -129,7 +130,7 @@ class Dispatcher:
         self._report_progress()
 
     def _load(self) -> tuple[int, int]:
-        """Records and bytes in flight, counting answers that wait for their transaction."""
+        """Records and bytes in flight, counting answers that pile up waiting for a transaction."""
         queued_records, queued_bytes = self._checkpoint.queued()
         return self._tracker.in_flight() + queued_records, self._tracker.in_flight_bytes() + queued_bytes
 

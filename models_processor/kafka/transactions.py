@@ -105,9 +105,14 @@ class ExactlyOnceCheckpoint:
             self._queued.since = time.monotonic()
 
     def queued(self) -> tuple[int, int]:
-        """Records waiting for a transaction (they count against the in-flight limits), and their bytes."""
+        """What of the records waiting for a transaction counts against the in-flight limits: their bytes,
+        and their number beyond one transaction's batch (a batch of small answers is what makes exactly-once
+        fast; more than that only piles up while transactions fail)."""
         batches = [self._queued] + ([self._open] if self._open else [])
-        return sum(b.count() for b in batches), sum(b.nbytes() for b in batches)
+        return max(0, sum(b.count() for b in batches) - TXN_MAX_RECORDS), sum(b.nbytes() for b in batches)
+
+    def pending(self) -> bool:
+        return self._open is not None or bool(self._queued.offsets)
 
     def oldest_uncommitted_age(self) -> float:
         since = [b.since for b in (self._open, self._queued) if b is not None and b.since is not None]

@@ -10,8 +10,9 @@ import time
 
 from confluent_kafka import KafkaError
 
+from models_processor.kafka.transactions import TXN_MAX_RECORDS
+from testkit.fake_kafka_run import P0, P1, Running, header, settings, text_request
 from testkit.fakes.kafka_clients import error
-from tests.unit.kafka.support import P0, P1, Running, header, settings, text_request
 
 MiB = 1024 * 1024
 
@@ -187,19 +188,21 @@ def test_late_delivery_report_of_an_old_job_leaves_the_new_job_for_the_same_offs
 def test_exactly_once_failing_transactions_back_off_and_stop_the_intake():
     """Defect 3: while every transaction aborts, retries back off and answers waiting for a transaction
     count against the in-flight limit (they grew without bound until BufferError)."""
+    total = 400
     with Running(settings(PROCESSING_GUARANTEE="exactly_once")) as run:  # in-flight limit 4
         abortable = error(KafkaError.INVALID_TXN_STATE, "scripted", txn_requires_abort=True)
         run.producer.fail_next("commit_transaction", abortable, times=1000)
         run.consumer.schedule("assign", [P0])
-        for i in range(50):
+        for i in range(total):
             run.consumer.append(P0, text_request(f"r{i}"), key=f"r{i}".encode())
         time.sleep(2.5)
-        assert run.consumer.in_hand() <= 4, f"{run.consumer.in_hand()} read while nothing could be committed"
+        # one transaction's batch (TXN_MAX_RECORDS) may wait, plus the in-flight limit; no more is read
+        assert run.consumer.in_hand() <= TXN_MAX_RECORDS + 4, f"{run.consumer.in_hand()} read, nothing committed"
         assert run.producer.calls["begin_transaction"] <= 15, run.producer.calls
         run.producer.faults["commit_transaction"].clear()
-        run.wait_for(lambda: dict(run.producer.committed_offsets()).get(P0) == 50, timeout=20,
+        run.wait_for(lambda: dict(run.producer.committed_offsets()).get(P0) == total, timeout=30,
                      what="everything committed once transactions succeed")
-        assert sorted(a["request_id"] for a in run.answers()) == sorted(f"r{i}" for i in range(50))
+        assert sorted(a["request_id"] for a in run.answers()) == sorted(f"r{i}" for i in range(total))
 
 
 def test_a_full_producer_queue_is_waited_out_not_fatal():

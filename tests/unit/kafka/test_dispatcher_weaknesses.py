@@ -10,8 +10,8 @@ from pathlib import Path
 from confluent_kafka import KafkaError
 
 from models_processor.kafka.attempts import AttemptLog
+from testkit.fake_kafka_run import P0, Running, header, settings, text_request
 from testkit.fakes.kafka_clients import error
-from tests.unit.kafka.support import P0, Running, header, settings, text_request
 
 KiB = 1024
 

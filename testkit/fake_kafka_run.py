@@ -1,4 +1,5 @@
-"""Drive the real Dispatcher (real RequestProcessor and TextPipeline) against the fake Kafka clients."""
+"""Drive the real Dispatcher (real RequestProcessor and TextPipeline) against the fake Kafka clients of
+testkit.fakes.kafka_clients: for unit tests of the Kafka core and bench/dispatcher_loop.py."""
 
 from __future__ import annotations
 
