@@ -44,6 +44,14 @@ def sources_without_model(result: BaseModel, found: set[str]) -> dict[str, Sourc
     return {name: (Source.OCR if name in found else Source.MISSING) for name in type(result).model_fields}
 
 
+def keep_partial(merged: Merged, partial: frozenset[str]) -> Merged:
+    """Lists that OCR read only in part (some lines failed the parser's checks) are sent to the models as
+    missing; when no model answered for one, the OCR lines that passed are the answer, tagged `ocr`."""
+    sources = {name: (Source.OCR if name in partial and src is Source.MISSING and not is_empty(merged.result.get(name))
+                      else src) for name, src in merged.sources.items()}
+    return Merged(merged.result, sources, merged.rejected)
+
+
 def merge(ocr: BaseModel, found: set[str], model: Optional[BaseModel],
           model_source: Source = Source.LLM_VISION) -> Merged:
     """Field-by-field merge of two results of the same schema.

@@ -25,12 +25,13 @@ from ..llm.prompts import NUTRITION_LABEL_INSTRUCTION, RECIPE_INSTRUCTION, food_
 from ..messages import Request, RequestKind, Response, ResultKind, Source
 from ..metrics import Metrics
 from ..ocr.base import OcrEngine, OcrResult
+from ..ocr.orientation import upright_image
 from ..parsing.classify import classify
-from ..parsing.nutrition import parse_nutrition_label
-from ..parsing.recipe import parse_recipe
+from ..parsing.nutrition import ParsedNutrition, parse_nutrition_label
+from ..parsing.recipe import ParsedRecipe, parse_recipe
 from ..schemas import CRITICAL_FIELDS, FoodResult, NutritionLabelResult, RecipeResult
 from .fallback import FallbackModels, FallbackOutcome, PhotoFallback, fallback_order
-from .merge import is_empty, merge
+from .merge import is_empty, keep_partial, merge
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +94,14 @@ class PhotoPipeline:
               deadline: Deadline, timer: _Timer) -> Response:
         """A recipe or a label: parse the OCR lines, then ask the fallback models for what is missing."""
         mark = time.monotonic()
-        parsed_result, found = self._parse(kind, ocr)
+        parsed_result, found, partial = self._parse(kind, ocr)
         mark = timer.lap("parse", mark)
         critical = CRITICAL_FIELDS[kind.value]
         if self._use_llm:
             outcome = self._fallback.complete(
                 parsed=parsed_result, found=found, critical=critical, ocr=ocr, instruction=_INSTRUCTIONS[kind],
-                image_jpeg=lambda: encode_for_model(image, self._settings.llm_image_max_side), deadline=deadline)
+                image_jpeg=lambda: encode_for_model(upright_image(image, ocr.rotation), self._settings.llm_image_max_side),
+                deadline=deadline)
         else:
             outcome = FallbackOutcome(merge(parsed_result, found, None))
             missing = [f for f in critical if f not in found]
@@ -108,7 +110,7 @@ class PhotoPipeline:
         if outcome.asked:
             timer.lap("llm", mark)
         self._metrics.photo_fallback.labels(kind.value, "yes" if outcome.asked else "no").inc()
-        merged = outcome.merged
+        merged = keep_partial(outcome.merged, partial)
         if merged.rejected:
             log.info("model values contradicted by OCR were dropped", extra={"fields": list(merged.rejected)})
         for source in merged.sources.values():
@@ -121,12 +123,15 @@ class PhotoPipeline:
             response.warnings = outcome.warnings
         return response
 
-    def _parse(self, kind: ResultKind, ocr: OcrResult) -> tuple[BaseModel, set[str]]:
+    def _parse(self, kind: ResultKind, ocr: OcrResult) -> tuple[BaseModel, set[str], frozenset[str]]:
+        """The parsed result, the fields read and plausible, and the lists read only in part (the models
+        may replace those)."""
+        parsed: ParsedRecipe | ParsedNutrition
         if kind is ResultKind.RECIPE:
             parsed = parse_recipe(ocr)
         else:
             parsed = parse_nutrition_label(ocr)
-        return parsed.result, set(parsed.found)
+        return parsed.result, set(parsed.found), parsed.partial
 
     def _food(self, request: Request, request_id: str, image, deadline: Deadline, timer: _Timer) -> Response:
         """Food photos have nothing to read: the vision model answers with the earlier service's schema."""
