@@ -42,3 +42,28 @@ def test_partitions_are_independent():
     assert tracker.complete(other, 7) == [(7, True)]
     assert tracker.committable(other) == 8
     assert tracker.committable(TP) is None
+
+
+def test_bytes_in_flight_follow_tracking_release_and_forget():
+    tracker = OffsetTracker()
+    tracker.track(TP, 0, size=100)
+    tracker.track(TP, 1, size=50)
+    tracker.track(("requests", 1), 0, size=7)
+    assert tracker.in_flight_bytes() == 157
+    tracker.complete(TP, 1)
+    assert tracker.in_flight_bytes() == 157  # done behind an unfinished offset: still held
+    tracker.complete(TP, 0)
+    assert tracker.in_flight_bytes() == 7
+    tracker.forget(("requests", 1))
+    assert tracker.in_flight_bytes() == 0
+
+
+def test_oldest_unfinished_age_ignores_done_offsets():
+    tracker = OffsetTracker()
+    tracker.track(TP, 0, read_at=100.0)
+    tracker.track(TP, 1, read_at=105.0)
+    assert tracker.oldest_unfinished_ages(now=110.0) == {TP: 10.0}
+    tracker.complete(TP, 1)
+    assert tracker.oldest_unfinished_ages(now=110.0) == {TP: 10.0}
+    tracker.complete(TP, 0)
+    assert tracker.oldest_unfinished_ages(now=110.0) == {TP: 0.0}
