@@ -7,6 +7,9 @@ test_process_guarantees.py; these are the other faults."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from testkit.faults import FaultReport, FaultRun
@@ -49,8 +52,29 @@ def test_broker_stopped_and_restarted(tmp_path):
 
 @pytest.mark.parametrize("guarantee", ["exactly_once", "at_least_once"])
 def test_second_processor_joins_mid_run(kafka_bootstrap, tmp_path, guarantee):
-    report = _run("rebalance", guarantee, tmp_path, kafka_bootstrap)
+    # The newcomer takes several seconds to start and join: requests keep coming for 12 s, and at 0.25 s per
+    # model call (16/s through the stand-in's 4 slots) against 20/s a queue builds up, so the first
+    # processor has work in flight when it is revoked. (With the default 120 requests at 30/s everything
+    # was answered before the newcomer joined, and the test passed without a mid-flight revoke.)
+    report = _run("rebalance", guarantee, tmp_path, kafka_bootstrap, requests=240, rate=20.0, latency_s=0.25)
     _check(report)
+    logs = {path.name: _json_lines(path) for path in Path(report.work_dir).glob("processor-*.log")}
+    revokes = [e for e in logs["processor-0-tx0.log"] if e.get("msg") == "partitions revoked"]
+    assert revokes, "the first processor was never revoked: no rebalance happened"
+    assert max(e["in_flight_at_revoke"] for e in revokes) > 0, f"no revoke came with work in flight: {revokes}"
+    newcomer = [entries for name, entries in logs.items() if name.endswith("-tx1.log")]
+    answered = sum(1 for entries in newcomer for e in entries if e.get("msg") == "request answered")
+    assert answered > 0, "the processor that joined answered nothing"
+
+
+def _json_lines(path: Path) -> list[dict]:
+    entries = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue  # a library's own line (RapidOCR, librdkafka before logging is set up)
+    return entries
 
 
 def test_sigterm_during_load_then_restart(kafka_bootstrap, tmp_path):
