@@ -110,7 +110,7 @@ def _cell(pair: list[float] | None, lower_is_better: bool = False) -> str:
 
 def print_table(title: str, now: dict[str, Any], base: dict[str, Any] | None) -> None:
     print(f"\n## {title}")
-    groups = ["ALL"] + list(now["groups"])
+    groups = ["ALL", *list(now["groups"])]
     for metric in METRICS:
         rows = []
         for g in groups:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Optional
 
 from models_processor.parsing.quantities import starts_with_quantity
 from models_processor.schemas import Ingredient, NutritionLabelResult, RecipeResult
@@ -67,7 +66,7 @@ def check_nutrition(result: NutritionLabelResult, found: set[str]) -> tuple[Nutr
     values = result.model_dump()
     failed: dict[str, str] = {}
 
-    def read(name: str) -> Optional[float]:
+    def read(name: str) -> float | None:
         value = values.get(name)
         return float(value) if name in found and name not in failed and isinstance(value, (int, float)) else None
 

@@ -7,9 +7,10 @@ here is a pure function over `OcrLine` lists; nothing depends on the parser that
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterable, Sequence
 from statistics import median
-from typing import Iterable, Sequence
 
 from models_processor.ocr.base import OcrLine
 
@@ -154,7 +155,7 @@ def _free_gap(row: Sequence[OcrLine], lo: float, hi: float) -> tuple[float, floa
 
 def _widest_internal_gap(cells: Sequence[OcrLine]) -> tuple[float, float] | None:
     best = None
-    for a, b in zip(cells, cells[1:]):
+    for a, b in itertools.pairwise(cells):
         gap = (a.right, b.left)
         if best is None or gap[1] - gap[0] > best[1] - best[0]:
             best = gap

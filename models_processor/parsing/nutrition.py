@@ -19,10 +19,10 @@ How it reads a label (docs/PARSING.md):
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional
 
 from models_processor.ocr.base import OcrLine, OcrResult
 from models_processor.parsing.checks import Checked, check_nutrition
@@ -83,7 +83,7 @@ WORD_GAP = 0.6
 class ParsedNutrition:
     result: NutritionLabelResult
     found: set[str]
-    checked: Optional[Checked] = None
+    checked: Checked | None = None
     partial: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -107,10 +107,10 @@ def _split_mid_row(line: OcrLine) -> list[Cell]:
     cuts = [0] + [m.start() for m in MID_ROW_NAME.finditer(text) if m.start() > 0] + [len(text)]
     width = (line.right - line.left) / max(1, len(text))
     return [Cell(text[a:b].strip(" •·"), line.left + a * width, line.left + b * width)
-            for a, b in zip(cuts, cuts[1:]) if text[a:b].strip(" •·")]
+            for a, b in itertools.pairwise(cuts) if text[a:b].strip(" •·")]
 
 
-def _match_field(text: str) -> Optional[tuple[str, str]]:
+def _match_field(text: str) -> tuple[str, str] | None:
     """(field, text after the name) when a cell starts with a nutrient name."""
     inc = INCLUDES_RE.match(text)
     if inc:
@@ -122,7 +122,7 @@ def _match_field(text: str) -> Optional[tuple[str, str]]:
     return None
 
 
-def serving_column(rows: Sequence[Sequence[Cell]]) -> Optional[float]:
+def serving_column(rows: Sequence[Sequence[Cell]]) -> float | None:
     """x of the per-serving column on a table that also has a per-100 g column, else None (first column)."""
     for r, row in enumerate(rows):
         here = list(row) + (list(rows[r + 1]) if r + 1 < len(rows) else [])
@@ -151,7 +151,7 @@ def _value_cells(rows: Sequence[Sequence[Cell]], r: int, c: int) -> list[Cell]:
 
 
 def _read_value(rows: Sequence[Sequence[Cell]], r: int, c: int, name: str, rest: str,
-                column: Optional[float]) -> Optional[float]:
+                column: float | None) -> float | None:
     unit = None if name == "calories" else FIELD_UNIT[name]
     if has_value(rest) and column is None:
         return _energy(rows, r, rest, None) if unit is None else parse_value(rest, unit)
@@ -164,7 +164,7 @@ def _read_value(rows: Sequence[Sequence[Cell]], r: int, c: int, name: str, rest:
     return _energy(rows, r, cell.text, cell) if unit is None else parse_value(cell.text, unit)
 
 
-def _energy(rows: Sequence[Sequence[Cell]], r: int, text: str, cell: Optional[Cell]) -> Optional[float]:
+def _energy(rows: Sequence[Sequence[Cell]], r: int, text: str, cell: Cell | None) -> float | None:
     """kcal; a kJ-only cell whose next row prints the kcal in the same column gives that kcal."""
     if only_kj(text) and r + 1 < len(rows):
         below = [b for b in rows[r + 1] if re.search(r"\d\s*k?cal\b", b.text)]
@@ -174,7 +174,7 @@ def _energy(rows: Sequence[Sequence[Cell]], r: int, text: str, cell: Optional[Ce
     return parse_value(text, None)
 
 
-def _serving_size(raw_rows: Sequence[Sequence[str]], r: int, c: int) -> Optional[str]:
+def _serving_size(raw_rows: Sequence[Sequence[str]], r: int, c: int) -> str | None:
     text = raw_rows[r][c]
     m = SERVING_SIZE_RE.search(text)
     rest = text[m.end():] if m else ""
@@ -185,7 +185,7 @@ def _serving_size(raw_rows: Sequence[Sequence[str]], r: int, c: int) -> Optional
     return rest or None
 
 
-def _servings(row: Sequence[Cell]) -> Optional[float]:
+def _servings(row: Sequence[Cell]) -> float | None:
     for c in range(len(row)):
         joined = " ".join(cell.text for cell in row[c:])
         for pattern in SERVINGS_RES:
@@ -228,5 +228,5 @@ def parse_nutrition_label(ocr: OcrResult) -> ParsedNutrition:
             value = _read_value(rows, r, c, hit[0], hit[1], column)
             if value is not None:
                 values[hit[0]] = value
-    result, checked = check_nutrition(NutritionLabelResult(**values), set(values))
+    result, checked = check_nutrition(NutritionLabelResult.model_validate(values), set(values))
     return ParsedNutrition(result=result, found=checked.found, checked=checked)

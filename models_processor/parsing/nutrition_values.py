@@ -4,7 +4,6 @@ they are read for, energy in kcal or kJ."""
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 VALUE_RE = re.compile(r"(?P<lt><|less\s*than\s*)?(?P<num>\d{1,3}(?:,\d{3})+(?![\d])|\d+(?:[.,]\d+)?)\s*"
                       r"(?P<unit>mcg|µg|mg|kcal|kj|cal|g)?(?P<pct>\s*%)?", re.I)
@@ -40,7 +39,7 @@ def has_value(text: str) -> bool:
     return any(not m.group("pct") for m in VALUE_RE.finditer(text))
 
 
-def parse_value(text: str, unit: Optional[str]) -> Optional[float]:
+def parse_value(text: str, unit: str | None) -> float | None:
     """First non-percentage number of text, in `unit` ("g", "mg", or None for energy in kcal).
 
     A unit that does not fit the field makes the reading implausible (None), not a conversion: "30mg" of
@@ -68,11 +67,11 @@ def parse_value(text: str, unit: Optional[str]) -> Optional[float]:
     return None
 
 
-def energy_kcal(text: str) -> Optional[float]:
+def energy_kcal(text: str) -> float | None:
     """Energy in kcal from a cell: the first kcal/Cal figure, else the first bare number, else the first
     kJ figure converted (a label printing energy in kJ only)."""
-    bare: Optional[float] = None
-    kj: Optional[float] = None
+    bare: float | None = None
+    kj: float | None = None
     for m in VALUE_RE.finditer(text):
         if m.group("pct"):
             continue
@@ -94,7 +93,7 @@ def only_kj(text: str) -> bool:
     return bool(units) and all(u == "kj" for u in units)
 
 
-def misread_g(num: str, unit: str) -> Optional[float]:
+def misread_g(num: str, unit: str) -> float | None:
     """A bare number where a unit is expected. "09" is "0g"; "129" for a gram field above its maximum is
     "12g"; any other bare number is taken as printed (OCR often drops a small unit)."""
     value = to_float(num)

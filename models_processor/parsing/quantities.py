@@ -20,7 +20,6 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 from models_processor.schemas import Ingredient
 
@@ -124,8 +123,8 @@ _HYPHEN_MIXED = re.compile(r"^(\d+)\s*-\s*(\d)/(\d)(?!\d)")
 
 @dataclass(frozen=True)
 class QuantityMatch:
-    quantity: Optional[float]
-    unit: Optional[str]
+    quantity: float | None
+    unit: str | None
     rest: str
 
 
@@ -138,7 +137,7 @@ def normalize_fractions(text: str) -> str:
     return out
 
 
-def parse_number(text: str) -> Optional[float]:
+def parse_number(text: str) -> float | None:
     """Value of one quantity token: "3", "1.5", "1,5", "1/2", "1 1/2". None when not a number."""
     text = text.strip()
     m = re.fullmatch(rf"(\d+)\s+({_FRAC})", text)
@@ -157,7 +156,7 @@ def parse_number(text: str) -> Optional[float]:
     return None
 
 
-def lookup_unit(word: str) -> Optional[str]:
+def lookup_unit(word: str) -> str | None:
     """Canonical unit of a word, or None. Case matters only for the one-letter aliases."""
     word = word.strip().rstrip(".")
     if word in _CASE_SENSITIVE:
@@ -183,7 +182,7 @@ _OCR_CONFUSIONS.update({"0": "o", "O": "o", "5": "s", "S": "s"})
 _MULTI_CONFUSIONS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
 
 
-def lookup_unit_ocr(word: str) -> Optional[str]:
+def lookup_unit_ocr(word: str) -> str | None:
     """`lookup_unit`, tolerating one OCR glyph confusion in a unit token ("Isp" tsp, "mI" ml, "0z" oz,
     "tbsp" read "tbIsp"): the token is taken as a unit only when exactly one unit is one confusion away.
     One-letter results are not accepted (too easy to reach by accident)."""
@@ -205,7 +204,7 @@ def lookup_unit_ocr(word: str) -> Optional[str]:
     return found.pop() if len(found) == 1 else None
 
 
-def _take_unit(text: str) -> tuple[Optional[str], str]:
+def _take_unit(text: str) -> tuple[str | None, str]:
     """A unit at the start of text (after an optional parenthesised size) and the text after it."""
     rest = text.lstrip()
     paren = PAREN_RE.match(rest)
@@ -274,7 +273,7 @@ def split_quantity(text: str) -> QuantityMatch:
     return QuantityMatch(None, None, s)
 
 
-def clean_name(rest: str) -> Optional[str]:
+def clean_name(rest: str) -> str | None:
     """The ingredient noun phrase from the text after quantity and unit."""
     name = re.sub(r"^\s*of\s+", "", rest.strip(), flags=re.I)
     name = re.sub(r"^\([^)]*\)\s*", "", name)  # "(about 1 lb) tomatoes": the size is not the name

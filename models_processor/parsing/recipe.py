@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Optional
 
 from models_processor.ocr.base import OcrLine, OcrResult
 from models_processor.parsing.checks import Checked, check_recipe
@@ -58,7 +57,7 @@ class ParsedRecipe:
     found: set[str] = field(default_factory=set)
     # Lists kept from OCR that failed some line checks: the model may replace them (checks.Checked).
     partial: frozenset[str] = frozenset()
-    checked: Optional[Checked] = None
+    checked: Checked | None = None
 
 
 @dataclass
@@ -112,14 +111,14 @@ class PageReader:
             self.seen_ingredients_after_title = True
 
 
-Reader = Callable[[PageReader, int], Optional[int]]
+Reader = Callable[[PageReader, int], int | None]
 
 
-def read_skipped(r: PageReader, i: int) -> Optional[int]:
+def read_skipped(r: PageReader, i: int) -> int | None:
     return i + 1 if i in r.skip else None
 
 
-def read_section_header(r: PageReader, i: int) -> Optional[int]:
+def read_section_header(r: PageReader, i: int) -> int | None:
     kind = header_kind(r.lines[i].text)
     if kind is None:
         return None
@@ -129,7 +128,7 @@ def read_section_header(r: PageReader, i: int) -> Optional[int]:
     return i + 1
 
 
-def read_inline_note(r: PageReader, i: int) -> Optional[int]:
+def read_inline_note(r: PageReader, i: int) -> int | None:
     ln = r.lines[i]
     m = NOTE_INLINE.match(ln.text)
     if not m:
@@ -139,7 +138,7 @@ def read_inline_note(r: PageReader, i: int) -> Optional[int]:
     return i + 1
 
 
-def read_aside(r: PageReader, i: int) -> Optional[int]:
+def read_aside(r: PageReader, i: int) -> int | None:
     """Lines that are neither ingredients nor steps: nutrition lines, group headers, CAPS sub-headings."""
     text = r.lines[i].text
     if is_nutrition_line(text):
@@ -155,7 +154,7 @@ def read_aside(r: PageReader, i: int) -> Optional[int]:
     return None
 
 
-def read_side_by_side(r: PageReader, i: int) -> Optional[int]:
+def read_side_by_side(r: PageReader, i: int) -> int | None:
     """Headers side by side: a line belongs to the nearest header above it in its own column, whatever
     order the columns were read in."""
     if not (r.section in (Section.INGREDIENTS, Section.INSTRUCTIONS) and r.side_by_side):
@@ -171,7 +170,7 @@ def read_side_by_side(r: PageReader, i: int) -> Optional[int]:
     return i + 1
 
 
-def read_in_section(r: PageReader, i: int) -> Optional[int]:
+def read_in_section(r: PageReader, i: int) -> int | None:
     """A line inside a headed section joins it, unless its shape ends the section: a numbered step or a
     sentence after an ingredient list (a method printed with no header of its own)."""
     text = r.lines[i].text
@@ -200,10 +199,10 @@ def _ends_ingredients(r: PageReader, i: int) -> bool:
     return not (indented or dangling)
 
 
-def read_ingredient_block(r: PageReader, i: int) -> Optional[int]:
+def read_ingredient_block(r: PageReader, i: int) -> int | None:
     """A headerless ingredient block: quantity lines plus their continuations and short list lines."""
     lines, texts = r.lines, r.texts
-    if r.section is not Section.NONE and r.section is not Section.OTHER or not is_ingredient_line(texts[i]):
+    if (r.section is not Section.NONE and r.section is not Section.OTHER) or not is_ingredient_line(texts[i]):
         return None
     block = [lines[i]]
     j = i + 1
@@ -225,7 +224,7 @@ def _below(upper: OcrLine, lower: OcrLine) -> bool:
     return -2 * upper.height < gap < BLOCK_GAP * upper.height
 
 
-def read_numbered_step(r: PageReader, i: int) -> Optional[int]:
+def read_numbered_step(r: PageReader, i: int) -> int | None:
     lines, texts = r.lines, r.texts
     if not is_step_start(texts[i]):
         return None
@@ -242,7 +241,7 @@ def read_numbered_step(r: PageReader, i: int) -> Optional[int]:
     return j
 
 
-def read_open_paragraph(r: PageReader, i: int) -> Optional[int]:
+def read_open_paragraph(r: PageReader, i: int) -> int | None:
     """The next line of an open paragraph step."""
     if not r.step_open(i):
         return None
@@ -254,7 +253,7 @@ def read_open_paragraph(r: PageReader, i: int) -> Optional[int]:
     return None
 
 
-def read_paragraph(r: PageReader, i: int) -> Optional[int]:
+def read_paragraph(r: PageReader, i: int) -> int | None:
     """An unheaded paragraph after the title (and after any ingredient block that follows it)."""
     text = r.lines[i].text
     if r.has_method_header or not 0 <= r.title_pos < i or is_list_line(text):
@@ -293,8 +292,8 @@ def parse_recipe(ocr: OcrResult) -> ParsedRecipe:
     servings, serv_idx = parse_servings(texts)
     skip = time_idx | serv_idx | running_lines(lines)
     title, title_idx = find_title(lines, skip)
-    headers = [(k, ln) for ln in lines for k in [header_kind(ln.text)]
-               if k in (Section.INGREDIENTS, Section.INSTRUCTIONS)]
+    headers: list[tuple[Section, OcrLine]] = [(k, ln) for ln in lines for k in [header_kind(ln.text)]
+                                              if k in (Section.INGREDIENTS, Section.INSTRUCTIONS)]
     reader = PageReader(lines=lines, skip=skip | title_idx, title_pos=min(title_idx) if title_idx else -1,
                         headers=headers)
     _read_page(reader)
@@ -312,7 +311,7 @@ def parse_recipe(ocr: OcrResult) -> ParsedRecipe:
     return ParsedRecipe(result=checked_result, found=checked.found, partial=checked.partial, checked=checked)
 
 
-def _column_section(line: OcrLine, headers: Sequence[tuple[Section, OcrLine]]) -> Optional[Section]:
+def _column_section(line: OcrLine, headers: Sequence[tuple[Section, OcrLine]]) -> Section | None:
     """Kind of the nearest header above `line` whose column it is in (the header's left edge is the
     rightmost one at or left of the line's start, give or take two line heights)."""
     above = [(k, h) for k, h in headers if h.bottom <= line.top + 0.5 * line.height

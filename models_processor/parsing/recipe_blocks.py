@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Optional
 
 from models_processor.ocr.base import OcrLine
 from models_processor.parsing.quantities import starts_with_quantity
@@ -21,7 +20,7 @@ def group_paragraphs(lines: Sequence[OcrLine], numbered: bool) -> list[str]:
     left = min(ln.left for ln in lines)
     width = max(right - left, 1.0)
     groups: list[list[str]] = []
-    prev: Optional[OcrLine] = None
+    prev: OcrLine | None = None
     for ln in lines:
         text = clean(ln.text)
         start = prev is None
@@ -46,7 +45,7 @@ def group_ingredients(lines: Sequence[OcrLine]) -> list[str]:
         return []
     base = min(ln.left for ln in lines)
     items: list[list[str]] = []
-    prev: Optional[OcrLine] = None
+    prev: OcrLine | None = None
     for ln in lines:
         text = clean(ln.text)
         cont = False

@@ -7,7 +7,6 @@ import re
 from collections.abc import Sequence
 from enum import Enum
 from statistics import median
-from typing import Optional
 
 from models_processor.ocr.base import OcrLine
 from models_processor.parsing.quantities import lookup_unit, starts_with_quantity
@@ -104,7 +103,7 @@ def starts_with_unit(text: str) -> bool:
     return len(words) >= 2 and lookup_unit(words[1]) is not None
 
 
-def header_kind(text: str) -> Optional[Section]:
+def header_kind(text: str) -> Section | None:
     t = text.strip().strip(":").strip()
     if INGREDIENT_HEADER.match(t):
         return Section.INGREDIENTS

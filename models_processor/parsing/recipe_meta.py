@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Optional
 
 from models_processor.schemas import RecipeTimes
 
@@ -45,7 +44,7 @@ AFTER_DURATION = re.compile(r"^\s*(?:$|[|/•·;()\-–+]|,\s*(?:[A-Z]|$)|[A-Z]|
 NUMBERED = re.compile(r"^\s*(?:step\s*)?\d{1,2}\s*[.):]\s*[A-Za-z]", re.I)
 
 
-def duration_span(text: str) -> Optional[tuple[int, int]]:
+def duration_span(text: str) -> tuple[int, int] | None:
     """(minutes, end offset) of a duration at the start of text: "45 min", "1 hr 15 mins", "1h30"."""
     s = text.lstrip()
     offset = len(text) - len(s)
@@ -59,10 +58,10 @@ def duration_span(text: str) -> Optional[tuple[int, int]]:
         return None
     total = float(hours.replace(",", ".")) * 60 if hours else 0.0
     total += int(minutes) if minutes else 0
-    return int(round(total)), offset + m.end()
+    return round(total), offset + m.end()
 
 
-def parse_duration(text: str) -> Optional[int]:
+def parse_duration(text: str) -> int | None:
     """Minutes of a duration at the start of text: "45 min", "1 hr 15 mins", "1.5 hours", "1h30"."""
     span = duration_span(text)
     return span[0] if span else None
@@ -105,7 +104,7 @@ def parse_times(lines: Sequence[str]) -> tuple[RecipeTimes, set[int]]:
     return RecipeTimes(**found), used
 
 
-def parse_servings(lines: Sequence[str]) -> tuple[Optional[int], set[int]]:
+def parse_servings(lines: Sequence[str]) -> tuple[int | None, set[int]]:
     for i, text in enumerate(lines):
         for segment in segments(text):
             if len(segment.split()) > META_MAX_WORDS:

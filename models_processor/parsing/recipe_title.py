@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from statistics import median
-from typing import Optional
 
 from models_processor.ocr.base import OcrLine
 from models_processor.parsing.quantities import starts_with_quantity
@@ -51,7 +50,7 @@ def continues_title(upper: OcrLine, lower: OcrLine) -> bool:
     return same_size and aligned and -0.5 * upper.height <= gap <= 0.8 * upper.height
 
 
-def find_title(lines: Sequence[OcrLine], skip: set[int]) -> tuple[Optional[str], set[int]]:
+def find_title(lines: Sequence[OcrLine], skip: set[int]) -> tuple[str | None, set[int]]:
     """The most prominent candidate line (and same-size lines right above or below it)."""
     cands = [i for i, ln in enumerate(lines)
              if i not in skip and ln.score >= TITLE_MIN_SCORE and title_candidate(ln.text)]

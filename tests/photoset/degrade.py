@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import random
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -28,7 +28,7 @@ def rotate(img: Image.Image, degrees: float) -> Image.Image:
 def _coeffs(src: list[tuple[float, float]], dst: list[tuple[float, float]]) -> list[float]:
     """PIL perspective coefficients mapping output points `dst` to input points `src`."""
     rows = []
-    for (x, y), (u, v) in zip(dst, src):
+    for (x, y), (u, v) in zip(dst, src, strict=False):
         rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
         rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
     a = np.array(rows, dtype=float)

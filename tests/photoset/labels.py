@@ -7,8 +7,9 @@ each other (parts below wholes, calories from the macros), then laid out the way
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -106,7 +107,7 @@ class _Canvas:
 
     def cells(self, texts: list[str], xs: list[float], bold: bool = False, rule: bool = True) -> None:
         fnt = self.f(1.0, bold)
-        for text, x in zip(texts, xs):
+        for text, x in zip(texts, xs, strict=False):
             self.draw.text((x, self.pen.y), text, font=fnt, fill=INK)
         self.pen.y += self.size * 1.3
         if rule:
@@ -279,14 +280,14 @@ def eu_table(rng: random.Random, fam: Family, serving_column: bool) -> tuple[Ima
     serve = {"fat": float(n.fat), "sat": float(n.sat), "carbs": float(n.carbs), "sugars": float(n.sugars),
              "fiber": float(n.fiber), "protein": float(n.protein)}
     hundred = {k: _per100(v, grams) for k, v in serve.items()}
-    kcal100 = int(round(n.kcal * 100.0 / grams))
+    kcal100 = round(n.kcal * 100.0 / grams)
     energy_split = rng.random() < 0.5
 
     def row(name: str, key: str) -> None:
         vals = [f"{_num(hundred[key])}g", f"{_num(serve[key])}g"]
         c.cells([name] + (vals if serving_column else vals[:1]), xs)
 
-    kj100, kj = int(round(kcal100 * 4.184)), int(round(n.kcal * 4.184))
+    kj100, kj = round(kcal100 * 4.184), round(n.kcal * 4.184)
     if energy_split:
         c.cells(["Energy", f"{kj100}kJ", f"{kj}kJ"][: 3 if serving_column else 2], xs, rule=False)
         c.cells(["", f"{kcal100}kcal", f"{n.kcal}kcal"][: 3 if serving_column else 2], xs)
@@ -324,17 +325,17 @@ def au_table(rng: random.Random, fam: Family, cal_in_brackets: bool) -> tuple[Im
     serve = {"fat": float(n.fat), "sat": float(n.sat), "carbs": float(n.carbs), "sugars": float(n.sugars),
              "protein": float(n.protein), "fiber": float(n.fiber)}
     hundred = {k: _per100(v, grams) for k, v in serve.items()}
-    kj, kj100 = int(round(n.kcal * 4.184)), int(round(n.kcal * 4.184 * 100 / grams))
+    kj, kj100 = round(n.kcal * 4.184), round(n.kcal * 4.184 * 100 / grams)
     if cal_in_brackets:
-        c.cells(["Energy", f"{kj}kJ ({n.kcal}Cal)", f"{kj100}kJ ({int(round(kj100 / 4.184))}Cal)"], xs)
+        c.cells(["Energy", f"{kj}kJ ({n.kcal}Cal)", f"{kj100}kJ ({round(kj100 / 4.184)}Cal)"], xs)
     else:
         c.cells(["Energy", f"{kj}kJ", f"{kj100}kJ"], xs)
     for name, key in (("Protein", "protein"), ("Fat, total", "fat"), ("- saturated", "sat"),
                       ("Carbohydrate", "carbs"), ("- sugars", "sugars"), ("Dietary Fibre", "fiber")):
         c.cells([name, f"{_num(serve[key])}g", f"{_num(hundred[key])}g"], xs)
-    c.cells(["Sodium", f"{n.sodium}mg", f"{int(round(n.sodium * 100 / grams))}mg"], xs, rule=False)
+    c.cells(["Sodium", f"{n.sodium}mg", f"{round(n.sodium * 100 / grams)}mg"], xs, rule=False)
     truth = {"serving_size": f"{grams}g", "servings_per_container": float(per),
-             "calories": n.kcal if cal_in_brackets else int(round(kj / 4.184)), "total_fat_g": serve["fat"],
+             "calories": n.kcal if cal_in_brackets else round(kj / 4.184), "total_fat_g": serve["fat"],
              "saturated_fat_g": serve["sat"], "total_carbohydrate_g": serve["carbs"],
              "total_sugars_g": serve["sugars"], "protein_g": serve["protein"], "dietary_fiber_g": serve["fiber"],
              "sodium_mg": n.sodium}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from models_processor.ocr.base import OcrEngine, OcrLine, OcrResult
 from tests.photoset.build import Sample
@@ -29,7 +29,7 @@ def from_json(doc: dict[str, Any]) -> OcrResult:
 
 
 class OcrCache:
-    def __init__(self, directory: Path = CACHE_DIR, engine: Optional[OcrEngine] = None) -> None:
+    def __init__(self, directory: Path = CACHE_DIR, engine: OcrEngine | None = None) -> None:
         self.directory = directory
         self._engine = engine
         self.misses = 0

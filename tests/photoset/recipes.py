@@ -6,51 +6,50 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Optional
 
 from PIL import Image, ImageDraw, ImageFont
 
 from tests.photoset.draw import Family, Pen, font, text_width, wrap
 from tests.photoset.truth import Document, IngredientTruth, RecipeTruth
 
-I = IngredientTruth
+Ing = IngredientTruth
 INGREDIENTS: tuple[IngredientTruth, ...] = (
-    I("200g/7oz plain flour", 200, "g", "plain flour"),
-    I("1-1/2 cups milk", 1.5, "cup", "milk"),
-    I("2 x 400g cans chopped tomatoes", 2, "can", "chopped tomatoes"),
-    I("1,000 g potatoes", 1000, "g", "potatoes"),
-    I("2 tbsp + 1 tsp olive oil", 2, "tbsp", "olive oil"),
-    I("4 eggs, beaten", 4, None, "eggs"),
-    I("3 ½ cups chicken stock", 3.5, "cup", "chicken stock"),
-    I("½ cup sugar", 0.5, "cup", "sugar"),
-    I("1½ tsp baking powder", 1.5, "tsp", "baking powder"),
-    I("2-3 cloves garlic, crushed", 2, "clove", "garlic"),
-    I("1 (14 oz) can coconut milk", 1, "can", "coconut milk"),
-    I("salt and pepper to taste", None, None, "salt and pepper"),
-    I("a pinch of nutmeg", None, "pinch", "nutmeg"),
-    I("100g butter, softened", 100, "g", "butter"),
-    I("1 large onion, finely chopped", 1, None, "onion"),
-    I("250ml/9fl oz double cream", 250, "ml", "double cream"),
-    I("1 tsp vanilla extract", 1, "tsp", "vanilla extract"),
-    I("3 tbsp honey", 3, "tbsp", "honey"),
-    I("500 g minced beef", 500, "g", "minced beef"),
-    I("2 carrots, peeled and diced", 2, None, "carrots"),
-    I("150g/5½oz caster sugar", 150, "g", "caster sugar"),
-    I("¼ tsp ground cinnamon", 0.25, "tsp", "ground cinnamon"),
-    I("1 cup (240ml) warm water", 1, "cup", "warm water"),
-    I("¾ cup brown sugar, packed", 0.75, "cup", "brown sugar"),
-    I("2 tablespoons soy sauce", 2, "tbsp", "soy sauce"),
-    I("1 bunch coriander, chopped", 1, "bunch", "coriander"),
-    I("6 slices bacon", 6, "slice", "bacon"),
-    I("1.5 kg lamb shoulder", 1.5, "kg", "lamb shoulder"),
-    I("50g dark chocolate, melted", 50, "g", "dark chocolate"),
-    I("400ml coconut milk", 400, "ml", "coconut milk"),
-    I("1 red pepper, deseeded and sliced", 1, None, "red pepper"),
-    I("2 cups all-purpose flour, sifted", 2, "cup", "all-purpose flour"),
-    I("1 1/2 teaspoons salt", 1.5, "tsp", "salt"),
-    I("1 lemon, zested and juiced", 1, None, "lemon"),
-    I("300g/10½oz self-raising flour", 300, "g", "self-raising flour"),
-    I("2 x 200g packs halloumi", 2, "package", "halloumi"),
+    Ing("200g/7oz plain flour", 200, "g", "plain flour"),
+    Ing("1-1/2 cups milk", 1.5, "cup", "milk"),
+    Ing("2 x 400g cans chopped tomatoes", 2, "can", "chopped tomatoes"),
+    Ing("1,000 g potatoes", 1000, "g", "potatoes"),
+    Ing("2 tbsp + 1 tsp olive oil", 2, "tbsp", "olive oil"),
+    Ing("4 eggs, beaten", 4, None, "eggs"),
+    Ing("3 ½ cups chicken stock", 3.5, "cup", "chicken stock"),
+    Ing("½ cup sugar", 0.5, "cup", "sugar"),
+    Ing("1½ tsp baking powder", 1.5, "tsp", "baking powder"),
+    Ing("2-3 cloves garlic, crushed", 2, "clove", "garlic"),
+    Ing("1 (14 oz) can coconut milk", 1, "can", "coconut milk"),
+    Ing("salt and pepper to taste", None, None, "salt and pepper"),
+    Ing("a pinch of nutmeg", None, "pinch", "nutmeg"),
+    Ing("100g butter, softened", 100, "g", "butter"),
+    Ing("1 large onion, finely chopped", 1, None, "onion"),
+    Ing("250ml/9fl oz double cream", 250, "ml", "double cream"),
+    Ing("1 tsp vanilla extract", 1, "tsp", "vanilla extract"),
+    Ing("3 tbsp honey", 3, "tbsp", "honey"),
+    Ing("500 g minced beef", 500, "g", "minced beef"),
+    Ing("2 carrots, peeled and diced", 2, None, "carrots"),
+    Ing("150g/5½oz caster sugar", 150, "g", "caster sugar"),
+    Ing("¼ tsp ground cinnamon", 0.25, "tsp", "ground cinnamon"),
+    Ing("1 cup (240ml) warm water", 1, "cup", "warm water"),
+    Ing("¾ cup brown sugar, packed", 0.75, "cup", "brown sugar"),
+    Ing("2 tablespoons soy sauce", 2, "tbsp", "soy sauce"),
+    Ing("1 bunch coriander, chopped", 1, "bunch", "coriander"),
+    Ing("6 slices bacon", 6, "slice", "bacon"),
+    Ing("1.5 kg lamb shoulder", 1.5, "kg", "lamb shoulder"),
+    Ing("50g dark chocolate, melted", 50, "g", "dark chocolate"),
+    Ing("400ml coconut milk", 400, "ml", "coconut milk"),
+    Ing("1 red pepper, deseeded and sliced", 1, None, "red pepper"),
+    Ing("2 cups all-purpose flour, sifted", 2, "cup", "all-purpose flour"),
+    Ing("1 1/2 teaspoons salt", 1.5, "tsp", "salt"),
+    Ing("1 lemon, zested and juiced", 1, None, "lemon"),
+    Ing("300g/10½oz self-raising flour", 300, "g", "self-raising flour"),
+    Ing("2 x 200g packs halloumi", 2, "package", "halloumi"),
 )
 GROUP_HEADERS = ("For the sauce:", "For the topping:", "For the dough", "For the filling:", "To serve")
 TITLES = ("Lemon Drizzle Traybake", "Sticky Toffee Pudding with Salted Caramel Sauce", "Chicken and Leek Pie",
@@ -82,12 +81,12 @@ INK = (25, 22, 20)
 @dataclass
 class RecipeContent:
     title: str
-    intro: Optional[str]
-    servings: Optional[int]
-    times: dict[str, Optional[int]]
-    groups: list[tuple[Optional[str], list[IngredientTruth]]]
+    intro: str | None
+    servings: int | None
+    times: dict[str, int | None]
+    groups: list[tuple[str | None, list[IngredientTruth]]]
     steps: list[str]
-    nutrition_line: Optional[str]
+    nutrition_line: str | None
 
     def truth(self) -> RecipeTruth:
         ingredients = tuple(i for _, items in self.groups for i in items)
@@ -108,7 +107,7 @@ def make_content(rng: random.Random, index: int) -> RecipeContent:
     rng.shuffle(pool)
     count = rng.randint(6, 11)
     items = pool[:count]
-    groups: list[tuple[Optional[str], list[IngredientTruth]]]
+    groups: list[tuple[str | None, list[IngredientTruth]]]
     if rng.random() < 0.4:
         cut = rng.randint(3, count - 2)
         groups = [(None, items[:cut]), (rng.choice(GROUP_HEADERS), items[cut:])]
@@ -190,7 +189,7 @@ def _ingredients(p: _Page, c: RecipeContent, x: float, width: float, header: boo
 
 
 def _steps(p: _Page, c: RecipeContent, x: float, width: float, header: bool, numbered: bool,
-           y_limit: Optional[float] = None, next_x: Optional[float] = None, top: float = 0.0) -> None:
+           y_limit: float | None = None, next_x: float | None = None, top: float = 0.0) -> None:
     if header:
         p.pen.line(x, "Method", p.f(1.2, True), gap=0.4)
     body = p.f()

@@ -22,8 +22,9 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional
+from typing import Any
 
 MATCH_RATIO = 0.8
 LIST_MIN_PRECISION = 0.8
@@ -40,7 +41,7 @@ class Tally:
         self.of += of
 
     @property
-    def ratio(self) -> Optional[float]:
+    def ratio(self) -> float | None:
         return self.ok / self.of if self.of else None
 
     def __str__(self) -> str:
@@ -127,17 +128,17 @@ def score_nutrition(scores: Scores, groups: list[str], truth: dict[str, Any], re
         scores.notes.append(f"{name}: " + "; ".join(misses))
 
 
-IngredientParser = Callable[[str], tuple[Optional[float], Optional[str], Optional[str]]]
+IngredientParser = Callable[[str], tuple[float | None, str | None, str | None]]
 
 
-def ingredient_ok(want: Any, quantity: Optional[float], unit: Optional[str], name: Optional[str]) -> bool:
+def ingredient_ok(want: Any, quantity: float | None, unit: str | None, name: str | None) -> bool:
     q_ok = (quantity is None) if want.quantity is None else (quantity is not None
                                                              and abs(quantity - want.quantity) < 1e-6)
     return q_ok and unit == want.unit and name is not None and normalize(name) == normalize(want.name)
 
 
 def score_recipe(scores: Scores, groups: list[str], truth: Any, result: dict[str, Any], found: set[str],
-                 name: str, parse_line: Optional[IngredientParser] = None) -> None:
+                 name: str, parse_line: IngredientParser | None = None) -> None:
     notes: list[str] = []
     title_ok = result.get("title") is not None and normalize(result["title"]) == normalize(truth.title)
     scores.add(groups, "titles", title_ok)

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 
 @dataclass(frozen=True)
 class IngredientTruth:
     text: str  # the line as printed (a wrapped line joined with one space)
-    quantity: Optional[float]
-    unit: Optional[str]
+    quantity: float | None
+    unit: str | None
     name: str
 
 
 @dataclass(frozen=True)
 class RecipeTruth:
     title: str
-    servings: Optional[int]
-    times: dict[str, Optional[int]]  # prep_min / cook_min / total_min
+    servings: int | None
+    times: dict[str, int | None]  # prep_min / cook_min / total_min
     ingredients: tuple[IngredientTruth, ...]
     instructions: tuple[str, ...]
 
@@ -31,4 +31,4 @@ class Document:
     kind: str  # "recipe" | "nutrition_label"
     family: str
     nutrition: dict[str, Any] = field(default_factory=dict)  # field -> value printed (scored fields only)
-    recipe: Optional[RecipeTruth] = None
+    recipe: RecipeTruth | None = None

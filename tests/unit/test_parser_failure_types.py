@@ -195,7 +195,7 @@ def test_au_table_per_serve_first_column():
      ["Sodium", "45mg", "150mg"]],
 ])
 def test_eu_and_au_tables_are_classified_as_labels(table):
-    ocr = rows(*[[(t, x) for t, x in zip(row, (0, 300, 560)) if t] for row in table])
+    ocr = rows(*[[(t, x) for t, x in zip(row, (0, 300, 560), strict=False) if t] for row in table])
     assert classify(ocr).kind is ResultKind.NUTRITION_LABEL
 
 
