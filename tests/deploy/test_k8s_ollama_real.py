@@ -243,3 +243,24 @@ def test_pull_step_stops_at_once_on_sigterm(rendered, ollama_build, models, tmp_
             if proc.poll() is None:
                 proc.kill()
             fcntl.flock(held, fcntl.LOCK_UN)
+
+
+def _outward_address() -> str:
+    """This machine's address on its default route: what a pod IP is to the kubelet."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))  # TEST-NET-1: nothing is sent, the kernel only picks a route
+        return str(s.getsockname()[0])
+
+
+def test_an_http_probe_to_the_pod_ip_would_be_refused(rendered, ollama_build, models, tmp_path, sidecars):
+    # Why the probes are exec: the kubelet's httpGet goes to the pod IP, and the sidecar listens on
+    # loopback only. Reproduced with this machine's outward address standing in for the pod IP.
+    sidecar = Sidecar(rendered["gpu"], ollama_build.binary_path(), models, tmp_path)
+    sidecars.append(sidecar)
+    sidecar.wait_started()
+    port = int(sidecar.env["OLLAMA_HOST"].rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=3):
+        pass  # the loopback listener answers
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((_outward_address(), port), timeout=3).close()
+    sidecar.stop()
