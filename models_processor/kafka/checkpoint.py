@@ -42,7 +42,7 @@ class Checkpoint(Protocol):
 
     def pending(self) -> bool: ...
 
-    def oldest_uncommitted_age(self) -> float: ...
+    def uncommitted_ages(self, now: float) -> dict[TP, float]: ...
 
     def close(self) -> None: ...
 
@@ -79,8 +79,8 @@ class AtLeastOnceCheckpoint:
     def pending(self) -> bool:
         return False
 
-    def oldest_uncommitted_age(self) -> float:
-        return 0.0  # librdkafka commits the stored offsets on its own
+    def uncommitted_ages(self, now: float) -> dict[TP, float]:
+        return {}  # librdkafka commits the stored offsets on its own
 
     def close(self) -> None:
         pass

@@ -280,14 +280,14 @@ class Dispatcher:
         if now - self._last_progress_report < _PROGRESS_EVERY_S:
             return
         self._last_progress_report = now
+        ages = self._tracker.oldest_unfinished_ages(now)
+        for tp, waiting in self._checkpoint.uncommitted_ages(now).items():  # exactly-once: done, not committed
+            ages[tp] = max(ages.get(tp, 0.0), waiting)
         stuck = []
-        for (topic, partition), age in self._tracker.oldest_unfinished_ages(now).items():
+        for (topic, partition), age in ages.items():
             self._metrics.oldest_unfinished_age.labels(topic, str(partition)).set(age)
             if age > self._stall_limit_s:
                 stuck.append(f"{topic}[{partition}] oldest unfinished request {age:.0f}s old")
-        uncommitted = self._checkpoint.oldest_uncommitted_age()
-        if uncommitted > self._stall_limit_s:
-            stuck.append(f"answers not committed for {uncommitted:.0f}s")
         self._health.mark_progress("no progress: " + "; ".join(stuck) if stuck else "")
         records, nbytes = self._load()
         self._metrics.in_flight.set(records)

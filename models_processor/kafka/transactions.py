@@ -114,9 +114,14 @@ class ExactlyOnceCheckpoint:
     def pending(self) -> bool:
         return self._open is not None or bool(self._queued.offsets)
 
-    def oldest_uncommitted_age(self) -> float:
-        since = [b.since for b in (self._open, self._queued) if b is not None and b.since is not None]
-        return time.monotonic() - min(since) if since else 0.0
+    def uncommitted_ages(self, now: float) -> dict[TP, float]:
+        """Per partition, seconds since its oldest released offset has been waiting for a commit."""
+        ages: dict[TP, float] = {}
+        for batch in (self._open, self._queued):
+            if batch is not None and batch.since is not None:
+                for tp in batch.offsets:
+                    ages[tp] = max(ages.get(tp, 0.0), now - batch.since)
+        return ages
 
     def commit(self, *, force: bool = False) -> None:
         now = time.monotonic()

@@ -120,3 +120,17 @@ def test_lost_partition_work_in_flight_is_dropped_not_answered_or_stored():
         run.wait_for(lambda: run.metric("models_processor_messages_skipped_total", reason="superseded") == 1,
                      what="the late result dropped")
         assert run.answers() == [] and P0 not in run.consumer.stored
+
+
+def test_exactly_once_commits_that_keep_failing_turn_health_red():
+    with Running(settings(PROCESSING_GUARANTEE="exactly_once", PROGRESS_STALL_SECONDS="1")) as run:
+        abortable = error(KafkaError.INVALID_TXN_STATE, "scripted", txn_requires_abort=True)
+        run.producer.fail_next("commit_transaction", abortable, times=1000)
+        run.consumer.schedule("assign", [P0])
+        run.consumer.append(P0, text_request("done, never committed"), key=b"r0")
+        run.wait_for(lambda: not run.health.live()[0], timeout=5, what="/health red")
+        assert "requests[0]" in run.health.live()[1]
+        assert run.metric("models_processor_oldest_unfinished_offset_age_seconds", topic="requests",
+                          partition="0") > 1
+        run.producer.faults["commit_transaction"].clear()
+        run.wait_for(lambda: run.health.live()[0], timeout=10, what="/health green once committed")
