@@ -24,7 +24,7 @@ from models_processor.ocr.base import OcrLine, OcrResult
 from models_processor.parsing.checks import Checked, check_recipe
 from models_processor.parsing.layout import deskew, reading_order
 from models_processor.parsing.quantities import parse_ingredient
-from models_processor.parsing.recipe_blocks import group_ingredients, group_paragraphs
+from models_processor.parsing.recipe_blocks import group_ingredients, group_paragraphs, pair_quantity_column
 from models_processor.parsing.recipe_lines import (
     NOTE_INLINE,
     Section,
@@ -285,7 +285,7 @@ def _read_page(r: PageReader) -> None:
 
 
 def parse_recipe(ocr: OcrResult) -> ParsedRecipe:
-    ordered = [ln for ln in reading_order(deskew(ocr.lines)) if not is_noise(ln)]
+    ordered = [ln for ln in pair_quantity_column(reading_order(deskew(ocr.lines))) if not is_noise(ln)]
     lines = [OcrLine(clean(ln.text), ln.score, ln.box) for ln in ordered]
     texts = [ln.text for ln in lines]
     times, time_idx = parse_times(texts)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 
 from models_processor.ocr.base import OcrLine
-from models_processor.parsing.quantities import starts_with_quantity
+from models_processor.parsing.quantities import split_quantity, starts_with_quantity
 from models_processor.parsing.recipe_lines import clean, ends_sentence, is_step_start, join, strip_step_number
 
 
@@ -61,3 +61,34 @@ def group_ingredients(lines: Sequence[OcrLine]) -> list[str]:
             items.append([text])
         prev = ln
     return [join(i) for i in items]
+
+
+def is_bare_quantity(text: str) -> bool:
+    """A cell that is only an amount ("200 g", "1/2 cup", "3"): the quantity column of a two-column list."""
+    if not starts_with_quantity(text):
+        return False
+    return not split_quantity(text).rest.strip(" .,")
+
+
+def pair_quantity_column(lines: Sequence[OcrLine]) -> list[OcrLine]:
+    """Join a column of bare quantities to the names printed beside them on the same rows, so that
+    "200 g" + "flour" reads "200 g flour" instead of all quantities and then all names. A quantity keeps
+    its own line when no name sits right of it on its row."""
+    joined: dict[int, OcrLine] = {}
+    used: set[int] = set()
+    quantities = [ln for ln in lines if is_bare_quantity(ln.text)]
+    if len(quantities) < 2:
+        return list(lines)
+    for q in quantities:
+        beside = [ln for ln in lines if id(ln) not in used and ln is not q and not is_bare_quantity(ln.text)
+                  and abs(ln.center_y - q.center_y) < 0.5 * q.height and 0 <= ln.left - q.right < 12 * q.height]
+        if not beside:
+            continue
+        name = min(beside, key=lambda ln: ln.left - q.right)
+        used.add(id(name))
+        box = ((q.left, min(q.top, name.top)), (name.right, min(q.top, name.top)),
+               (name.right, max(q.bottom, name.bottom)), (q.left, max(q.bottom, name.bottom)))
+        joined[id(q)] = OcrLine(f"{q.text} {name.text}", min(q.score, name.score), box)
+    if len(joined) < 2:
+        return list(lines)
+    return [joined.get(id(ln), ln) for ln in lines if id(ln) not in used]

@@ -124,6 +124,20 @@ def test_a_decimal_quantity_is_not_a_step_number():
     assert r.instructions == ["Roast the lamb for 4 hours."]
 
 
+def test_a_quantity_column_beside_a_name_column_is_read_row_by_row():
+    r = parse_recipe(page(
+        line("Scones", 60, 40, h=44, cw=24), line("Ingredients", 60, 110),
+        line("225 g", 60, 140), line("self-raising flour", 200, 140),
+        line("55 g", 60, 165), line("butter", 200, 165),
+        line("150 ml", 60, 190), line("milk", 200, 190),
+        line("2", 60, 215), line("eggs", 200, 215),
+        line("Method", 60, 260), line("Rub the butter into the flour, then stir in the milk.", 60, 290))).result
+    assert [i.original_text for i in r.ingredients] == ["225 g self-raising flour", "55 g butter", "150 ml milk",
+                                                        "2 eggs"]
+    first = r.ingredients[0]
+    assert (first.quantity, first.unit, first.name) == (225, "g", "self-raising flour")
+
+
 # -------------------------------------------------------------------------------------------- labels
 
 US_LABEL = ([("Nutrition Facts", 0)], [("Serving size", 0), ("1 cup (228g)", 400)], [("Calories", 0), ("250", 480)],
