@@ -57,9 +57,13 @@ FIELD_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("protein_g", r"^proteins?\b"),
     )
 )
-# Any nutrient or label word that may start a second entry in the middle of a cell.
-MID_ROW_NAME = re.compile(r"(?<=[%\d•·g])\s*[•·]?\s*(?=(?:calcium|iron|potassium|vitamin|sodium|cholesterol|"
-                          r"protein|\+\s*trans|trans|magnesium|zinc|phosphorus)\b)")
+# Any nutrient name that may start a second entry in the middle of a cell: after a value, a percentage, a
+# closing bracket, a comma or a bullet ("Iron 8mg 45% Potassium 235mg 6%", linear labels "Total Fat 8g (10%
+# DV), Sat. Fat 1g (5% DV), ...").
+MID_ROW_NAME = re.compile(
+    r"(?<=[%\d•·g),:])\s*[•·,]?\s*(?=(?:calories\b(?!\s*from)|calcium|iron|potassium|vitamin|sodium|chol(?:esterol|est)?\.?|protein|"
+    r"\+\s*trans|trans\.?\s*fat|magnesium|zinc|phosphorus|total\s*fat|sat(?:urated|\.)\s*fat|total\s*carb|"
+    r"dietary\s*fib|fib(?:er|re)\b|total\s*sugars|sugars\b|incl(?:udes|\.)\s*\d)\b)")
 # "Includes 10g Added Sugars": the value sits between "includes" and the name.
 INCLUDES_RE = re.compile(r"^incl(?:udes|\.)?\s*(?P<value>(?:<|less than)?\s*\d+(?:[.,]\d+)?\s*m?g)\s*added\s*sugar")
 SERVING_SIZE_RE = re.compile(r"\bserv(?:ing|\.)?\s*size\b\s*:?\s*", re.I)
@@ -106,8 +110,8 @@ def _split_mid_row(line: OcrLine) -> list[Cell]:
         return [Cell(text, line.left, line.right)]
     cuts = [0] + [m.start() for m in MID_ROW_NAME.finditer(text) if m.start() > 0] + [len(text)]
     width = (line.right - line.left) / max(1, len(text))
-    return [Cell(text[a:b].strip(" •·"), line.left + a * width, line.left + b * width)
-            for a, b in itertools.pairwise(cuts) if text[a:b].strip(" •·")]
+    return [Cell(text[a:b].strip(" •·,"), line.left + a * width, line.left + b * width)
+            for a, b in itertools.pairwise(cuts) if text[a:b].strip(" •·,")]
 
 
 def _match_field(text: str) -> tuple[str, str] | None:
@@ -180,7 +184,8 @@ def _serving_size(raw_rows: Sequence[Sequence[str]], r: int, c: int) -> str | No
     rest = text[m.end():] if m else ""
     if not rest.strip() and c + 1 < len(raw_rows[r]):
         rest = raw_rows[r][c + 1]  # only the next cell: further cells belong to other panels
-    rest = re.split(r"\bservings?\b|\babout \d+ servings|\d+\s*servings", rest, flags=re.I)[0]
+    rest = re.split(r"\bservings?\b|\babout \d+ servings|\d+\s*servings|\bamount\s*per\b|,\s*(?=\w[\w. ]*:)", rest,
+                    flags=re.I)[0]
     rest = rest.strip(" :;,.-")
     return rest or None
 

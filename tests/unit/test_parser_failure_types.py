@@ -227,6 +227,18 @@ def test_nutrients_in_the_middle_of_a_row():
     assert r.potassium_mg == 235 and r.sodium_mg == 140
 
 
+def test_linear_label_with_every_nutrient_in_running_text():
+    r = parse_nutrition_label(rows(
+        [("Nutrition Facts Servings: 8, Serv. size: 2/3 cup (55g), Amount per serving: Calories 230, Total Fat 8g "
+          "(10% DV),", 0)],
+        [("Sat. Fat 1g (5% DV), Trans Fat 0g, Cholest. 0mg (0% DV), Sodium 160mg (7% DV), Total Carb. 37g (13% DV),",
+          0)],
+        [("Fiber 4g (14% DV), Total Sugars 12g (Incl. 10g Added Sugars, 20% DV), Protein 3g.", 0)])).result
+    assert (r.calories, r.total_fat_g, r.saturated_fat_g, r.trans_fat_g, r.cholesterol_mg) == (230, 8, 1, 0, 0)
+    assert (r.sodium_mg, r.total_carbohydrate_g, r.dietary_fiber_g, r.total_sugars_g, r.protein_g) == (160, 37, 4, 12, 3)
+    assert r.serving_size == "2/3 cup (55g)"
+
+
 # ------------------------------------------------------------------------------------ self-checks
 
 def test_a_part_larger_than_its_whole_sends_both_to_the_fallback():
