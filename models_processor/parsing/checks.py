@@ -4,7 +4,7 @@ is plausible; one that fails counts as missing, so the fallback model is asked f
 Why: OCR misreads are silent. "30mg" of carbohydrate, a kJ figure in the calories, a sugar value larger
 than the carbohydrate it is part of, "Serves 130" from a page number: each is a value that looks read and
 is wrong. Rules here are about what a label or a recipe can be, never about particular photos
-(docs/PARSING.md, "Self-checks").
+(docs/parsing.md, "Self-checks").
 
 Lists are not all-or-nothing: lines that do not look like ingredients (or steps) are dropped, and a list
 that lost lines is `partial`: kept as the OCR answer, but open to the model, which may replace it.

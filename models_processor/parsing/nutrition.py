@@ -1,6 +1,6 @@
 """Nutrition label from OCR lines -> NutritionLabelResult (US, Canadian bilingual, EU/UK, AU/NZ tables).
 
-How it reads a label (docs/PARSING.md):
+How it reads a label (docs/parsing.md):
 - Boxes are grouped into rows (layout.group_rows, which corrects skew from the boxes' own angles), and
   merged into cells across word-sized gaps; each cell is repaired for typical OCR damage (lost spaces
   "Carbohydrate31g", "Og" for "0g", glued words "0gAdded"). A cell holding several nutrients ("Iron 8mg

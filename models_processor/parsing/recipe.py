@@ -1,6 +1,6 @@
 """Recipe page from OCR lines -> RecipeResult.
 
-How it reads a page (all rules are about shape, never about particular recipes; docs/PARSING.md):
+How it reads a page (all rules are about shape, never about particular recipes; docs/parsing.md):
 - Lines are put in reading order by layout.reading_order (columns read one at a time); rotated side
   tabs, bare page numbers, very low-confidence boxes and running headers/footers ("130 Traybakes" in the
   page margin) are dropped.
