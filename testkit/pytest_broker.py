@@ -12,6 +12,7 @@ Loaded by tests/conftest.py (`pytest_plugins = ["testkit.pytest_broker"]`). Fixt
   created (max.message.bytes: the product's TOPIC_MAX_MESSAGE_BYTES) and visible in metadata before it returns.
 - `local_broker_controller` (session) -> BrokerController: stop()/start() the local broker with its data
   kept on the same port (fault tests). Raises BrokerControlUnavailable for an external or Docker broker.
+A test using any of these fixtures is marked `broker`.
 """
 from __future__ import annotations
 
@@ -28,6 +29,14 @@ from confluent_kafka.admin import AdminClient
 from testkit.broker import TOPIC_MAX_MESSAGE_BYTES, LocalBroker, create_topics
 
 DEFAULT_TEST_IMAGE = "confluentinc/cp-kafka:8.0.0"  # Kafka 4.0: KIP-848 consumer groups are GA
+BROKER_FIXTURES = frozenset({"kafka_bootstrap", "kafka_topic_factory", "local_broker_controller", "_kafka_broker"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests using a broker fixture get the `broker` marker (`make test-fast` deselects them)."""
+    for item in items:
+        if BROKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.broker)
 
 
 class BrokerControlUnavailable(RuntimeError):

@@ -17,6 +17,17 @@ def standin():
         yield server
 
 
+# Fixtures that bring up a real part: a test using one is marked by what it needs (pytest.ini `markers`);
+# the broker and real-Ollama fixtures mark their tests in their own plugins.
+_MARK_BY_FIXTURE = {"standin": "ollama", "rapid_engine": "ocr", "ocr_results": "ocr"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture in _MARK_BY_FIXTURE.keys() & set(getattr(item, "fixturenames", ())):
+            item.add_marker(_MARK_BY_FIXTURE[fixture])
+
+
 def pytest_sessionfinish(session, exitstatus):
     """A skipped test is a failure of the setup, not a pass: fail the run if anything was skipped."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

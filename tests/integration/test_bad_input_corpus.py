@@ -54,6 +54,8 @@ from tests.badinput.corpus import (
 )
 from tests.unit.photo_support import CachingOcr, shared_rapid_engine
 
+pytestmark = [pytest.mark.broker, pytest.mark.ocr]
+
 GOOD_PER_PHASE = 100
 MODEL_LATENCY_S = 0.15
 MIN_THROUGHPUT_RATIO = 0.35  # a stalled or blocked loop gives ~0; measured 0.6-0.8 on a busy 2-core box

@@ -13,6 +13,8 @@ from testkit.fakes.models import ScriptedTextModel
 from testkit.harness import (InProcessService, ResponseReader, committed, create_output_topics,
                                        make_settings, produce, text_request, wait_for)
 
+pytestmark = pytest.mark.broker
+
 
 @pytest.fixture(autouse=True)
 def _close_readers(monkeypatch):

@@ -14,6 +14,8 @@ import pytest
 
 from testkit.faults import FaultReport, FaultRun
 
+pytestmark = [pytest.mark.broker, pytest.mark.ollama]
+
 
 def _check(report: FaultReport) -> None:
     print(report.summary())

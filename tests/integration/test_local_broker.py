@@ -13,6 +13,8 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from testkit.pytest_broker import BrokerControlUnavailable
 
+pytestmark = pytest.mark.broker
+
 TEN_MIB = 10 * 1024 * 1024
 
 

@@ -17,6 +17,8 @@ from testkit.fakes.ollama_server import Reply
 from testkit.harness import InProcessService, ResponseReader, create_output_topics, make_settings, produce
 from tests.unit.photo_support import SAMPLES, CachingOcr, ground_truth, shared_rapid_engine
 
+pytestmark = [pytest.mark.broker, pytest.mark.ocr, pytest.mark.ollama]
+
 SNACK = "nutrition_snack_label.jpg"
 
 

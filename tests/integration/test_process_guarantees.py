@@ -15,6 +15,8 @@ from testkit.fakes.ollama_server import OllamaStandIn
 from testkit.harness import (ProcessorProcess, ResponseReader, committed, create_output_topics,
                                        produce, service_env, text_request, wait_for)
 
+pytestmark = [pytest.mark.broker, pytest.mark.ollama]
+
 
 @pytest.fixture
 def ollama():

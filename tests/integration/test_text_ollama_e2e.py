@@ -10,6 +10,8 @@ from testkit.fakes.ollama_server import OllamaStandIn, Reply
 from testkit.harness import (InProcessService, ResponseReader, create_output_topics, make_settings,
                                        produce, text_request)
 
+pytestmark = [pytest.mark.broker, pytest.mark.ollama]
+
 
 @pytest.fixture
 def ollama():

@@ -18,6 +18,8 @@ from models_processor.llm.failures import FailureReason, OllamaCallError
 from models_processor.metrics import Metrics
 from testkit.fakes.ollama_server import ERR_IMAGE_FORMAT, ERR_RUNNER, OllamaStandIn, Reply
 
+pytestmark = pytest.mark.ollama
+
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64  # starts like a JPEG: the stand-in accepts it as an image
 
 

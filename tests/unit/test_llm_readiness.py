@@ -16,6 +16,8 @@ from models_processor.metrics import Metrics
 from models_processor.schemas import FoodResult
 from testkit.fakes.ollama_server import OllamaStandIn
 
+pytestmark = pytest.mark.ollama
+
 JPEG = b"\xff\xd8\xff\xe0" + b"\x03" * 64
 
 

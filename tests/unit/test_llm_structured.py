@@ -20,6 +20,8 @@ from models_processor.metrics import Metrics
 from models_processor.schemas import FoodResult, RecipeResult
 from testkit.fakes.ollama_server import OllamaStandIn, Reply
 
+pytestmark = pytest.mark.ollama
+
 JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 64
 OPTIONS = {"temperature": 0.0, "num_predict": 256, "seed": 42, "num_ctx": 4096}
 DEFAULTS = CallDefaults(options=Options(**OPTIONS), keep_alive="30m")

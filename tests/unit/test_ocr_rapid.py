@@ -11,6 +11,8 @@ from PIL import Image
 from models_processor.ocr.paddle import PaddleOcrUnavailable, lines_from_predict
 from tests.unit.ocr_fixtures import load_sample, ocr_results, rapid_engine  # noqa: F401
 
+pytestmark = pytest.mark.ocr
+
 
 # Strings a careful reader sees on each photo and that OCR must find (compared without spaces/case,
 # since OCR sometimes drops the space between bold and regular type).

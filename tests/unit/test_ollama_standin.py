@@ -21,6 +21,8 @@ from testkit.fakes.ollama_server import (
     parse_model_name,
 )
 
+pytestmark = pytest.mark.ollama
+
 # A 1x1 PNG: a real image for the vision paths.
 PNG_B64 = base64.b64encode(
     bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"

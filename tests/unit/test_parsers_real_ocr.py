@@ -14,6 +14,9 @@ from models_processor.parsing.nutrition import parse_nutrition_label
 from models_processor.parsing.recipe import parse_recipe
 
 from tests.sample_photos import SAMPLES_DIR as SAMPLES
+
+pytestmark = pytest.mark.ocr
+
 TRUTH = json.loads((SAMPLES / "ground_truth.json").read_text())
 
 

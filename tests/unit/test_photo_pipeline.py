@@ -24,6 +24,8 @@ from testkit.fakes.ollama_server import Reply
 from tests.unit.photo_support import (REPO, SAMPLES, CachingOcr, DumpOcr, chat_requests, ground_truth,
                                       make_pipeline, pipeline_settings, sample_b64, shared_rapid_engine)
 
+pytestmark = [pytest.mark.ocr, pytest.mark.ollama]
+
 SNACK = "nutrition_snack_label.jpg"
 FOOD = "food_zucchine_dish.jpg"
 FOOD_ANSWER = {"dish_name": "Zucchine alla scapece", "estimated_avg_calories": 180,
