@@ -9,6 +9,7 @@
 # and the headless OpenCV build needs no libGL/libglib.
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-trixie
+# checkov:skip=CKV_DOCKER_7: the base image is the pinned ARG above (python:3.11.14-slim-trixie); checkov cannot see through ${PYTHON_IMAGE}
 
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \

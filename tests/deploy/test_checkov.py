@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import K8S, OVERLAYS, installed_tool
+from .conftest import K8S, OVERLAYS, ROOT, installed_tool
 
 CONFIG = K8S / "checkov.yaml"
 
@@ -75,3 +75,15 @@ def test_checkov_fails_a_weakened_pod(checkov, rendered_files, tmp_path):
     failed = {check for check, _ in _failed(report)}
     assert code != 0
     assert {"CKV_K8S_20", "CKV_K8S_22"} <= failed  # privilege escalation, read-only root filesystem
+
+
+def test_dockerfile_passes_checkov(checkov):
+    # Skips in the Dockerfile itself are `# checkov:skip=ID: reason` comments; each must give a reason.
+    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+    proc = subprocess.run([str(checkov), "-f", str(ROOT / "Dockerfile"), "--framework", "dockerfile", "--skip-download",
+                           "-o", "json"], capture_output=True, text=True, timeout=600, env=env)
+    report = json.loads(proc.stdout)
+    assert _failed(report) == [] and proc.returncode == 0
+    assert report["summary"]["passed"] >= 50
+    for check in report["results"].get("skipped_checks", []):
+        assert len(check["check_result"]["suppress_comment"].strip()) > 20, f"{check['check_id']}: say why it is skipped"
