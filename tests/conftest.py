@@ -17,15 +17,23 @@ def standin():
         yield server
 
 
-# Fixtures that bring up a real part: a test using one is marked by what it needs (pytest.ini `markers`);
-# the broker and real-Ollama fixtures mark their tests in their own plugins.
-_MARK_BY_FIXTURE = {"standin": "ollama", "rapid_engine": "ocr", "ocr_results": "ocr"}
+# Tests are marked by what they need (pytest.ini `markers`; `make test-fast` deselects all three). Besides
+# each module's own `pytestmark`, a test is marked when it uses a fixture that brings up a real part, or when
+# its module imports one (the broker and real-Ollama fixtures mark their tests in their own plugins).
+_MARK_BY_FIXTURE = {"standin": "ollama", "ollama_build": "ollama", "rapid_engine": "ocr", "ocr_results": "ocr"}
+_MARK_BY_MODULE_NAME = {"OllamaStandIn": "ollama", "LocalOllama": "ollama", "RapidOcrEngine": "ocr",
+                        "shared_rapid_engine": "ocr", "InProcessService": "broker", "ProcessorProcess": "broker",
+                        "FaultRun": "broker"}
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        for fixture in _MARK_BY_FIXTURE.keys() & set(getattr(item, "fixturenames", ())):
-            item.add_marker(_MARK_BY_FIXTURE[fixture])
+        marks = {_MARK_BY_FIXTURE[f] for f in _MARK_BY_FIXTURE.keys() & set(getattr(item, "fixturenames", ()))}
+        module = getattr(item, "module", None)
+        if module is not None:
+            marks |= {mark for name, mark in _MARK_BY_MODULE_NAME.items() if name in vars(module)}
+        for mark in sorted(marks):
+            item.add_marker(mark)
 
 
 def pytest_sessionfinish(session, exitstatus):
