@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 
 import pillow_heif
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from models_processor.errors import ErrorCode, ProcessingError
 
@@ -142,7 +142,7 @@ def _open_checked(data: bytes, *, max_pixels: int, min_side: int) -> tuple[Image
         image = Image.open(io.BytesIO(data), formats=list(_OPENERS))
     except Image.DecompressionBombError as exc:
         raise _too_large(f"image dimensions are too large ({exc})") from None
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         refused = _sniff_refused(data)
         if refused:
             raise _invalid(f"{refused} images are not accepted; send JPEG, PNG, WebP or HEIC") from None
@@ -218,7 +218,7 @@ def _upright_rgb(image: Image.Image) -> Image.Image:
     """Apply EXIF orientation (phones store pixels sideways and a rotate tag) and convert to RGB."""
     try:
         upright = ImageOps.exif_transpose(image)
-    except Exception as exc:  # noqa: BLE001 - a malformed EXIF block is common and not worth rejecting the photo
+    except Exception as exc:
         log.info("ignoring unreadable EXIF orientation: %s", exc)
         upright = image
     if upright.mode == "RGB":

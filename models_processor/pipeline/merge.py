@@ -8,7 +8,7 @@ where each top-level field came from (ocr, llm-vision, missing).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -52,7 +52,7 @@ def keep_partial(merged: Merged, partial: frozenset[str]) -> Merged:
     return Merged(merged.result, sources, merged.rejected)
 
 
-def merge(ocr: BaseModel, found: set[str], model: Optional[BaseModel],
+def merge(ocr: BaseModel, found: set[str], model: BaseModel | None,
           model_source: Source = Source.LLM_VISION) -> Merged:
     """Field-by-field merge of two results of the same schema.
 
@@ -106,7 +106,7 @@ def _disagrees(calories: float, estimate: float) -> bool:
 
 
 def _nutrition_contradictions(ocr: NutritionLabelResult, found: set[str], model: NutritionLabelResult) -> list[str]:
-    def from_ocr(name: str) -> Optional[float]:
+    def from_ocr(name: str) -> float | None:
         return getattr(ocr, name) if name in found else None
 
     rejected: list[str] = []
@@ -119,22 +119,23 @@ def _nutrition_contradictions(ocr: NutritionLabelResult, found: set[str], model:
         if whole_ocr is None and part_ocr is not None and whole_model is not None and whole_model < part_ocr:
             rejected.append(whole)
 
-    def value(name: str) -> Optional[float]:
+    def value(name: str) -> float | None:
         """The figure the merged label would carry: OCR's if read, else the model's unless dropped."""
         own = from_ocr(name)
         if own is not None:
             return own
         return None if name in rejected else getattr(model, name)
 
-    macros = [value(m) for m in _MACROS]
+    macros = [m for m in (value(name) for name in _MACROS) if m is not None]
+    all_macros = len(macros) == len(_MACROS)  # fat, carbohydrate and protein all known
     ocr_macros = [m for m in _MACROS if from_ocr(m) is not None]
     model_macros = [m for m in _MACROS if from_ocr(m) is None and value(m) is not None]
     calories_ocr = from_ocr("calories")
     if calories_ocr is None and model.calories is not None:
         # The model's calories against the macros OCR read (completed by the model's macros).
-        if ocr_macros and all(m is not None for m in macros) and _disagrees(model.calories, _atwater(*macros)):
+        if ocr_macros and all_macros and _disagrees(model.calories, _atwater(*macros)):
             rejected.append("calories")
-    elif calories_ocr is not None and model_macros and all(m is not None for m in macros):
+    elif calories_ocr is not None and model_macros and all_macros:
         # The other way round: model macros that make OCR's calories impossible are dropped, unless OCR's
         # own macros already disagree with OCR's calories (then the label, not the model, is odd).
         ocr_only = _atwater(*[from_ocr(m) or 0.0 for m in _MACROS])
