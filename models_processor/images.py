@@ -218,7 +218,7 @@ def _upright_rgb(image: Image.Image) -> Image.Image:
     """Apply EXIF orientation (phones store pixels sideways and a rotate tag) and convert to RGB."""
     try:
         upright = ImageOps.exif_transpose(image)
-    except Exception as exc:
+    except Exception as exc:  # a malformed EXIF block is common and not worth rejecting the photo
         log.info("ignoring unreadable EXIF orientation: %s", exc)
         upright = image
     if upright.mode == "RGB":
