@@ -47,6 +47,8 @@ from models_processor.schemas import Ingredient, RecipeResult
 
 __all__ = ["ParsedRecipe", "Section", "parse_duration", "parse_recipe", "parse_servings"]
 
+# A line this long that does not start with a quantity reads as a sentence, not an ingredient.
+SENTENCE_MIN_WORDS = 8
 # A wrapped ingredient's next line sits at most this many line heights below the previous one.
 BLOCK_GAP = 2.5
 
@@ -192,8 +194,8 @@ def read_in_section(r: PageReader, i: int) -> int | None:
 def _ends_ingredients(r: PageReader, i: int) -> bool:
     """A sentence-shaped line that neither starts with a quantity nor continues the previous item."""
     text, prev = r.lines[i].text, r.ingredient_lines[-1]
-    if is_ingredient_line(text) or is_list_line(text):
-        return False
+    if is_ingredient_line(text) or len(text.split()) < SENTENCE_MIN_WORDS:
+        return False  # "Salt and freshly ground pepper." is still an ingredient
     indented = r.lines[i].left > prev.left + 0.4 * r.lines[i].height
     dangling = prev.text.rstrip().endswith((",", "-", "(", " or", " and", " of"))
     return not (indented or dangling)

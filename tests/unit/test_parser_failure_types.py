@@ -61,6 +61,15 @@ def test_method_paragraphs_without_a_header_after_an_ingredient_list_are_steps()
                               "Bake for 35 minutes until risen and golden."]
 
 
+def test_a_short_ingredient_line_ending_in_a_full_stop_stays_an_ingredient():
+    r = parse_recipe(page(
+        line("Pea Soup", 60, 40, h=44, cw=24), line("Ingredients", 60, 110), line("500g frozen peas", 60, 140),
+        line("Salt and freshly ground pepper.", 60, 165),
+        line("Simmer the peas in the stock for five minutes, then blend until smooth.", 60, 210))).result
+    assert [i.original_text for i in r.ingredients] == ["500g frozen peas", "Salt and freshly ground pepper."]
+    assert r.instructions == ["Simmer the peas in the stock for five minutes, then blend until smooth."]
+
+
 def test_running_header_card_rows_and_nutrition_line_are_not_ingredients_or_steps():
     r = parse_recipe(page(
         line("130 Traybakes", 60, 10, h=14, cw=6),
