@@ -8,14 +8,15 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
-from .config import ConfigError, load_settings
+from .config import ConfigError, Settings, load_settings
 from .logs import configure_logging
+from .messages import RequestKind
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models_processor")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the service (configuration from environment variables)")
@@ -25,13 +26,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     what.add_argument("--photo", type=Path, help="image file to send as a photo request")
     what.add_argument("--text", help="prompt to send as a text request")
     send.add_argument("--prompt", default="", help="prompt sent with --photo")
-    send.add_argument("--kind", default="auto", choices=["auto", "recipe", "nutrition_label", "food"])
+    send.add_argument("--kind", default="auto", choices=[k.value for k in RequestKind])
     send.add_argument("--email", default="user@example.com", help="user_email of the request")
     send.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the answer")
 
     analyze = commands.add_parser("analyze", help="run one photo through the pipeline, no Kafka")
     analyze.add_argument("image", type=Path)
-    analyze.add_argument("--kind", default="auto", choices=["auto", "recipe", "nutrition_label", "food"])
+    analyze.add_argument("--kind", default="auto", choices=[k.value for k in RequestKind])
     analyze.add_argument("--no-llm", action="store_true", help="OCR and parsing only; never call a model")
 
     topics = commands.add_parser("topics", help="create the service's topics if missing (local runs)")
@@ -69,7 +70,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 1
 
 
-def _topics(settings, args) -> int:
+def _topics(settings: Settings, args: argparse.Namespace) -> int:
     from confluent_kafka.admin import AdminClient
 
     from .kafka.client_config import admin_config
@@ -83,7 +84,7 @@ def _topics(settings, args) -> int:
     return 0
 
 
-def _send(settings, args) -> int:
+def _send(settings: Settings, args: argparse.Namespace) -> int:
     from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
     from .kafka.client_config import admin_config
@@ -126,7 +127,7 @@ def _send(settings, args) -> int:
             if message is None or message.error():
                 continue
             if message.key() == request_id.encode():
-                print(json.dumps(json.loads(message.value()), indent=2, ensure_ascii=False))
+                print(json.dumps(json.loads(message.value() or b"null"), indent=2, ensure_ascii=False))
                 return 0
     finally:
         consumer.close()
@@ -134,7 +135,7 @@ def _send(settings, args) -> int:
     return 1
 
 
-def _analyze(settings, args) -> int:
+def _analyze(settings: Settings, args: argparse.Namespace) -> int:
     from .pipeline.analyze import analyze_file
 
     response = analyze_file(settings, args.image, kind=args.kind, use_llm=not args.no_llm)

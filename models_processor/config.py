@@ -7,8 +7,8 @@ need no code change. A wrong value stops the service at start with a message nam
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Mapping
+from collections.abc import Mapping
+from enum import StrEnum
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,12 +16,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .llm.api import keep_alive_value
 
 
-class ProcessingGuarantee(str, Enum):
+class ProcessingGuarantee(StrEnum):
     AT_LEAST_ONCE = "at_least_once"
     EXACTLY_ONCE = "exactly_once"
 
 
-class OcrEngineName(str, Enum):
+class OcrEngineName(StrEnum):
     RAPIDOCR = "rapidocr"
     PADDLEOCR = "paddleocr"
 
@@ -138,7 +138,7 @@ class Settings(BaseSettings):
         return value.strip()
 
     @model_validator(mode="after")
-    def _deadlines_nest(self) -> "Settings":
+    def _deadlines_nest(self) -> Settings:
         # The model call must end before the request deadline, which must end well before librdkafka
         # would evict the consumer (lessons: never let processing outlive max.poll.interval.ms).
         if self.request_deadline_seconds * 1000 >= self.max_poll_interval_ms:

@@ -14,7 +14,7 @@ class Deadline:
     started_at: float = field(default_factory=time.monotonic)
 
     @classmethod
-    def after(cls, seconds: float) -> "Deadline":
+    def after(cls, seconds: float) -> Deadline:
         now = time.monotonic()
         return cls(expires_at=now + seconds, started_at=now)
 

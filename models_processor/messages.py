@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 from enum import StrEnum
-from typing import Any, Optional
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, model_validator
 from pydantic_core import PydanticSerializationError
 
 from . import SCHEMA_VERSION
@@ -43,16 +43,16 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     user_email: StrictStr = ""
-    prompt: Optional[StrictStr] = None
-    message: Optional[StrictStr] = None
-    photo: Optional[StrictStr] = None
+    prompt: StrictStr | None = None
+    message: StrictStr | None = None
+    photo: StrictStr | None = None
     kind: RequestKind = RequestKind.AUTO
-    request_id: Optional[StrictStr] = None
-    model: Optional[StrictStr] = None
-    reply_topic: Optional[StrictStr] = None
+    request_id: StrictStr | None = None
+    model: StrictStr | None = None
+    reply_topic: StrictStr | None = None
 
     @model_validator(mode="after")
-    def _prompt_or_photo(self) -> "Request":
+    def _prompt_or_photo(self) -> Request:
         if self.prompt is None and self.message is not None:
             self.prompt = self.message
         if self.photo is None and not (self.prompt and self.prompt.strip()):
@@ -128,15 +128,15 @@ class Response(BaseModel):
     user_email: str = ""
     request_id: str
     status: str = "ok"  # "ok" | "error"
-    kind: Optional[ResultKind] = None
-    analysis: Optional[str] = None  # `result` as a JSON string, read by the earlier service's consumers
-    result: Optional[dict[str, Any]] = None
-    sources: Optional[dict[str, Source]] = None
-    response: Optional[str] = None  # text results: the generated text
-    model: Optional[str] = None
-    timings_ms: Optional[dict[str, int]] = None
-    warnings: Optional[list[str]] = None  # additive: why a photo result is partial (e.g. model unreachable)
-    error: Optional[ErrorBody] = None
+    kind: ResultKind | None = None
+    analysis: str | None = None  # `result` as a JSON string, read by the earlier service's consumers
+    result: dict[str, Any] | None = None
+    sources: dict[str, Source] | None = None
+    response: str | None = None  # text results: the generated text
+    model: str | None = None
+    timings_ms: dict[str, int] | None = None
+    warnings: list[str] | None = None  # additive: why a photo result is partial (e.g. model unreachable)
+    error: ErrorBody | None = None
 
     def to_bytes(self) -> bytes:
         try:
@@ -149,20 +149,20 @@ class Response(BaseModel):
 
     @classmethod
     def ok_photo(cls, *, user_email: str, request_id: str, kind: ResultKind, result: dict[str, Any],
-                 sources: dict[str, Source], model: Optional[str], timings_ms: dict[str, int]) -> "Response":
+                 sources: dict[str, Source], model: str | None, timings_ms: dict[str, int]) -> Response:
         return cls(user_email=user_email, request_id=request_id, kind=kind, result=result,
                    analysis=json.dumps(result, ensure_ascii=False), sources=sources, model=model,
                    timings_ms=timings_ms)
 
     @classmethod
     def ok_text(cls, *, user_email: str, request_id: str, text: str, model: str,
-                timings_ms: dict[str, int]) -> "Response":
+                timings_ms: dict[str, int]) -> Response:
         return cls(user_email=user_email, request_id=request_id, kind=ResultKind.TEXT, response=text,
                    model=model, timings_ms=timings_ms)
 
     @classmethod
     def failure(cls, *, user_email: str, request_id: str, error: ProcessingError,
-                kind: Optional[ResultKind] = None) -> "Response":
+                kind: ResultKind | None = None) -> Response:
         return cls(user_email=user_email, request_id=request_id, status="error", kind=kind,
                    error=ErrorBody(code=error.code, message=error.message, retryable=error.retryable))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,21 +31,21 @@ class _Result(BaseModel):
 
 
 class RecipeTimes(_Result):
-    prep_min: Optional[int] = Field(None, ge=0)
-    cook_min: Optional[int] = Field(None, ge=0)
-    total_min: Optional[int] = Field(None, ge=0)
+    prep_min: int | None = Field(None, ge=0)
+    cook_min: int | None = Field(None, ge=0)
+    total_min: int | None = Field(None, ge=0)
 
 
 class Ingredient(_Result):
     original_text: str
-    name: Optional[str] = None
-    quantity: Optional[float] = Field(None, ge=0)
-    unit: Optional[str] = None
+    name: str | None = None
+    quantity: float | None = Field(None, ge=0)
+    unit: str | None = None
 
 
 class RecipeResult(_Result):
-    title: Optional[str] = None
-    servings: Optional[int] = Field(None, ge=0)
+    title: str | None = None
+    servings: int | None = Field(None, ge=0)
     times: RecipeTimes = Field(default_factory=RecipeTimes)
     ingredients: list[Ingredient] = Field(default_factory=list)
     instructions: list[str] = Field(default_factory=list)
@@ -62,35 +61,35 @@ NUTRIENT_FIELDS = (
 class NutritionLabelResult(_Result):
     """Numbers per serving, first column; None when not on the label."""
 
-    serving_size: Optional[str] = None
-    servings_per_container: Optional[float] = Field(None, ge=0)
-    calories: Optional[float] = Field(None, ge=0)
-    total_fat_g: Optional[float] = Field(None, ge=0)
-    saturated_fat_g: Optional[float] = Field(None, ge=0)
-    trans_fat_g: Optional[float] = Field(None, ge=0)
-    cholesterol_mg: Optional[float] = Field(None, ge=0)
-    sodium_mg: Optional[float] = Field(None, ge=0)
-    potassium_mg: Optional[float] = Field(None, ge=0)
-    total_carbohydrate_g: Optional[float] = Field(None, ge=0)
-    dietary_fiber_g: Optional[float] = Field(None, ge=0)
-    total_sugars_g: Optional[float] = Field(None, ge=0)
-    added_sugars_g: Optional[float] = Field(None, ge=0)
-    protein_g: Optional[float] = Field(None, ge=0)
+    serving_size: str | None = None
+    servings_per_container: float | None = Field(None, ge=0)
+    calories: float | None = Field(None, ge=0)
+    total_fat_g: float | None = Field(None, ge=0)
+    saturated_fat_g: float | None = Field(None, ge=0)
+    trans_fat_g: float | None = Field(None, ge=0)
+    cholesterol_mg: float | None = Field(None, ge=0)
+    sodium_mg: float | None = Field(None, ge=0)
+    potassium_mg: float | None = Field(None, ge=0)
+    total_carbohydrate_g: float | None = Field(None, ge=0)
+    dietary_fiber_g: float | None = Field(None, ge=0)
+    total_sugars_g: float | None = Field(None, ge=0)
+    added_sugars_g: float | None = Field(None, ge=0)
+    protein_g: float | None = Field(None, ge=0)
 
 
 class Macros(_Result):
-    protein: Optional[float] = Field(None, ge=0)
-    carbs: Optional[float] = Field(None, ge=0)
-    fat: Optional[float] = Field(None, ge=0)
+    protein: float | None = Field(None, ge=0)
+    carbs: float | None = Field(None, ge=0)
+    fat: float | None = Field(None, ge=0)
 
 
 class FoodResult(_Result):
     """The earlier service's photo analysis."""
 
     dish_name: str
-    estimated_avg_calories: Optional[float] = Field(None, ge=0)
+    estimated_avg_calories: float | None = Field(None, ge=0)
     ingredients: list[str] = Field(default_factory=list)
-    total_avg_weight: Optional[float] = Field(None, ge=0)
+    total_avg_weight: float | None = Field(None, ge=0)
     contains: Macros = Field(default_factory=Macros)
 
 

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,8 @@ class HangWatchdog:
         self._limit_s = limit_s
         self._exit_code = exit_code
         self._lock = threading.Lock()
-        self._armed: Optional[tuple[str, float]] = None
-        self._thread: Optional[threading.Thread] = None
+        self._armed: tuple[str, float] | None = None
+        self._thread: threading.Thread | None = None
 
     @contextlib.contextmanager
     def guard(self, call: str) -> Iterator[None]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Optional, Protocol
+from typing import Protocol
 
 from ..config import Settings
 from ..deadline import Deadline
@@ -30,8 +30,8 @@ class PhotoRunner(Protocol):
 class Inbound:
     """The parts of a Kafka message the pipeline needs."""
 
-    key: Optional[bytes]
-    value: Optional[bytes]
+    key: bytes | None
+    value: bytes | None
     topic: str
     partition: int
     offset: int
@@ -41,13 +41,13 @@ class Inbound:
 class Processed:
     request_id: str
     kind: MessageKind               # the metrics label; which response topic
-    response: Optional[Response]    # None: skipped (EXPECTED_USER_EMAIL filter), nothing to answer
-    reply_topic: Optional[str]      # None: the default topic for the kind
-    dlq_error: Optional[ProcessingError] = None  # set: copy the original to the DLQ with this error
+    response: Response | None    # None: skipped (EXPECTED_USER_EMAIL filter), nothing to answer
+    reply_topic: str | None      # None: the default topic for the kind
+    dlq_error: ProcessingError | None = None  # set: copy the original to the DLQ with this error
 
 
 def failure_answer(request_id: str, email: str, kind: MessageKind, error: ProcessingError,
-                   reply_topic: Optional[str] = None) -> Processed:
+                   reply_topic: str | None = None) -> Processed:
     """The one place an error answer is built (by the processor, and by the dispatcher for a worker that
     could not answer); the original goes to the DLQ when the code says so."""
     result_kind = ResultKind(error.result_kind) if error.result_kind else None  # a photo's classified kind
@@ -135,7 +135,7 @@ class RequestProcessor:
         log.info("request skipped: user_email does not match EXPECTED_USER_EMAIL")
         return Processed(request_id, kind, None, None)
 
-    def _check_overrides(self, request: Request) -> Optional[str]:
+    def _check_overrides(self, request: Request) -> str | None:
         settings = self._settings
         if request.model is not None and request.model not in settings.allowed_models:
             raise ProcessingError(ErrorCode.INVALID_REQUEST, f"model {request.model!r} is not on MODEL_ALLOWLIST")
@@ -148,7 +148,7 @@ class RequestProcessor:
         return None
 
     def _failure(self, request_id: str, email: str, kind: MessageKind, error: ProcessingError,
-                 reply_topic: Optional[str]) -> Processed:
+                 reply_topic: str | None) -> Processed:
         self._metrics.processed.labels(kind, "error").inc()
         self._metrics.failed.labels(kind, error.code.value).inc()
         return failure_answer(request_id, email, kind, error, reply_topic)
