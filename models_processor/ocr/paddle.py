@@ -14,14 +14,18 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from models_processor.images import downscale_for_ocr
 from models_processor.ocr.base import OcrLine, OcrResult
+
+Point = tuple[float, float]
+Quad = tuple[Point, Point, Point, Point]  # OcrLine.box: four corners clockwise from top-left
 
 # A model folder holds the graph in one of these files, next to inference.pdiparams.
 _GRAPH_FILES = ("inference.json", "inference.pdmodel")
@@ -93,10 +97,11 @@ def lines_from_predict(
     lines: list[OcrLine] = []
     for res in results:
         texts = list(res.get("rec_texts") or [])
-        scores = list(res.get("rec_scores") if res.get("rec_scores") is not None else [])
+        raw_scores = res.get("rec_scores")
+        scores = list(raw_scores) if raw_scores is not None else []
         polys = res.get("rec_polys")
         polys = list(polys) if polys is not None else []
-        for text, score, poly in zip(texts, scores, polys):
+        for text, score, poly in zip(texts, scores, polys, strict=False):
             if not str(text).strip():
                 continue
             points = [
@@ -107,11 +112,11 @@ def lines_from_predict(
     return lines
 
 
-def _four_corners(points: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+def _four_corners(points: list[tuple[float, float]]) -> Quad:
     """OcrLine wants four corners clockwise from top-left; rec_polys are usually exactly that, but a
     polygon of another length is reduced to its bounding rectangle."""
     if len(points) == 4:
-        return tuple(points)  # type: ignore[return-value]
+        return points[0], points[1], points[2], points[3]
     xs = [p[0] for p in points] or [0.0]
     ys = [p[1] for p in points] or [0.0]
     return ((min(xs), min(ys)), (max(xs), min(ys)), (max(xs), max(ys)), (min(xs), max(ys)))

@@ -10,12 +10,13 @@ from ..deadline import Deadline
 from ..errors import ErrorCode, ProcessingError
 from ..llm.base import UnconfiguredModel
 from ..llm.factory import build_models
-from ..messages import Request, Response, ResultKind
+from ..messages import Request, RequestKind, Response, ResultKind
 from ..metrics import Metrics
 from .photo import build_photo_pipeline
 
 
-def analyze_file(settings: Settings, image: Path, *, kind: str = "auto", use_llm: bool = True) -> Response:
+def analyze_file(settings: Settings, image: Path, *, kind: RequestKind | str = RequestKind.AUTO,
+                 use_llm: bool = True) -> Response:
     request_id = f"analyze-{image.name}"
     try:
         photo = image.read_bytes()
@@ -29,7 +30,7 @@ def analyze_file(settings: Settings, image: Path, *, kind: str = "auto", use_llm
     else:
         pipeline = build_photo_pipeline(settings, UnconfiguredModel(
             "vision", "OLLAMA_VISION_HOST or OLLAMA_HOST", settings.vision_model), metrics, use_llm=False)
-    request = Request(user_email="", photo=base64.b64encode(photo).decode(), kind=kind)
+    request = Request(user_email="", photo=base64.b64encode(photo).decode(), kind=RequestKind(kind))
     try:
         return pipeline.run(request, request_id=request_id,
                             deadline=Deadline.after(settings.request_deadline_seconds))
