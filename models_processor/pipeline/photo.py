@@ -133,7 +133,8 @@ class PhotoPipeline:
             parsed = parse_nutrition_label(ocr)
         return parsed.result, set(parsed.found), parsed.partial
 
-    def _food(self, request: Request, request_id: str, image, deadline: Deadline, timer: _Timer) -> Response:
+    def _food(self, request: Request, request_id: str, image: Image.Image, deadline: Deadline,
+              timer: _Timer) -> Response:
         """Food photos have nothing to read: the vision model answers with the earlier service's schema."""
         if not self._use_llm:
             raise ProcessingError(ErrorCode.MODEL_UNAVAILABLE,
