@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from PIL import Image
 
@@ -49,6 +50,9 @@ class OcrResult:
     height: int
     elapsed_s: float = 0.0
     stage_s: dict[str, float] = field(default_factory=dict)
+    # Counter-clockwise turn (0, 90, 180, 270 degrees) OCR gave the image to read it upright; `lines`,
+    # `width` and `height` are in that upright frame (ocr/orientation.py).
+    rotation: int = 0
 
     @property
     def text(self) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -11,6 +13,8 @@ from PIL import Image
 
 from models_processor.images import downscale_for_ocr
 from models_processor.ocr.base import OcrLine, OcrResult
+from models_processor.ocr.orientation import is_sideways, is_upside_down, longest_lines, rotate_array
+from models_processor.ocr.sessions import rebuild_without_spinning
 
 # Tuned on a 2-core machine (see bench/ocr_speed.py). Why each one:
 # - Det.limit_type/limit_side_len: the default ("min", 736) *enlarges* the short side to 736 and never
@@ -24,13 +28,21 @@ from models_processor.ocr.base import OcrLine, OcrResult
 #   Det.limit_* values here are only the first pass.
 # - intra_op_num_threads=2: one OCR call uses both cores; -1 (all cores) is the same here but would
 #   oversubscribe on bigger nodes where several pods share the CPU quota.
-# - inter_op_num_threads=1: the PP-OCR graphs are sequential; extra inter-op threads only spin.
+# - inter_op_num_threads=1: the PP-OCR graphs are sequential; extra inter-op threads only spin. The
+#   intra-op threads do not spin either (ocr/sessions.py).
+# - Rec.rec_batch_num=1 (default 6): the recogniser pads every crop of a batch to the widest one, and its
+#   cost grows faster than linearly with width; one crop a batch did the same work in 20% less CPU (2.8 s
+#   against 3.5 s for a 48-line page; docs/ocr-speed.md).
+# - Global.use_cls=False: the page is turned upright as a whole (ocr/orientation.py), so the per-line
+#   direction classifier only costs time (and turned some upright lines over).
 # - Global.log_level=warning: RapidOCR logs every model load at info.
 DEFAULT_PARAMS: dict[str, Any] = {
     "Global.log_level": "warning",
+    "Global.use_cls": False,
     "Det.limit_type": "max",
     "Det.limit_side_len": 960,
     "Det.unclip_ratio": 1.4,
+    "Rec.rec_batch_num": 1,
     "EngineConfig.onnxruntime.intra_op_num_threads": 2,
     "EngineConfig.onnxruntime.inter_op_num_threads": 1,
 }
@@ -79,23 +91,43 @@ def _detection_scale(width: int, height: int, base: float, heights: list[float])
     return max(base, min(wanted, MAX_UPSCALE, DET_MAX_SIDE / max(width, height)))
 
 
+@dataclass
+class _Pass:
+    """One detection of the image at one orientation and scale: what the recogniser will read."""
+
+    image: np.ndarray  # BGR, turned by `rotation`
+    rotation: int
+    op_record: dict[str, Any]
+    crops: list[np.ndarray]
+    det: Any  # RapidOCR's TextDetOutput
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
 class RapidOcrEngine:
     """Loads RapidOCR once; `recognize` may be called from any thread.
 
-    Thread safety: ONNX Runtime's `InferenceSession.run` is thread-safe, but RapidOCR's pipeline object
-    is not designed for it: `RapidOCR.__call__` writes per-call options onto the instance
-    (`update_params`) and `TextDetector.__call__` replaces `self.preprocess_op` on every call. Those
-    writes are benign with our fixed options, but relying on that ties us to library internals. More
-    importantly, on a small node concurrent OCR calls do not finish sooner: each call already uses
-    every core (intra_op threads), so parallel calls only contend for CPU and multiply peak memory
-    (a 960-px detection plus its crops is ~100-200 MB of activations per call). So calls are
+    One call runs RapidOCR's stages itself (its public detect_and_crop / cls_and_rotate / recognize_txt /
+    build_final_output) instead of `RapidOCR.__call__`, so that recognition, which is most of the time, runs
+    once, on the detection finally chosen:
+      1. detect at the base scale;
+      2. lines mostly tall: the page is sideways, turn it 90 degrees and detect again; the direction
+         classifier on the longest lines says whether it is now upside down (turn 180 and detect again);
+      3. small print: detect again enlarged (see _detection_scale);
+      4. recognise the crops of that detection.
+    Per-line direction classification is off (Global.use_cls=False): the page is upright by then.
+
+    Thread safety: ONNX Runtime's `InferenceSession.run` is thread-safe, but RapidOCR's pipeline object is
+    not designed for it (it writes per-call options and the detector's resize settings onto itself). On a
+    small node concurrent OCR calls do not finish sooner either: each call already uses every core
+    (intra_op threads), so parallel calls only contend for CPU and multiply peak memory. So calls are
     serialised by a lock: bounded memory, same throughput. A caller wanting parallel OCR on a big node
-    builds several engines (each holds its own sessions, ~180 MB).
+    builds several engines (each holds its own sessions, ~180 MB). See docs/ocr-speed.md.
     """
 
     name = "rapidocr"
 
-    def __init__(self, params: dict[str, Any] | None = None, max_side: int = 1600) -> None:
+    def __init__(self, params: dict[str, Any] | None = None, max_side: int = 1600, *,
+                 allow_spinning: bool = False) -> None:
         # Imported here so that importing this module (e.g. for the factory) stays cheap and so that
         # models_processor/__init__ has already set ORT_DISABLE_TELEMETRY before onnxruntime loads.
         from rapidocr import RapidOCR
@@ -104,30 +136,94 @@ class RapidOcrEngine:
         self._engine = RapidOCR(params=merged)
         self._max_side = max_side
         self._lock = threading.Lock()
+        self._staged = all(hasattr(self._engine, name) for name in _STAGES)
         # RapidOCR loads its three models lazily on the first call; do it now so the first request
         # does not pay for it and readiness means "ready".
-        self._run(np.full((64, 256, 3), 255, dtype=np.uint8))
+        self._warm_up()
+        if self._staged and not allow_spinning:
+            threads = int(merged["EngineConfig.onnxruntime.intra_op_num_threads"])
+            if rebuild_without_spinning(self._engine, threads if threads > 0 else (os.cpu_count() or 1)):
+                self._warm_up()
 
-    def _run(self, bgr: np.ndarray) -> Any:
-        """OCR at the detection resolution chosen for this image: a first pass at the base resolution,
-        then, when the text it found is small, a second pass with the detector's input enlarged."""
+    def _warm_up(self) -> None:
+        blank = np.full((48, 192, 3), 255, dtype=np.uint8)
+        self._engine(blank, use_cls=False)  # loads the detector (nothing is found on a blank image)
+        if self._staged:
+            self._engine.cls_and_rotate([blank])
+            try:
+                self._engine.recognize_txt([blank])
+            except Exception:  # noqa: BLE001 - RapidOCRError "empty result" on a blank crop; the model is loaded
+                pass
+
+    def _run(self, bgr: np.ndarray) -> tuple[Any, int, dict[str, float]]:
+        """(RapidOCR output, rotation applied, seconds by stage) for a BGR image."""
         with self._lock:
             height, width = bgr.shape[:2]
             base = min(1.0, DET_BASE_SIDE / max(width, height))
-            if not self._set_detection_scale(width, height, base):
-                return self._engine(bgr)  # the library changed: fixed settings (DEFAULT_PARAMS)
-            out = self._engine(bgr)
-            scale = _detection_scale(width, height, base, _box_heights(out))
-            if scale <= base * RESCAN_MIN_GAIN:
-                return out
-            self._set_detection_scale(width, height, scale)
+            if not self._staged or not self._set_detection_scale(width, height, base):
+                return self._engine(bgr, use_cls=False), 0, {}  # the library changed: fixed settings
             try:
-                again = self._engine(bgr)
+                found = self._detect(bgr, 0, base)
+                if found is None:
+                    return _EMPTY, 0, {}
+                found = self._upright(found, base)
+                found = self._rescan_small_print(found, base)
+                return self._recognise(found), found.rotation, found.seconds
             finally:
                 self._set_detection_scale(width, height, base)
-            # Keep the first pass when the enlarged one found nothing (it cannot be worse in general,
-            # but an empty answer is never the better one).
-            return again if _box_heights(again) else out
+
+    def _detect(self, bgr: np.ndarray, rotation: int, scale: float,
+                seconds: dict[str, float] | None = None) -> _Pass | None:
+        """Detection only, on `bgr` turned by `rotation`, at `scale`. None when no text is found."""
+        image = rotate_array(bgr, rotation)
+        height, width = image.shape[:2]
+        self._set_detection_scale(width, height, scale)
+        spent = dict(seconds or {})
+        started = time.perf_counter()
+        resized, op_record = self._engine.preprocess_img(image)
+        try:
+            crops, det = self._engine.detect_and_crop(resized, op_record)
+        except _rapidocr_error():
+            return None
+        finally:
+            spent["det"] = spent.get("det", 0.0) + time.perf_counter() - started
+        return _Pass(image, rotation, op_record, list(crops), det, spent)
+
+    def _upright(self, found: _Pass, base: float) -> _Pass:
+        """Turn a sideways or upside-down page upright (ocr/orientation.py), detecting again when turned."""
+        if is_sideways(found.det.boxes):
+            found = self._detect(found.image, 90, base, found.seconds) or found
+        started = time.perf_counter()
+        sample = [found.crops[i] for i in longest_lines(found.det.boxes)]
+        directions = self._engine.cls_and_rotate(sample)[1].cls_res or []
+        found.seconds["cls"] = found.seconds.get("cls", 0.0) + time.perf_counter() - started
+        if is_upside_down(directions):
+            turned = self._detect(rotate_array(found.image, 180), 0, base, found.seconds)
+            if turned is not None:
+                turned.rotation = (found.rotation + 180) % 360
+                found = turned
+        return found
+
+    def _rescan_small_print(self, found: _Pass, base: float) -> _Pass:
+        """Detect again enlarged when the lines found are small (see _detection_scale)."""
+        height, width = found.image.shape[:2]
+        scale = _detection_scale(width, height, base, _box_heights(found.det))
+        if scale <= base * RESCAN_MIN_GAIN:
+            return found
+        again = self._detect(found.image, 0, scale, found.seconds)
+        if again is None or not _box_heights(again.det):
+            return found  # an empty answer is never the better one
+        again.rotation = found.rotation
+        return again
+
+    def _recognise(self, found: _Pass) -> Any:
+        started = time.perf_counter()
+        rec = self._engine.recognize_txt(found.crops)
+        found.seconds["rec"] = time.perf_counter() - started
+        from rapidocr.ch_ppocr_cls import TextClsOutput
+
+        return self._engine.build_final_output(found.image, found.det, TextClsOutput(), rec, found.crops,
+                                               found.op_record)
 
     def _set_detection_scale(self, width: int, height: int, scale: float) -> bool:
         """Make the detector resize its input by `scale` (RapidOCR reads `limit_type`/`limit_side_len`
@@ -143,19 +239,34 @@ class RapidOcrEngine:
 
     def recognize(self, image: Image.Image) -> OcrResult:
         start = time.perf_counter()
-        width, height = image.size
         small, scale = downscale_for_ocr(image.convert("RGB") if image.mode != "RGB" else image, self._max_side)
         # A numpy array is passed as-is by RapidOCR (it would fetch a str that looks like a URL, and skip
         # EXIF for bytes). It expects BGR channel order for arrays, like OpenCV.
         bgr = np.ascontiguousarray(np.asarray(small)[:, :, ::-1])
-        resize_s = time.perf_counter() - start
-        out = self._run(bgr)
+        stages = {"resize": time.perf_counter() - start}
+        out, rotation, seconds = self._run(bgr)
+        stages.update(seconds)
+        width, height = image.size if rotation in (0, 180) else (image.height, image.width)
         lines = _to_lines(out, scale, width, height)
-        elapse = list(getattr(out, "elapse_list", None) or [])
-        stages = {"resize": resize_s}
-        for stage, seconds in zip(("det", "cls", "rec"), elapse):
-            stages[stage] = float(seconds or 0.0)
-        return OcrResult(lines, width, height, time.perf_counter() - start, stages)
+        return OcrResult(lines, width, height, time.perf_counter() - start, stages, rotation=rotation)
+
+
+_STAGES = ("preprocess_img", "detect_and_crop", "cls_and_rotate", "recognize_txt", "build_final_output")
+
+
+def _rapidocr_error() -> type[Exception]:
+    from rapidocr.main import RapidOCRError
+
+    return RapidOCRError
+
+
+class _Empty:
+    boxes = None
+    txts = None
+    scores = None
+
+
+_EMPTY = _Empty()
 
 
 def _to_lines(out: Any, scale: float, width: int, height: int) -> list[OcrLine]:
@@ -166,7 +277,7 @@ def _to_lines(out: Any, scale: float, width: int, height: int) -> list[OcrLine]:
     if boxes is None or txts is None or scores is None:
         return []  # RapidOCROutput() with no text
     lines = []
-    for box, text, score in zip(boxes, txts, scores):
+    for box, text, score in zip(boxes, txts, scores, strict=False):
         points = tuple(
             (min(max(float(x) / scale, 0.0), float(width)), min(max(float(y) / scale, 0.0), float(height)))
             for x, y in box

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Callable, Sequence
+from enum import StrEnum
 
 from pydantic import BaseModel
 
@@ -31,7 +31,7 @@ from .merge import Merged, merge
 log = logging.getLogger(__name__)
 
 
-class FallbackStep(str, Enum):
+class FallbackStep(StrEnum):
     TEXT = "text"
     VISION = "vision"
 

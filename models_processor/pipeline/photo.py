@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 from PIL import Image
 from pydantic import BaseModel
@@ -54,7 +54,7 @@ class _Timer:
 
 class PhotoPipeline:
     def __init__(self, settings: Settings, ocr: OcrEngine, vision: VisionModel, metrics: Metrics, *,
-                 text: Optional[VisionModel] = None, use_llm: bool = True) -> None:
+                 text: VisionModel | None = None, use_llm: bool = True) -> None:
         """`text`: the text model asked for a result schema (ModelSet.structured_text); None leaves the text
         step out of PHOTO_FALLBACK_ORDER."""
         self._settings = settings
@@ -167,7 +167,7 @@ def _with_kind(kind: ResultKind, answer: Callable[[], Response]) -> Response:
 
 
 def build_photo_pipeline(settings: Settings, vision: VisionModel, metrics: Metrics, *,
-                         ocr: Optional[OcrEngine] = None, text: Optional[VisionModel] = None,
+                         ocr: OcrEngine | None = None, text: VisionModel | None = None,
                          use_llm: bool = True) -> PhotoPipeline:
     from ..ocr.factory import build_ocr_engine
 
