@@ -82,7 +82,7 @@ def run_direct(proxy: RecordingProxy, model: str, slots: int, calls_per_thread: 
     from models_processor.metrics import Metrics
 
     settings = load_settings({"OLLAMA_HOST": proxy.url, "OLLAMA_MODEL": model, "RESULT_CACHE_SIZE": "0",
-                              "CONCURRENT_REQUESTS": str(slots)})
+                              "CONCURRENT_REQUESTS": str(slots), "OLLAMA_NUM_PARALLEL": str(slots)})
     text_model = build_models(settings, Metrics()).text
     latencies: list[float] = []
     lock = threading.Lock()
@@ -137,11 +137,12 @@ def run_naive(bootstrap: str, proxy: RecordingProxy, model: str, n: int, partiti
 
 
 def run_service(bootstrap: str, proxy: RecordingProxy, vision_url: str, model: str, n: int, partitions: int,
-                concurrency: int, timeout: float) -> RunFigures:
+                concurrency: int, slots: int, timeout: float) -> RunFigures:
     topics = Topics.fresh(bootstrap, "real-service", partitions)
     env = topics.env(bootstrap, OLLAMA_TEXT_HOST=proxy.url, OLLAMA_TEXT_MODEL=model,
                      OLLAMA_VISION_HOST=vision_url, OLLAMA_VISION_MODEL=VISION_STANDIN_MODEL,
-                     CONCURRENT_REQUESTS=str(concurrency), RESULT_CACHE_SIZE="0")
+                     CONCURRENT_REQUESTS=str(concurrency), RESULT_CACHE_SIZE="0",
+                     OLLAMA_NUM_PARALLEL=str(slots))  # the client's in-flight cap follows the server's slots
     proc = Processor(env, "real-service").start(ready_timeout=300)
     try:
         time.sleep(1.0)
@@ -168,7 +169,7 @@ def measure(args: argparse.Namespace, server: LocalOllama, bootstrap: str, visio
         proxy.clear()
         print(f"service ({args.requests} requests, CONCURRENT_REQUESTS={args.concurrency}) ...", file=sys.stderr)
         service = run_service(bootstrap, proxy, vision_url, model, args.requests, args.partitions,
-                              args.concurrency, timeout=120 + 3 * args.requests * per_call_s / P)
+                              args.concurrency, P, timeout=120 + 3 * args.requests * per_call_s / P)
         results["service"] = {**asdict(service), **server_figures(proxy, P)}
     return results
 

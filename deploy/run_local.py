@@ -63,7 +63,10 @@ def start_ollama() -> dict[str, str]:
     say(f"Ollama {state['version']} ready at {state['base_url']} (log: {state['log_file']})")
     # One text-only model for both roles: text requests get real answers, and the vision check says
     # plainly that this model cannot see images.
-    return {"OLLAMA_HOST": state["base_url"], "OLLAMA_MODEL": LOCAL_MODEL}
+    # The tiny model is a base (completion) model: it writes until num_predict. 160 tokens keep the sample
+    # answer to seconds on a small machine; LLM_NUM_PREDICT in the environment still wins.
+    return {"OLLAMA_HOST": state["base_url"], "OLLAMA_MODEL": LOCAL_MODEL,
+            "LLM_NUM_PREDICT": os.environ.get("LLM_NUM_PREDICT", "160")}
 
 
 def processor_env(bootstrap: str, model_env: dict[str, str]) -> dict[str, str]:

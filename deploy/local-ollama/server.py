@@ -191,6 +191,9 @@ def start(run_dir: Path = DEFAULT_RUN_DIR, port: int = 0, env: dict[str, str] | 
     """Start (or reuse) a server in run_dir with the tiny model imported; returns its state."""
     run_dir = run_dir.resolve()
     env = dict(env or {})
+    # Build and download first, outside the run-dir lock: a 20-minute build must not hold it.
+    build.ensure_binary()
+    build.ensure_gguf()
     with locked(run_dir):
         old = read_state(run_dir)
         if healthy(old) and old is not None and old["env"] == env and port in (0, old["port"]):
