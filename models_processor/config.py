@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     port: int = Field(5000, ge=0, le=65535, description="HTTP port (5000: the earlier service's); 0 picks a free port")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR")
     health_stall_seconds: float = Field(30.0, gt=0, description="/health fails when the poll loop is older")
+    inspector_enabled: bool = Field(False, description="serve the /inspect page on PORT (operators only: docs/inspector.md)")
+    inspector_max_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest photo the /inspect page accepts")
+    inspector_concurrency: int = Field(1, ge=1, le=16, description="/inspect requests run at once; more get 429")
+    inspector_recent: int = Field(50, ge=1, le=10_000, description="answers' metadata kept for the /inspect recent panel")
 
     # --- Ollama (earlier names, plus separate vision/text servers) ---
     ollama_host: str = Field("", description="default model server, e.g. http://localhost:11434")

@@ -10,13 +10,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from waitress.server import create_server
 
 from .health_state import HealthState
+from .inspector import Inspector
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 
-def create_app(health: HealthState, metrics: Metrics, *, model_name: str, topic: str) -> Flask:
+def create_app(health: HealthState, metrics: Metrics, *, model_name: str, topic: str,
+               inspector: Inspector | None = None) -> Flask:
     app = Flask("models_processor")
+    if inspector is not None:  # INSPECTOR_ENABLED: /inspect (docs/inspector.md); otherwise it is a 404
+        app.register_blueprint(inspector.blueprint())
 
     @app.get("/health")
     def health_route() -> tuple[Response, int]:
@@ -43,9 +47,12 @@ def create_app(health: HealthState, metrics: Metrics, *, model_name: str, topic:
 class HttpServer:
     """waitress on its own daemon thread; `close` stops it."""
 
-    def __init__(self, app: Flask, *, host: str, port: int) -> None:
-        # A few threads are plenty: probes and one Prometheus scrape at a time.
-        self._server = create_server(app, host=host, port=port, threads=4, ident="models-processor")
+    def __init__(self, app: Flask, *, host: str, port: int, max_body_bytes: int = 1024 * 1024,
+                 extra_threads: int = 0) -> None:
+        # A few threads are plenty: probes and one Prometheus scrape at a time. Bodies up to max_body_bytes
+        # (the /inspect upload) stay in memory: waitress would spool larger ones to a temporary file.
+        self._server = create_server(app, host=host, port=port, threads=4 + extra_threads, ident="models-processor",
+                                     max_request_body_size=max_body_bytes, inbuf_overflow=max_body_bytes + 1)
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
 
     @property

@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from .config import ConfigError, Settings
 from .health_state import HealthState
 from .http import HttpServer, create_app
+from .inspector import Inspector
 from .kafka.client_config import config_error_variable, consumer_config, producer_config
 from .kafka.dispatcher import Dispatcher
 from .kafka.stats import LagReporter
@@ -35,24 +36,34 @@ class Parts:
     metrics: Metrics
     model_name: str
     prepare: Callable[[], None] | None = None  # model pull / warm-up, run in the background at start
+    offline: RequestProcessor | None = None  # the same pipeline with the models off: /inspect's "no model"
 
 
 def build_parts(settings: Settings, metrics: Metrics | None = None) -> Parts:
+    from .inspector import TracingOcrEngine
+    from .llm.base import UnconfiguredModel
     from .llm.factory import build_models
+    from .ocr.factory import build_ocr_engine
     from .pipeline.photo import build_photo_pipeline
 
     metrics = metrics or Metrics()
     models = build_models(settings, metrics)
-    photo: PhotoRunner = build_photo_pipeline(settings, models.vision, metrics, text=models.structured_text)
+    ocr = TracingOcrEngine(build_ocr_engine(settings))  # records reads only for /inspect requests
+    photo: PhotoRunner = build_photo_pipeline(settings, models.vision, metrics, ocr=ocr, text=models.structured_text)
     text = TextPipeline(models.text, max_prompt_chars=settings.max_prompt_chars)
     processor = RequestProcessor(settings, text, photo, metrics)
+    offline = None
+    if settings.inspector_enabled:
+        off = UnconfiguredModel("vision", "the /inspect page's model choice", settings.vision_model)
+        offline = RequestProcessor(settings, TextPipeline(off, max_prompt_chars=settings.max_prompt_chars),
+                                   build_photo_pipeline(settings, off, metrics, ocr=ocr, use_llm=False), metrics)
     health = HealthState(stall_seconds=settings.health_stall_seconds, probes=models.probes)
 
     def prepare() -> None:
         for server in models.servers:
             server.prepare(pull_on_start=settings.ollama_pull_on_start, warm_up=settings.ollama_warmup)
 
-    return Parts(processor, health, metrics, settings.vision_model, prepare=prepare)
+    return Parts(processor, health, metrics, settings.vision_model, prepare=prepare, offline=offline)
 
 
 def build_kafka_clients(settings: Settings, metrics: Metrics,
@@ -87,15 +98,19 @@ def run_service(settings: Settings, parts: Parts | None = None, *, install_signa
         signal.signal(signal.SIGINT, on_signal)
 
     consumer, producer = build_kafka_clients(settings, parts.metrics, environ=environ)
+    inspector = Inspector(settings, parts.processor, parts.offline) if settings.inspector_enabled else None
     app = create_app(parts.health, parts.metrics, model_name=parts.model_name,
-                     topic=settings.local_model_kafka_topic)
-    http = HttpServer(app, host="0.0.0.0", port=settings.port)
+                     topic=settings.local_model_kafka_topic, inspector=inspector)
+    http = HttpServer(app, host="0.0.0.0", port=settings.port,
+                      **({"max_body_bytes": settings.inspector_max_bytes + 64 * 1024,
+                          "extra_threads": settings.inspector_concurrency} if inspector else {}))
     http.start()
     if parts.prepare is not None:
         # Pulling or loading a model can take minutes: never hold the poll loop or liveness for it.
         threading.Thread(target=parts.prepare, name="model-prepare", daemon=True).start()
     try:
-        Dispatcher(settings, parts.processor, consumer, producer, parts.metrics, parts.health).run(stop)
+        processor = inspector.observe(parts.processor) if inspector else parts.processor  # the recent panel
+        Dispatcher(settings, processor, consumer, producer, parts.metrics, parts.health).run(stop)
     finally:
         http.close()
     log.info("stopped")
