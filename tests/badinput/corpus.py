@@ -21,9 +21,9 @@ import os
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Union
 
 from PIL import Image, PngImagePlugin
 
@@ -55,21 +55,21 @@ SETTINGS = {
 POSITION = "<position>"  # answer_key placeholder: "<topic>-<partition>-<offset>"
 REPLY_TOPIC = "<reply>"  # placeholder in values for the allow-listed reply topic, filled in by the test
 
-Value = Union[bytes, None, Callable[[], bytes]]
+Value = bytes | None | Callable[[], bytes]
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
-    key: Optional[bytes]
+    key: bytes | None
     value: Value
     expect: str                   # an ErrorCode value, "ok" or "skipped"
     route: str = "text"           # "text" | "photo" | "error" | "reply"
-    answer_key: Optional[str] = None  # default: the key
-    secret: Optional[str] = None  # text that must never appear in the logs
+    answer_key: str | None = None  # default: the key
+    secret: str | None = None  # text that must never appear in the logs
     photo_b64: bool = False       # the value carries a photo: its base64 must never appear in the logs
 
-    def build(self) -> Optional[bytes]:
+    def build(self) -> bytes | None:
         return self.value() if callable(self.value) else self.value
 
     def expected_key(self, topic: str, partition: int, offset: int) -> str:

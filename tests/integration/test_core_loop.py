@@ -10,8 +10,16 @@ import pytest
 
 from models_processor.llm.base import UnconfiguredModel
 from testkit.fakes.models import ScriptedTextModel
-from testkit.harness import (InProcessService, ResponseReader, committed, create_output_topics,
-                                       make_settings, produce, text_request, wait_for)
+from testkit.harness import (
+    InProcessService,
+    ResponseReader,
+    committed,
+    create_output_topics,
+    make_settings,
+    produce,
+    text_request,
+    wait_for,
+)
 
 pytestmark = pytest.mark.broker
 

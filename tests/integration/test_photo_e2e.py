@@ -63,7 +63,7 @@ def assert_ground_truth(answer: dict) -> None:
 
 
 def test_photo_and_bad_photo_through_the_broker(kafka_bootstrap, service, standin):
-    topic, settings, svc, readers = service
+    topic, settings, _svc, readers = service
     photo = base64.b64encode((SAMPLES / SNACK).read_bytes()).decode()
     produce(kafka_bootstrap, topic, [(b"p-ok", photo_request(photo)),
                                      (b"p-bad", photo_request(base64.b64encode(b"not an image" * 20).decode()))])
@@ -81,7 +81,7 @@ def test_photo_and_bad_photo_through_the_broker(kafka_bootstrap, service, standi
 def test_vision_fallback_through_the_broker(kafka_bootstrap, service, standin):
     """A label photo whose calories the model supplies: a photo the parser cannot finish (the food photo
     sent as a nutrition label) makes exactly one call, and the answer carries the model's values."""
-    topic, settings, svc, readers = service
+    topic, settings, _svc, readers = service
     standin.enqueue(Reply(text=json.dumps({"calories": 250, "total_fat_g": 10, "total_carbohydrate_g": 30,
                                            "protein_g": 8})))
     photo = base64.b64encode((SAMPLES / "food_zucchine_dish.jpg").read_bytes()).decode()
@@ -94,7 +94,7 @@ def test_vision_fallback_through_the_broker(kafka_bootstrap, service, standin):
 
 
 def test_six_megabyte_photo_message_goes_through(kafka_bootstrap, service):
-    topic, settings, svc, readers = service
+    topic, settings, _svc, readers = service
     assert settings.max_message_bytes == 10 * 1024 * 1024  # the default
     # The sample JPEG followed by 4.4 MB of incompressible bytes after its end-of-image marker: a valid
     # JPEG (decoders stop at EOI) whose base64 makes a ~6 MB message, above Kafka's 1 MB default.

@@ -3,8 +3,6 @@ kill -9 mid-stream (exactly-once and at-least-once), SIGTERM drain, /ready follo
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 
 import pytest
@@ -12,8 +10,16 @@ import requests
 
 from models_processor.config import load_settings
 from testkit.fakes.ollama_server import OllamaStandIn
-from testkit.harness import (ProcessorProcess, ResponseReader, committed, create_output_topics,
-                                       produce, service_env, text_request, wait_for)
+from testkit.harness import (
+    ProcessorProcess,
+    ResponseReader,
+    committed,
+    create_output_topics,
+    produce,
+    service_env,
+    text_request,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.broker, pytest.mark.ollama]
 
@@ -59,7 +65,7 @@ def _kill_repeatedly(kafka_bootstrap, env, spawn, total: int, kills_at: list[int
     try:
         for threshold in kills_at:
             process = spawn()
-            watcher.read_until(lambda ms: len({m.key() for m in ms}) >= threshold, timeout=90)
+            watcher.read_until(lambda ms, at=threshold: len({m.key() for m in ms}) >= at, timeout=90)
             assert _count_keys(watcher) >= threshold, process.log_text()[-3000:]
             process.kill()
         spawn()  # the last one runs to the end

@@ -7,8 +7,7 @@ import pytest
 from models_processor.llm.factory import build_models
 from models_processor.metrics import Metrics
 from testkit.fakes.ollama_server import OllamaStandIn, Reply
-from testkit.harness import (InProcessService, ResponseReader, create_output_topics, make_settings,
-                                       produce, text_request)
+from testkit.harness import InProcessService, ResponseReader, create_output_topics, make_settings, produce, text_request
 
 pytestmark = [pytest.mark.broker, pytest.mark.ollama]
 

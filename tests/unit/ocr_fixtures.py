@@ -11,8 +11,8 @@ import pytest
 from PIL import Image, ImageOps
 
 from models_processor.ocr.base import OcrLine, OcrResult
-
 from tests.sample_photos import SAMPLES_DIR as SAMPLES
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ocr"
 
 
@@ -35,7 +35,7 @@ def load_sample(name: str) -> Image.Image:
 def load_fixture(name: str) -> OcrResult:
     """Recorded OCR output (bench/dump_ocr.py) as an OcrResult."""
     doc = json.loads((FIXTURES / f"{name}.json").read_text())
-    lines = [OcrLine(l["text"], l["score"], tuple(tuple(p) for p in l["box"])) for l in doc["lines"]]
+    lines = [OcrLine(ln["text"], ln["score"], tuple(tuple(p) for p in ln["box"])) for ln in doc["lines"]]
     return OcrResult(lines, doc["width"], doc["height"])
 
 

@@ -8,16 +8,17 @@ import functools
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
+from typing import ClassVar
 
 from PIL import Image
 
 from models_processor.config import Settings, load_settings
+from models_processor.llm.factory import build_models
 from models_processor.metrics import Metrics
 from models_processor.ocr.base import OcrResult
 from models_processor.pipeline.photo import PhotoPipeline
-from models_processor.llm.factory import build_models
 from tests.unit.ocr_fixtures import load_fixture
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +46,7 @@ class CachingOcr:
     """The real engine, with results cached by image content: each sample is OCR'd once per process."""
 
     name = "rapidocr-cached"
-    _cache: dict[str, OcrResult] = {}
+    _cache: ClassVar[dict[str, OcrResult]] = {}  # shared by every instance: one OCR per sample per run
     _lock = threading.Lock()
 
     def __init__(self, engine) -> None:
@@ -79,14 +80,14 @@ class DumpOcr:
         return self.result
 
 
-def pipeline_settings(ollama_url: Optional[str], **extra: str) -> Settings:
+def pipeline_settings(ollama_url: str | None, **extra: str) -> Settings:
     env = {"RESULT_CACHE_SIZE": "0", **extra}
     if ollama_url:
         env["OLLAMA_HOST"] = ollama_url
     return load_settings(env)
 
 
-def make_pipeline(ollama_url: Optional[str], ocr, *, use_llm: bool = True, **extra: str) -> PhotoPipeline:
+def make_pipeline(ollama_url: str | None, ocr, *, use_llm: bool = True, **extra: str) -> PhotoPipeline:
     """A PhotoPipeline as the service builds it: build_models on Settings whose OLLAMA_HOST is `ollama_url`
     (None: no model server configured)."""
     settings = pipeline_settings(ollama_url, **extra)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models_processor.schemas import ResultKind
 from models_processor.ocr.base import OcrLine, OcrResult
 from models_processor.parsing.classify import classify
+from models_processor.schemas import ResultKind
 from tests.unit.ocr_fixtures import ground_truth, load_fixture, ocr_results, rapid_engine  # noqa: F401
 
 GROUND_TRUTH = ground_truth()

@@ -16,10 +16,11 @@ import base64
 import io
 import json
 import math
-from functools import lru_cache
+from functools import cache
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from models_processor.config import load_settings
@@ -116,7 +117,7 @@ class BadPhoto:
         raise ProcessingError(ErrorCode.INVALID_IMAGE, "not an image (fuzz double)")
 
 
-@lru_cache(maxsize=None)
+@cache
 def processor(expected_email: str) -> RequestProcessor:
     env = {"MODEL_ALLOWLIST": "m1", "REPLY_TOPIC_ALLOWLIST": "t1", "MAX_PROMPT_CHARS": "40",
            "MAX_MESSAGE_BYTES": str(MAX_BYTES), "EXPECTED_USER_EMAIL": expected_email}
@@ -273,7 +274,7 @@ def check_photo(b64: str) -> None:
     assert decoded.format in ("JPEG", "MPO", "PNG", "WEBP", "HEIF")
 
 
-@lru_cache(maxsize=None)
+@cache
 def seeds() -> dict[str, bytes]:
     jpeg = (SAMPLES_DIR / "nutrition_snack_label.jpg").read_bytes()
     small = Image.open(io.BytesIO(jpeg)).convert("RGB").resize((48, 40))

@@ -102,7 +102,7 @@ def test_exif_orientation_applied():
     got = decode(encode(img, "JPEG", exif=exif.tobytes(), quality=95))
     assert got.image.size == (40, 60)
     assert (got.width, got.height) == (40, 60)
-    r, g, b = got.image.getpixel((36, 3))  # the top-left marker ends up top-right
+    r, _g, b = got.image.getpixel((36, 3))  # the top-left marker ends up top-right
     assert b > 150 and r < 100
 
 

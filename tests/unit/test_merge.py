@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from models_processor.schemas import Source
 from models_processor.pipeline.merge import merge
-from models_processor.schemas import Ingredient, NutritionLabelResult, RecipeResult, RecipeTimes
+from models_processor.schemas import Ingredient, NutritionLabelResult, RecipeResult, RecipeTimes, Source
 
 OCR, LLM, MISSING = Source.OCR, Source.LLM_VISION, Source.MISSING
 

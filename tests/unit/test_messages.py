@@ -3,7 +3,7 @@ import json
 import pytest
 
 from models_processor.errors import ErrorCode, ProcessingError
-from models_processor.messages import Request, Response, decode_request, peek_kind
+from models_processor.messages import Response, decode_request, peek_kind
 
 
 def decode(value, max_bytes=1 << 20):

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models_processor.ocr.base import OcrLine, OcrResult
 from models_processor.parsing.nutrition import parse_nutrition_label
@@ -34,7 +35,7 @@ def label(*rows) -> OcrResult:
 
 def load_fixture(name: str) -> OcrResult:
     doc = json.loads((FIXTURES / f"{name}.json").read_text())
-    lines = [OcrLine(l["text"], l["score"], tuple(tuple(p) for p in l["box"])) for l in doc["lines"]]
+    lines = [OcrLine(ln["text"], ln["score"], tuple(tuple(p) for p in ln["box"])) for ln in doc["lines"]]
     return OcrResult(lines=lines, width=doc["width"], height=doc["height"])
 
 

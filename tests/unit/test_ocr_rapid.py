@@ -59,8 +59,8 @@ def test_boxes_mapped_back_after_downscale(rapid_engine, ocr_results):
     assert set(result.stage_s) >= {"det", "rec"}
     # Compare lines whose text occurs once on each side ("5%" occurs several times on a label).
     def unique(lines):
-        texts = [l.text for l in lines]
-        return {l.text: l for l in lines if texts.count(l.text) == 1}
+        texts = [ln.text for ln in lines]
+        return {ln.text: ln for ln in lines if texts.count(ln.text) == 1}
 
     ref, got = unique(ocr_results[name].lines), unique(result.lines)
     matched = [(got[t], ref[t]) for t in got.keys() & ref.keys()]
@@ -86,9 +86,9 @@ def test_concurrent_recognize_matches_sequential(rapid_engine):
     names = ["nutrition_snack_label.jpg", "recipe_savoury_bread.png", "nutrition_snack_label.jpg",
              "recipe_savoury_bread.png"]
     images = [load_sample(n) for n in names]
-    sequential = [[l.text for l in rapid_engine.recognize(img).lines] for img in images]
+    sequential = [[ln.text for ln in rapid_engine.recognize(img).lines] for img in images]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        concurrent = [[l.text for l in r.lines] for r in pool.map(rapid_engine.recognize, images)]
+        concurrent = [[ln.text for ln in r.lines] for r in pool.map(rapid_engine.recognize, images)]
     assert concurrent == sequential
 
 
@@ -105,7 +105,7 @@ def test_paddle_mapping_from_fake_predict_result():
         ],
     }]
     lines = lines_from_predict(fake, scale=0.5, width=500, height=400)
-    assert [l.text for l in lines] == ["Nutrition Facts", "Calories 110"]  # empty text dropped
+    assert [ln.text for ln in lines] == ["Nutrition Facts", "Calories 110"]  # empty text dropped
     assert lines[0].box == ((20.0, 40.0), (220.0, 40.0), (220.0, 80.0), (20.0, 80.0))  # scaled back
     assert lines[1].right == 500.0  # clamped to the image
     assert lines[1].score == pytest.approx(0.95)
@@ -136,7 +136,7 @@ def test_paddle_engine_clear_error_without_paddleocr(tmp_path):
     try:
         import paddleocr  # noqa: F401
     except ImportError:
-        with pytest.raises(PaddleOcrUnavailable, match="requirements-paddle.txt"):
+        with pytest.raises(PaddleOcrUnavailable, match=r"requirements-paddle\.txt"):
             PaddleOcrEngine(str(tmp_path))
     else:  # pragma: no cover
         pytest.skip("paddleocr installed")

@@ -4,7 +4,6 @@ ground_truth.json. Runs the real engine (about 10-20 s in all); nothing is skipp
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from PIL import Image, ImageOps
@@ -12,7 +11,6 @@ from PIL import Image, ImageOps
 from models_processor.ocr.rapid import RapidOcrEngine
 from models_processor.parsing.nutrition import parse_nutrition_label
 from models_processor.parsing.recipe import parse_recipe
-
 from tests.sample_photos import SAMPLES_DIR as SAMPLES
 
 pytestmark = pytest.mark.ocr

@@ -4,7 +4,6 @@ to take a line away), the real Ollama client against the stand-in server over HT
 from __future__ import annotations
 
 import base64
-import io
 import json
 import struct
 import subprocess
@@ -21,8 +20,18 @@ from models_processor.pipeline.text import TextPipeline
 from models_processor.schemas import FoodResult, NutritionLabelResult, RecipeResult
 from testkit.fakes.models import ScriptedTextModel
 from testkit.fakes.ollama_server import Reply
-from tests.unit.photo_support import (REPO, SAMPLES, CachingOcr, DumpOcr, chat_requests, ground_truth,
-                                      make_pipeline, pipeline_settings, sample_b64, shared_rapid_engine)
+from tests.unit.photo_support import (
+    REPO,
+    SAMPLES,
+    CachingOcr,
+    DumpOcr,
+    chat_requests,
+    ground_truth,
+    make_pipeline,
+    pipeline_settings,
+    sample_b64,
+    shared_rapid_engine,
+)
 
 pytestmark = [pytest.mark.ocr, pytest.mark.ollama]
 

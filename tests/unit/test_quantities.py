@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models_processor.parsing.quantities import parse_ingredient, parse_number, starts_with_quantity
 from models_processor.schemas import Ingredient

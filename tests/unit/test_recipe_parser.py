@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models_processor.ocr.base import OcrLine, OcrResult
 from models_processor.parsing.layout import group_rows, reading_order
@@ -27,7 +28,7 @@ def page(*lines) -> OcrResult:
 
 def load_fixture(name: str) -> OcrResult:
     doc = json.loads((FIXTURES / f"{name}.json").read_text())
-    lines = [OcrLine(l["text"], l["score"], tuple(tuple(p) for p in l["box"])) for l in doc["lines"]]
+    lines = [OcrLine(ln["text"], ln["score"], tuple(tuple(p) for p in ln["box"])) for ln in doc["lines"]]
     return OcrResult(lines=lines, width=doc["width"], height=doc["height"])
 
 
@@ -69,7 +70,7 @@ def test_two_column_page_reads_column_by_column():
         ["Fry the courgettes in hot oil until golden on both sides,", "then drain well.",
          "Mix with the vinegar and garlic and leave to sit for an hour.", "Serve at room temperature."])]
     title = line("COURGETTES IN VINEGAR", 400, 40, h=30, cw=18)
-    order = [l.text for l in reading_order([title, *right, *left])]
+    order = [ln.text for ln in reading_order([title, *right, *left])]
     assert order.index("salt") < order.index("Fry the courgettes in hot oil until golden on both sides,")
     r = parse_recipe(page(title, *left, *right)).result
     assert r.title == "Courgettes In Vinegar"
