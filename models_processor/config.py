@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     max_in_flight_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024, description="bytes of requests in flight at once (backpressure; photos are large)")
     progress_stall_seconds: float = Field(0.0, ge=0, description="/health fails when a partition's oldest unfinished request is older; 0 = 2 x REQUEST_DEADLINE_SECONDS")
     state_dir: str = Field("", description="where read attempts survive a crash (x-attempts); default $TMPDIR/models-processor")
-    max_attempts: int = Field(3, ge=1, le=100, description="a request read this many times without finishing (it crashed the process) goes to the DLQ")
+    max_attempts: int = Field(3, ge=2, le=100, description="a request read this many times without finishing (it crashed the process) goes to the DLQ")
     max_poll_interval_ms: int = Field(300_000, ge=10_000, description="librdkafka max.poll.interval.ms")
     model_allowlist: str = Field("", description="comma-separated models a request may ask for")
     reply_topic_allowlist: str = Field("", description="comma-separated topics a request may reply to")

@@ -50,15 +50,26 @@ class GatedTextModel:
         self._lock = threading.Lock()
         self.started: list[str] = []
         self.finished: list[str] = []
+        self._active: set[str] = set()
+        self.overlaps: list[frozenset[str]] = []  # the calls running as each call started
+
+    def max_active_during(self, prompts: list[str]) -> int:
+        """The most calls that ran at once while any of `prompts` ran."""
+        with self._lock:
+            return max((len(o) for o in self.overlaps if o & set(prompts)), default=0)
 
     def generate_text(self, prompt: str, *, deadline: Deadline, model: str | None = None) -> Generation:
         with self._lock:
             self.started.append(prompt)
+            self._active.add(prompt)
+            self.overlaps.append(frozenset(self._active))
         if prompt.startswith("wait:"):
             self.release.wait(deadline.remaining())
         if prompt.startswith("hang:"):
             self.unhang.wait(60)
+        time.sleep(0.01)  # long enough for concurrent calls to overlap
         with self._lock:
+            self._active.discard(prompt)
             self.finished.append(prompt)
         return Generation(text=f"echo: {prompt}", model=self.model_name, eval_count=1)
 

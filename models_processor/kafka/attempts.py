@@ -1,9 +1,10 @@
 """How many times each offset has been read without finishing, kept across crashes of the process.
 
 A request that crashes the process (a native crash in an image decoder, memory exhaustion) is read again
-by the restarted process and crashes it again: a crash loop that holds its partition. Each read is
-appended to a small file per partition before the request is processed, and its end after; what a crash
-leaves behind counts as an attempt the next time the partition is assigned here. A graceful revoke or
+by the restarted process and crashes it again: a crash loop that holds its partition. The start of each
+attempt is appended to a small file per partition before the request is processed, and its end after;
+what a crash leaves behind counts as an attempt the next time the partition is assigned here (and the
+request then runs alone: isolation.py). A graceful revoke or
 shutdown clears the file (nothing crashed). With an emptyDir volume the count survives container
 restarts in a pod; a partition that moves to another pod starts counting again (see docs/guarantees.md).
 """
@@ -44,11 +45,13 @@ class AttemptLog:
             log.warning("offsets left unfinished by an earlier process", extra={"partition": tp[1],
                                                                                  "offsets": sorted(counts)})
 
-    def start(self, tp: TP, offset: int) -> int:
-        """Record a read of `offset`; returns which attempt this is (1 the first time)."""
-        attempt = self._earlier.get(tp, {}).pop(offset, 0) + 1
+    def earlier(self, tp: TP, offset: int) -> int:
+        """How many earlier attempts at `offset` ended without finishing (the process died)."""
+        return self._earlier.get(tp, {}).pop(offset, 0)
+
+    def start(self, tp: TP, offset: int) -> None:
+        """Record that processing of `offset` begins (before the worker gets it)."""
         self._append(tp, f"+{offset}\n")
-        return attempt
 
     def finish(self, tp: TP, offset: int) -> None:
         self._append(tp, f"-{offset}\n")

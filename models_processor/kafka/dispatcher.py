@@ -39,8 +39,10 @@ from .checkpoint import AtLeastOnceCheckpoint, Checkpoint, FatalKafkaError
 from .clients import ConsumerClient, ProducerClient
 from .delivery import AnswerSender
 from .expiry import admit
+from .isolation import Isolation
 from .jobs import TP, Job, JobState
 from .offsets import OffsetTracker
+from .progress import ProgressReport
 from .routing import SourceInfo, outputs_for
 from .transactions import ExactlyOnceCheckpoint
 
@@ -53,7 +55,6 @@ _BUSY_POLL_S = 0.005
 _IDLE_POLL_S = 0.1
 # A worker gets this long past its deadline to answer by itself before the dispatcher answers for it.
 _DEADLINE_GRACE_S = 2.0
-_PROGRESS_EVERY_S = 1.0
 
 
 class Processor(Protocol):
@@ -81,6 +82,7 @@ class Dispatcher:
         self._sender = AnswerSender(producer, settings, metrics, on_delivered=self._mark_done,
                                     is_current=self._is_current)
         self._attempts = AttemptLog(default_directory(settings.state_dir), settings.consumer_group)
+        self._isolation = Isolation(self._submit, self._running)
         self._tracker = OffsetTracker()
         self._jobs: dict[tuple[TP, int], Job] = {}
         self._done_queue: queue.SimpleQueue[tuple[Job, Processed]] = queue.SimpleQueue()
@@ -88,8 +90,9 @@ class Dispatcher:
         self._epochs: dict[TP, int] = {}
         self._next_epoch = 0
         self._pool: WorkerPool | None = None
-        self._stall_limit_s = settings.progress_stall_seconds or 2 * settings.request_deadline_seconds
-        self._last_progress_report = 0.0
+        self._progress = ProgressReport(self._tracker, self._checkpoint, metrics, health,
+                                        stall_limit_s=settings.progress_stall_seconds
+                                        or 2 * settings.request_deadline_seconds)
 
     # ------------------------------------------------------------------ the loop
     def run(self, stop: threading.Event) -> None:
@@ -123,11 +126,12 @@ class Dispatcher:
         self._intake(messages, records, nbytes)
         # With work in flight and nothing new read, wait briefly for a worker instead of spinning.
         self._take_finished(wait_s=_BUSY_POLL_S if self._jobs and not messages else 0.0)
+        self._isolation.release()
         self._producer.poll(0)
         self._sender.serve_retries()
         self._answer_overdue()
         self._checkpoint.commit()
-        self._report_progress()
+        self._progress.report(*self._load())
 
     def _load(self) -> tuple[int, int]:
         """Records and bytes in flight, counting answers that pile up waiting for a transaction."""
@@ -197,7 +201,7 @@ class Dispatcher:
         admission = admit(message.timestamp(), request_deadline_s=self._settings.request_deadline_seconds,
                           max_age_s=self._settings.max_request_age_seconds, request_id=request_id)
         job = Job(tp=tp, offset=offset, epoch=self._epochs[tp], source=source, deadline=admission.deadline,
-                  request_id=request_id, attempts=self._attempts.start(tp, offset))
+                  request_id=request_id, attempts=self._attempts.earlier(tp, offset) + 1)
         self._tracker.track(tp, offset, job.size)
         self._jobs[(tp, offset)] = job
         if admission.expired is not None:  # too old to be worth processing: answered at once (expiry.py)
@@ -214,8 +218,16 @@ class Dispatcher:
                 ErrorCode.INTERNAL, f"read {job.attempts} times without finishing: the processor stopped "
                 "while processing it each time")))
             return
+        self._isolation.offer(job, inbound)
+
+    def _submit(self, job: Job, inbound: Inbound) -> None:
+        job.state = JobState.RUNNING
+        self._attempts.start(job.tp, job.offset)
         assert self._pool is not None
         self._pool.submit(lambda: self._work(job, inbound), token=job)
+
+    def _running(self) -> int:
+        return sum(1 for job in self._jobs.values() if job.state is JobState.RUNNING)
 
     def _work(self, job: Job, inbound: Inbound) -> None:
         """Runs on a worker thread: process, then hand the result back. Never touches Kafka."""
@@ -275,24 +287,6 @@ class Dispatcher:
                 if self._pool is not None and self._pool.replace(job):
                     self._metrics.abandoned_workers.set(self._pool.abandoned())
 
-    def _report_progress(self) -> None:
-        now = time.monotonic()
-        if now - self._last_progress_report < _PROGRESS_EVERY_S:
-            return
-        self._last_progress_report = now
-        ages = self._tracker.oldest_unfinished_ages(now)
-        for tp, waiting in self._checkpoint.uncommitted_ages(now).items():  # exactly-once: done, not committed
-            ages[tp] = max(ages.get(tp, 0.0), waiting)
-        stuck = []
-        for (topic, partition), age in ages.items():
-            self._metrics.oldest_unfinished_age.labels(topic, str(partition)).set(age)
-            if age > self._stall_limit_s:
-                stuck.append(f"{topic}[{partition}] oldest unfinished request {age:.0f}s old")
-        self._health.mark_progress("no progress: " + "; ".join(stuck) if stuck else "")
-        records, nbytes = self._load()
-        self._metrics.in_flight.set(records)
-        self._metrics.in_flight_bytes.set(nbytes)
-
     # ------------------------------------------------------------------ rebalances
     def _is_current(self, job: Job) -> bool:
         return self._epochs.get(job.tp) == job.epoch
@@ -335,10 +329,7 @@ class Dispatcher:
             self._epochs.pop(tp, None)
             self._assigned.discard(tp)
             self._attempts.released(tp)  # handed over in order: nothing crashed
-            try:
-                self._metrics.oldest_unfinished_age.remove(tp[0], str(tp[1]))
-            except KeyError:
-                pass
+            self._progress.forget(tp)
         self._backpressure.forget(partitions)
         for key in [k for k in self._jobs if k[0] in partitions]:
             self._jobs.pop(key).state = JobState.ABANDONED
@@ -353,6 +344,7 @@ class Dispatcher:
 
         while outstanding() and time.monotonic() < until:
             self._take_finished()
+            self._isolation.release()
             self._producer.poll(0.01)
             self._sender.serve_retries()
             self._answer_overdue()
@@ -375,6 +367,7 @@ class Dispatcher:
             self._consumer.poll(0.01)
             self._health.mark_poll()
             self._take_finished()
+            self._isolation.release()
             self._producer.poll(0)
             self._sender.serve_retries()
             self._answer_overdue()

@@ -15,6 +15,7 @@ TP = tuple[str, int]
 
 
 class JobState(Enum):
+    HELD = "held"  # read, waiting to run alone (it was in flight when the process died; isolation.py)
     RUNNING = "running"  # a worker has it
     PRODUCING = "producing"  # answered; its records are on their way (at-least-once)
     DONE = "done"  # its records are delivered (or queued for the transaction): the offset may be released

@@ -94,19 +94,42 @@ def test_a_request_that_crashed_the_process_repeatedly_goes_to_the_dlq(tmp_path:
 def test_attempt_log_counts_only_reads_that_never_finished(tmp_path: Path):
     first = AttemptLog(tmp_path, "g")
     first.assigned(P0)
-    assert first.start(P0, 5) == 1 and first.start(P0, 6) == 1
+    assert first.earlier(P0, 5) == 0
+    first.start(P0, 5)
+    first.start(P0, 6)
     first.finish(P0, 5)
     with open(next(tmp_path.glob("*.attempts")), "a") as handle:
         handle.write("+7")  # a torn last line from a crash mid-write still counts
     second = AttemptLog(tmp_path, "g")
     second.assigned(P0)
-    assert second.start(P0, 5) == 1  # finished before the crash: a fresh read
-    assert second.start(P0, 6) == 2
-    assert second.start(P0, 7) == 2
-    second.released(P0)
+    assert second.earlier(P0, 5) == 0  # finished before the crash: a fresh read
+    assert second.earlier(P0, 6) == 1
+    assert second.earlier(P0, 7) == 1
+    second.start(P0, 6)  # and the process dies again
     third = AttemptLog(tmp_path, "g")
     third.assigned(P0)
-    assert third.start(P0, 6) == 1  # a graceful hand-over is not a crash
+    assert third.earlier(P0, 6) == 2
+    third.released(P0)
+    fourth = AttemptLog(tmp_path, "g")
+    fourth.assigned(P0)
+    assert fourth.earlier(P0, 6) == 0  # a graceful hand-over is not a crash
+
+
+def test_requests_in_flight_at_a_crash_run_alone_so_only_the_culprit_is_counted(tmp_path: Path):
+    crashed = AttemptLog(tmp_path, "unit")  # a process died with offsets 0-2 in flight
+    crashed.assigned(P0)
+    for offset in range(3):
+        crashed.start(P0, offset)
+    with Running(settings(STATE_DIR=str(tmp_path), CONCURRENT_REQUESTS="4")) as run:
+        run.consumer.schedule("assign", [P0])
+        for i in range(6):
+            run.consumer.append(P0, text_request(f"q{i}"), key=f"r{i}".encode())
+        run.wait_for(lambda: run.consumer.stored.get(P0) == 6, what="all answered")
+        assert run.model.max_active_during(["q0", "q1", "q2"]) == 1, run.model.overlaps
+        assert all(a["status"] == "ok" for a in run.answers()) and run.producer.records("dlq") == []
+    survivor = AttemptLog(tmp_path, "unit")
+    survivor.assigned(P0)
+    assert [survivor.earlier(P0, o) for o in range(6)] == [0] * 6
 
 
 def test_lost_partition_work_in_flight_is_dropped_not_answered_or_stored():
