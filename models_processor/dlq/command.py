@@ -13,6 +13,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import ErrorCode
 from .entries import DlqReadError, read_entries
+from .originals import OriginalReader
 from .replay import ReplayFilter, replay
 from .stats import summarize
 
@@ -64,13 +65,20 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _replay(settings: Settings, args: argparse.Namespace, base: dict[str, Any], entries: Any) -> Any:
-    from confluent_kafka import Producer
+    from confluent_kafka import Consumer, Producer
 
     selection = ReplayFilter(codes=frozenset(args.code), request_ids=frozenset(args.request_id),
                              since=args.since, until=args.until)
-    producer = None
-    if not args.dry_run:
-        producer = Producer({**base, "enable.idempotence": True, "acks": "all", "linger.ms": 5,
-                             "message.max.bytes": settings.max_message_bytes + 1024 * 1024})
-    return replay(entries, selection, topic=args.topic or settings.local_model_kafka_topic, producer=producer,
-                  rate=args.rate, limit=args.limit)
+    if args.dry_run:
+        return replay(entries, selection, topic=args.topic or settings.local_model_kafka_topic, producer=None,
+                      rate=args.rate, limit=args.limit)
+    producer = Producer({**base, "enable.idempotence": True, "acks": "all", "linger.ms": 5,
+                         "message.max.bytes": settings.max_message_bytes + 1024 * 1024})
+    sources = Consumer({**base, "group.id": f"models-processor-dlq-{uuid.uuid4().hex[:8]}",
+                        "enable.auto.commit": False, "isolation.level": "read_committed",
+                        "auto.offset.reset": "earliest"})  # gone: the next record says so
+    try:
+        return replay(entries, selection, topic=args.topic or settings.local_model_kafka_topic, producer=producer,
+                      rate=args.rate, limit=args.limit, originals=OriginalReader(sources))
+    finally:
+        sources.close()

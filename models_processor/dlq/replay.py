@@ -52,7 +52,8 @@ class ReplayReport(BaseModel):
     dry_run: bool
     matched: int = 0
     replayed: int = 0
-    skipped_value_dropped: int = 0  # no value in the DLQ copy: replay it from its original offset instead
+    restored_from_source: int = 0  # DLQ copies without a value, replayed from the original record
+    skipped_value_dropped: int = 0  # no value in the DLQ copy, and the original is gone (or a dry run)
     failed: int = 0
     by_code: dict[str, int] = {}
     request_ids: list[str] = []  # the matched ones, in DLQ order (the first 1000)
@@ -83,8 +84,10 @@ class Pacer:
 
 
 def replay(entries: Iterable[DlqEntry], selection: ReplayFilter, *, topic: str, producer: ReplayProducer | None,
-           rate: float, limit: int | None = None, flush_timeout_s: float = 60.0) -> ReplayReport:
-    """Replay the matching entries to `topic`; `producer=None` is a dry run that only reports them."""
+           rate: float, limit: int | None = None, flush_timeout_s: float = 60.0,
+           originals: Callable[[DlqEntry], bytes | None] | None = None) -> ReplayReport:
+    """Replay the matching entries to `topic`; `producer=None` is a dry run that only reports them.
+    `originals` reads the original request of a copy sent without its value (dlq/originals.py)."""
     report = ReplayReport(topic=topic, dry_run=producer is None)
     pacer = Pacer(rate)
 
@@ -100,11 +103,16 @@ def replay(entries: Iterable[DlqEntry], selection: ReplayFilter, *, topic: str, 
         report.by_code[entry.error_code] = report.by_code.get(entry.error_code, 0) + 1
         if len(report.request_ids) < 1000:
             report.request_ids.append(entry.request_id)
-        if entry.value is None:
-            report.skipped_value_dropped += 1
-            continue
         if producer is None:
+            report.skipped_value_dropped += entry.value is None
             continue
+        if entry.value is None:
+            value = originals(entry) if originals is not None and entry.value_dropped else None
+            if value is None:
+                report.skipped_value_dropped += 1
+                continue
+            entry = entry.model_copy(update={"value": value})
+            report.restored_from_source += 1
         pacer.wait()
         _produce(producer, topic, entry, on_delivery)
         report.replayed += 1

@@ -4,7 +4,9 @@ read after MAX_REQUEST_AGE_SECONDS answered `expired` without reaching the model
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import os
 import threading
 import time
 
@@ -61,11 +63,15 @@ class _ModelDown:
 
 def test_dlq_stats_and_replay_bring_failed_requests_back(kafka_bootstrap, kafka_topic_factory, capsys):
     topic = kafka_topic_factory(partitions=1, prefix="req")
-    settings = make_settings(kafka_bootstrap, topic, MAX_REQUEST_AGE_SECONDS="600")
+    # A DLQ topic that takes 8 KiB at most, as on a cluster whose DLQ limits are smaller than the request
+    # topic's: the copy of the 16 KiB request below goes without its value.
+    dlq_topic = kafka_topic_factory(partitions=2, prefix="dlq", config={"max.message.bytes": "8192"})
+    settings = make_settings(kafka_bootstrap, topic, MAX_REQUEST_AGE_SECONDS="600", DLQ_TOPIC=dlq_topic)
     create_output_topics(kafka_bootstrap, settings, partitions=2)
     switch = _ModelDown()
     model = ScriptedTextModel(on_call=switch)
-    old_ms = int((time.time() - 7200) * 1000)  # produced two hours ago: read after the 600 s age limit
+    old_ms = int((time.time() - 7200) * 1000)
+    long_prompt = "long question " + base64.b64encode(os.urandom(12_000)).decode()  # 16 KiB, incompressible  # produced two hours ago: read after the 600 s age limit
 
     with InProcessService(settings, model) as service:
         service.wait_joined()
@@ -73,11 +79,13 @@ def test_dlq_stats_and_replay_bring_failed_requests_back(kafka_bootstrap, kafka_
         for i in range(4):
             producer.produce(topic, key=f"down-{i}".encode(), value=text_request(f"question {i}"),
                              headers=[("traceparent", b"00-abc-def-01"), ("origin", f"app-{i}".encode())])
+        producer.produce(topic, key=b"down-big", value=text_request(long_prompt),
+                         headers=[("origin", b"app-big")])
         producer.produce(topic, key=b"stale-1", value=text_request("stale question"), timestamp=old_ms)
         producer.produce(topic, key=b"garbage-1", value=b"{not json")
         assert producer.flush(30) == 0
         reader = ResponseReader(kafka_bootstrap, [settings.text_response_topic])
-        reader.read_until(lambda ms: len(ms) >= 6)
+        reader.read_until(lambda ms: len(ms) >= 7)
         answers = {k: v[0] for k, v in reader.by_key().items()}
         reader.close()
 
@@ -90,36 +98,44 @@ def test_dlq_stats_and_replay_bring_failed_requests_back(kafka_bootstrap, kafka_
 
         # stats: every DLQ copy, by code and age.
         dlq = ResponseReader(kafka_bootstrap, [settings.dlq_topic], isolation="read_uncommitted")
-        assert len(dlq.read_until(lambda ms: len(ms) >= 6)) == 6
+        assert len(dlq.read_until(lambda ms: len(ms) >= 7)) == 7
+        assert next(m for m in dlq.messages if m.key() == b"down-big").value() is None  # sent without its value
         dlq.close()
         code, stats = _dlq(settings, capsys, "stats", "--timeout", "30")
-        assert code == 0 and stats["total"] == 6, stats
-        assert stats["by_code"]["model_unavailable"]["count"] == 4
+        assert code == 0 and stats["total"] == 7, stats
+        assert stats["by_code"]["model_unavailable"]["count"] == 5, stats
         assert stats["by_code"]["expired"]["count"] == 1 and stats["by_code"]["invalid_json"]["count"] == 1
-        assert stats["by_age"]["<1h"] == 6 and stats["replayed_before"] == 0
+        # Copies in the same producer batch as the big one can be refused with it (the broker checks whole
+        # batches): at least the big one is without its value.
+        assert stats["by_age"]["<1h"] == 7 and stats["replayed_before"] == 0 and stats["value_dropped"] >= 1
 
         # A dry run reports and sends nothing; filters narrow it down.
         before = _end_offset(kafka_bootstrap, topic)
         code, dry = _dlq(settings, capsys, "replay", "--code", "model_unavailable", "--dry-run")
-        assert code == 0 and dry["dry_run"] and dry["matched"] == 4 and dry["replayed"] == 0
-        assert sorted(dry["request_ids"]) == [f"down-{i}" for i in range(4)]
+        assert code == 0 and dry["dry_run"] and dry["matched"] == 5 and dry["replayed"] == 0
+        assert sorted(dry["request_ids"]) == [*(f"down-{i}" for i in range(4)), "down-big"]
         _, one = _dlq(settings, capsys, "replay", "--request-id", "down-2", "--dry-run")
         assert one["request_ids"] == ["down-2"]
         _, none = _dlq(settings, capsys, "replay", "--until", "2000-01-01T00:00:00", "--dry-run")
         assert none["matched"] == 0
         assert _end_offset(kafka_bootstrap, topic) == before
 
-        # The model is back: replay the model_unavailable ones at 8/s; the processor answers them.
+        # The model is back: replay the model_unavailable ones at 8/s; the processor answers them. The copy
+        # without a value is replayed from the original record, which the request topic still holds.
         switch.down.clear()
         started = time.monotonic()
         code, done = _dlq(settings, capsys, "replay", "--code", "model_unavailable", "--rate", "8")
         elapsed = time.monotonic() - started
-        assert code == 0 and done["replayed"] == 4 and done["failed"] == 0, done
-        assert elapsed >= 3 / 8, f"4 records at 8/s took {elapsed:.2f} s: the rate limit was not applied"
+        assert code == 0 and done["replayed"] == 5 and done["failed"] == 0, done
+        assert done["restored_from_source"] >= 1 and done["skipped_value_dropped"] == 0
+        assert elapsed >= 4 / 8, f"5 records at 8/s took {elapsed:.2f} s: the rate limit was not applied"
 
-        replayed = _read_topic(kafka_bootstrap, topic, before + 4)[before:]
-        assert len(replayed) == 4
-        for message in replayed:
+        replayed = _read_topic(kafka_bootstrap, topic, before + 5)[before:]
+        assert len(replayed) == 5
+        big = next(m for m in replayed if m.key() == b"down-big")
+        assert json.loads(big.value())["prompt"] == long_prompt
+        assert big.headers() == [("origin", b"app-big"), ("x-replay-count", b"1")]
+        for message in (m for m in replayed if m.key() != b"down-big"):
             i = message.key().decode().split("-")[1]
             headers = message.headers()
             # The original key, value and headers, in order, plus the replay count; no DLQ headers.
@@ -128,10 +144,10 @@ def test_dlq_stats_and_replay_bring_failed_requests_back(kafka_bootstrap, kafka_
             assert json.loads(message.value())["prompt"] == f"question {i}"
 
         reader = ResponseReader(kafka_bootstrap, [settings.text_response_topic])
-        reader.read_until(lambda ms: sum(1 for m in ms if json.loads(m.value()).get("status") == "ok") >= 4)
+        reader.read_until(lambda ms: sum(1 for m in ms if json.loads(m.value()).get("status") == "ok") >= 5)
         ok = {m.key().decode() for m in reader.messages if json.loads(m.value()).get("status") == "ok"}
         reader.close()
-        assert ok == {f"down-{i}" for i in range(4)}
+        assert ok == {f"down-{i}" for i in range(4)} | {"down-big"}
 
 
 def test_dlq_stats_fails_clearly_when_the_topic_is_missing(kafka_bootstrap, capsys):
