@@ -22,7 +22,7 @@ run: $(STAMP)
 
 ## stop: stop the processor and the local broker started by `make run`
 stop:
-	$(PYTHON) deploy/run_local.py down
+	$(PY) deploy/run_local.py down
 
 ## test: the whole suite on a real Kafka broker (started locally unless KAFKA_BOOTSTRAP_SERVERS is set) and a real
 ## Ollama (built locally unless OLLAMA_HOST is set)

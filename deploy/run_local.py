@@ -23,9 +23,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from testkit.broker import LocalBroker
+
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".cache" / "run"
-BROKER = [sys.executable, str(ROOT / "deploy" / "local-kafka" / "broker.py")]
 OLLAMA = [sys.executable, str(ROOT / "deploy" / "local-ollama" / "server.py")]
 OLLAMA_RUN_DIR = RUN_DIR / "ollama"
 LOCAL_MODEL = "gemma3-tiny"  # deploy/local-ollama/ollama_build.py MODEL_NAME
@@ -40,11 +41,14 @@ def say(text: str) -> None:
     print(f"==> {text}", flush=True)
 
 
+def local_broker() -> LocalBroker:
+    # Not watched: the broker outlives this script and keeps its data until `make stop`.
+    return LocalBroker(RUN_DIR / "kafka", port=int(KAFKA_PORT), watch=False)
+
+
 def start_broker() -> str:
     say("starting a local Apache Kafka broker (KRaft; first run downloads the jars from Maven Central)")
-    out = subprocess.run([*BROKER, "start", "--port", KAFKA_PORT, "--run-dir", str(RUN_DIR / "kafka"),
-                          "--keep-data", "--json"], check=True, capture_output=True, text=True).stdout
-    return json.loads(out)["bootstrap"]
+    return local_broker().start(keep_data=True)
 
 
 def start_ollama() -> dict[str, str]:
@@ -154,7 +158,10 @@ def down() -> None:
     say("stopping the local Ollama (if `make run` started one)")
     subprocess.run([*OLLAMA, "stop", "--run-dir", str(OLLAMA_RUN_DIR)], check=False)
     say("stopping the broker")
-    subprocess.run([*BROKER, "stop", "--run-dir", str(RUN_DIR / "kafka")], check=False)
+    try:
+        local_broker().stop()
+    except RuntimeError as exc:
+        say(f"the broker did not stop cleanly: {exc}")
 
 
 if __name__ == "__main__":
