@@ -6,11 +6,13 @@ import re
 
 import pytest
 
+from models_processor.kafka.topics import TOPIC_MAX_MESSAGE_BYTES
+
 from .conftest import EXPECTED_PARTITIONS, ROOT
 
 PROFILES = ("gpu", "cpu")
 TOPICS = {"eater-send-photo", "photo-analysis-response", "gemini-response", "models-processor-dlq"}
-SIXTEEN_MIB = 16 * 1024 * 1024
+SIXTEEN_MIB = TOPIC_MAX_MESSAGE_BYTES  # what the service's own topic set-up gives every topic
 
 
 def _env(service: dict) -> dict[str, str]:
