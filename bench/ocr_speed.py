@@ -11,7 +11,7 @@ direction classifier, recognition), lines read, and for rendered pages the share
 (similarity >= 0.9) and the character similarity of all the text. Ratios are current / before.
 With --rss, also the peak RSS of a fresh process OCR'ing 5 photos (two 12 MP) from 5 threads at once.
 
-Usage: python bench/ocr_speed.py [--reps 3] [--only page_scan,label] [--rss] [--json PATH]
+Usage: python -m bench.ocr_speed [--reps 3] [--only page_scan,label] [--rss] [--json PATH]
 """
 
 from __future__ import annotations
@@ -36,14 +36,13 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.ocr_legacy import LegacyRapidOcrEngine
+from bench.ocr_pages import Page, all_pages, char_accuracy, line_recall, page_scan
+from models_processor.images import decode_photo
+from models_processor.ocr.base import OcrResult
+from models_processor.ocr.rapid import RapidOcrEngine
 
-from bench.ocr_legacy import LegacyRapidOcrEngine  # noqa: E402
-from bench.ocr_pages import Page, all_pages, char_accuracy, line_recall, page_scan  # noqa: E402
-from models_processor.images import decode_photo  # noqa: E402
-from models_processor.ocr.base import OcrResult  # noqa: E402
-from models_processor.ocr.rapid import RapidOcrEngine  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TARGET_PAGE_S = 2.0  # issue 12: a cookbook page or a label in at most 2 s of OCR on 2 cores
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic"}
@@ -161,8 +160,8 @@ def measure_rss(samples: Path) -> dict[str, float]:
     with tempfile.NamedTemporaryFile(suffix=".jpg") as phone:
         phone.write(synth_phone_jpeg(samples))
         phone.flush()
-        child = subprocess.run([sys.executable, __file__, "--rss-child", phone.name, "--samples", str(samples)],
-                               capture_output=True, text=True, check=True)
+        child = subprocess.run([sys.executable, "-m", "bench.ocr_speed", "--rss-child", phone.name, "--samples", str(samples)],
+                               capture_output=True, text=True, check=True, cwd=ROOT)
     rss: dict[str, float] = json.loads(child.stdout.strip().splitlines()[-1])
     print(f"5 photos (2 of them 12 MP) OCR'd from 5 threads at once (1 engine, calls serialised): peak RSS "
           f"{rss['peak_rss_mb']:.0f} MB (after decode + engine load {rss['loaded_rss_mb']:.0f} MB), "
