@@ -102,10 +102,11 @@ _AMOUNT = r"(?:\d+(?:[.,]\d+)?(?:\s+\d+/\d+)?|\d+/\d+)"
 # The slash form tolerates OCR damage in its amount ("/5 1/2/2oz"): it is dropped anyway.
 ALT_MEASURE_RE = re.compile(rf"^(?:/\s*\d[\d/.,\s]*?\s*{_UNIT_TOKEN}|(?:\+|plus)\s*{_AMOUNT}\s*{_UNIT_TOKEN})\s*",
                             re.I)
-# OCR around fraction glyphs: "½2" / "½/2" (the glyph and its denominator again), superscript digits
+# OCR around fraction glyphs: "½2" / "½/2" / "½4" (a glyph and a denominator), superscript digits
 # before a slash ("³/4"), the cube-root sign read for a ¾ ("∛/4"), "11/2" for 1 1/2 (no improper
 # fractions in recipes: 11/2 cups would be written 5 1/2).
-_GLYPH_ECHO = re.compile(r"([½¼¾])/?[24](?!\d)")
+_GLYPH_ECHO = re.compile(r"(\d?)\s?([½¼¾])/?([248])(?!\d)")
+_GLYPH_NUMERATOR = {"½": "1", "¼": "1", "¾": "3"}
 _SUPERSCRIPT = str.maketrans("¹²³∛", "1233")
 _GLUED_MIXED = re.compile(r"^(\d{1,2})(\d)/([2348])(?!\d)")
 # "2 x 400g cans": a count of packs of a stated size; the size is skipped and the pack is the unit.
@@ -222,7 +223,10 @@ def _take_unit(text: str) -> tuple[str | None, str]:
 
 def repair_glyphs(text: str) -> str:
     """Fraction glyph damage, before the glyphs are turned into ASCII fractions."""
-    s = _GLYPH_ECHO.sub(r"\1", text)
+    # "½4" and "½/4" are a ¼ read as the wrong glyph plus its denominator; "½2" is a ½ with its own.
+    s = _GLYPH_ECHO.sub(lambda m: f"{m.group(1)} " * bool(m.group(1)) + f"{_GLYPH_NUMERATOR[m.group(2)]}/{m.group(3)}",
+                        text)
+    s = re.sub(r"([½¼¾])/(?!\d)", r"\1", s)
     return re.sub(r"[¹²³∛](?=/\d)", lambda m: m.group(0).translate(_SUPERSCRIPT), s)
 
 

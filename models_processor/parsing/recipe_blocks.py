@@ -3,8 +3,10 @@ paragraph into one step."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
+from statistics import median
 
 from models_processor.ocr.base import OcrLine
 from models_processor.parsing.quantities import split_quantity, starts_with_quantity
@@ -19,6 +21,7 @@ def group_paragraphs(lines: Sequence[OcrLine], numbered: bool) -> list[str]:
     right = max(ln.right for ln in lines)
     left = min(ln.left for ln in lines)
     width = max(right - left, 1.0)
+    threshold = _paragraph_gap(lines)
     groups: list[list[str]] = []
     prev: OcrLine | None = None
     for ln in lines:
@@ -29,13 +32,24 @@ def group_paragraphs(lines: Sequence[OcrLine], numbered: bool) -> list[str]:
         elif prev is not None and not numbered and ends_sentence(prev.text):
             gap = ln.top - prev.bottom
             short = (prev.right - left) < 0.8 * width
-            start = gap > 0.6 * prev.height or short
+            start = gap > threshold or short
         if start:
             groups.append([strip_step_number(text) if numbered else text])
         else:
             groups[-1].append(text)
         prev = ln
     return [join(g) for g in groups if join(g)]
+
+
+def _paragraph_gap(lines: Sequence[OcrLine]) -> float:
+    """The vertical gap above which a new paragraph starts. OCR boxes are padded, so lines of one paragraph
+    nearly touch while paragraphs are set apart: when the block's gaps fall into two groups the threshold is
+    between them; when they are all alike they are either all paragraph breaks (one-line steps) or none."""
+    height = median(ln.height for ln in lines)
+    gaps = [g for a, b in itertools.pairwise(lines) for g in [b.top - a.bottom] if -height < g < 3 * height]
+    if len(gaps) >= 2 and max(gaps) - min(gaps) > 0.25 * height:
+        return min((min(gaps) + max(gaps)) / 2, 0.6 * height)
+    return 0.35 * height
 
 
 def group_ingredients(lines: Sequence[OcrLine]) -> list[str]:

@@ -11,7 +11,8 @@ Metrics (a Tally is ok / of):
   ingredient_precision: parsed lines that match a printed line (intro text, headers, card rows are not).
 - ingredient_fields: printed lines whose matched parse has the right quantity, unit and name.
 - instruction_words: words of the printed steps found in the parsed steps (multiset recall);
-  instruction_precision: parsed step words that are in the printed steps.
+  instruction_precision: parsed step words that are in the printed steps; instruction_steps: printed steps
+  matched one-to-one by a parsed step (so steps run together or cut apart count as missed).
 - servings / times: exact values where printed.
 - ocr_wrong: fields the parser tagged as read (`found`) whose value is wrong (scalars: not equal; lists:
   precision below 0.8 or recall below 0.5); of = fields tagged as read.
@@ -49,7 +50,7 @@ class Tally:
 
 
 METRICS = ("kinds", "nutrition_exact", "titles", "ingredient_lines", "ingredient_precision", "ingredient_fields",
-           "instruction_words", "instruction_precision", "servings", "times", "ocr_wrong")
+           "instruction_words", "instruction_precision", "instruction_steps", "servings", "times", "ocr_wrong")
 
 
 @dataclass
@@ -170,7 +171,9 @@ def score_recipe(scores: Scores, groups: list[str], truth: Any, result: dict[str
     common = sum((want_w & got_w).values())
     scores.add(groups, "instruction_words", common, sum(want_w.values()))
     scores.add(groups, "instruction_precision", common, sum(got_w.values()))
-    if common < sum(want_w.values()) or common < sum(got_w.values()):
+    steps_matched = match_lines(list(truth.instructions), list(result.get("instructions") or []))
+    scores.add(groups, "instruction_steps", len(steps_matched), len(truth.instructions))
+    if common < sum(want_w.values()) or common < sum(got_w.values()) or len(steps_matched) < len(truth.instructions):
         notes.append(f"steps {result.get('instructions')}")
     if truth.servings is not None:
         scores.add(groups, "servings", result.get("servings") == truth.servings)
