@@ -1,7 +1,8 @@
 """`make bench`: run the benchmarks one after another, then write docs/BENCHMARKS.md and docs/bench/*.png.
 
 Default (quick, about 10 minutes on the 2-core machine):
-  bench/throughput.py --quick, bench/ollama_slots.py --quick, bench/sweep.py --quick,
+  bench/throughput.py --quick, bench/ollama_slots.py --quick, bench/ollama_real.py --quick (the real Ollama of
+  deploy/local-ollama, or OLLAMA_HOST), bench/sweep.py --quick,
   bench/accuracy.py --json bench/out/accuracy.json, bench/ocr_speed.py --reps 1 --json bench/out/ocr_speed.json,
   then bench/report.py.
 --full: the same without --quick (ocr_speed with its default 3 repetitions), plus bench/faults/run.py and
@@ -37,6 +38,7 @@ def steps(full: bool, faults: bool, soak: bool) -> list[tuple[str, list[str], st
     out = [
         ("throughput", [PY, "-m", "bench.throughput", *q], "throughput.json"),
         ("ollama_slots", [PY, "-m", "bench.ollama_slots", *q], "ollama_slots.json"),
+        ("ollama_real", [PY, "-m", "bench.ollama_real", *q], "ollama_real.json"),
         ("sweep", [PY, "-m", "bench.sweep", *q], "sweep.json"),
         ("accuracy", [PY, "-m", "bench.accuracy", "--json", str(OUT / "accuracy.json")], "accuracy.json"),
         ("ocr_speed", [PY, "-m", "bench.ocr_speed", *([] if full else ["--reps", "1"]), "--json",
