@@ -1,7 +1,7 @@
 """The parts of confluent-kafka's Consumer and Producer the dispatcher uses, as Protocols.
 
 The real classes satisfy them structurally (confluent-kafka ships type stubs), and so do the test fakes in
-tests/fakes/kafka_clients.py: mypy checks both against the same seam.
+testkit/fakes/kafka_clients.py: mypy checks both against the same seam.
 """
 
 from __future__ import annotations
