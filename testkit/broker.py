@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from models_processor.kafka.topics import TOPIC_MAX_MESSAGE_BYTES
 
