@@ -18,7 +18,9 @@ test error with the reason (what is missing to build it), never a skip.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -32,6 +34,12 @@ FIXTURES = frozenset({"ollama_real", "ollama_real_factory", "ollama_real_own"})
 _BUILD_ERROR = pytest.StashKey[str]()
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when pytest dies (a CI timeout), so the build stops too."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def _build_with_progress(config: pytest.Config) -> str:
     """Run server.py install-model with its progress lines on the terminal; '' or the failure text."""
     capture = config.pluginmanager.getplugin("capturemanager")
@@ -40,7 +48,8 @@ def _build_with_progress(config: pytest.Config) -> str:
         print("\nlocal Ollama: building/importing once into the user cache if needed "
               "(a first build compiles llama.cpp: about 10 minutes on 2 cores)", file=sys.stderr, flush=True)
         proc = subprocess.Popen([sys.executable, str(SERVER_SCRIPT), "install-model"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+                                stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+                                preexec_fn=_die_with_parent)
         lines: list[str] = []
         assert proc.stderr is not None
         for line in proc.stderr:  # tee: show progress, keep the text for the error
