@@ -46,7 +46,7 @@ def baseline(rev: str, seed: int) -> dict[str, Any]:
         return json.loads(out.read_text())
 
 
-def _cell(pair: list[float] | None, lower_is_better: bool = False) -> str:
+def _cell(pair: list[float] | None) -> str:
     if not pair or not pair[1]:
         return "-"
     return f"{100 * pair[0] / pair[1]:.0f}% ({pair[0]:g}/{pair[1]:g})"

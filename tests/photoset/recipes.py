@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont
 
-from tests.photoset.draw import Family, Pen, font, text_width, wrap
+from tests.photoset.draw import Family, Pen, font, wrap
 from tests.photoset.truth import Document, IngredientTruth, RecipeTruth
 
 Ing = IngredientTruth
@@ -274,6 +274,3 @@ def make_recipe(layout: str, index: int, rng: random.Random, fam: Family) -> tup
     name = f"{layout}_{index}_{fam.name}"
     return image, Document(name=name, kind="recipe", family=layout, recipe=content.truth())
 
-
-def text_fits(fnt: ImageFont.FreeTypeFont, text: str, width: float) -> bool:
-    return text_width(fnt, text) <= width
