@@ -89,6 +89,8 @@ def inspector_blueprint(settings: Settings, runner: InspectorRunner, recent: Rec
         asked = _read_asked(settings)
         if not isinstance(asked, Asked):
             return asked
+        if not asked.use_model and not runner.can_run_offline:
+            return _problem("this service has no model-free pipeline for the page: allow the model", 400)
         try:
             inspected = runner.run(asked)
         except Busy as busy:

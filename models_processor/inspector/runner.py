@@ -79,7 +79,7 @@ class InspectorRunner:
             value["prompt"] = asked.prompt
         message = Inbound(key=request_id.encode(), value=json.dumps(value).encode(), topic=INSPECTOR_TOPIC,
                           partition=0, offset=0)
-        processor = self._processor if asked.use_model or self._offline is None else self._offline
+        processor = self._processor if asked.use_model or self._offline is None else self._offline  # routes check
         with tracing_ocr() as trace:
             processed = processor.process(message, Deadline.after(self._settings.request_deadline_seconds))
         self._recent.record(summarize(processed, Origin.INSPECTOR))
