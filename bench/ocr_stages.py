@@ -34,7 +34,7 @@ _STAGES = {"detect_and_crop": "det", "cls_and_rotate": "cls", "recognize_txt": "
 
 def instrument(engine: RapidOcrEngine, spent: dict[str, float]) -> None:
     """Wrap the RapidOCR stage methods the engine calls so each adds its CPU seconds to `spent`."""
-    inner = engine._engine  # noqa: SLF001 - a benchmark looks inside on purpose
+    inner = engine._engine  # a benchmark looks inside on purpose
     for method, stage in _STAGES.items():
         original = getattr(inner, method)
 
