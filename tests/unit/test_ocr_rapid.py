@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -150,3 +151,25 @@ def test_factory_builds_rapidocr_and_reports_paddle_errors():
         build_ocr_engine(load_settings({"OCR_ENGINE": "paddleocr"}))
     engine = build_ocr_engine(load_settings({"OCR_ENGINE": "rapidocr", "OCR_MAX_SIDE": "1200"}))
     assert engine.name == "rapidocr"
+
+
+def test_onnxruntime_telemetry_off_before_it_loads(tmp_path):
+    """ORT_DISABLE_TELEMETRY is set by the package before onnxruntime is imported (it is read at import):
+    a fresh process with a clean environment builds the engine, OCRs, and leaves nothing under ~/.cache."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "import models_processor.ocr.rapid as rapid\n"
+        "assert 'onnxruntime' not in sys.modules\n"
+        "assert os.environ['ORT_DISABLE_TELEMETRY'] == '1'\n"
+        "from PIL import Image\n"
+        "rapid.RapidOcrEngine().recognize(Image.new('RGB', (200, 60), 'white'))\n"
+        "assert 'onnxruntime' in sys.modules\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", script], cwd=str(Path(__file__).resolve().parents[2]), env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / ".cache").exists() or not any((tmp_path / ".cache").rglob("*"))
