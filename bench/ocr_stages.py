@@ -6,7 +6,7 @@ Variants: current; spinning (ONNX Runtime threads busy-wait, its default); threa
 batch6 (recognition batches of 6, RapidOCR's default); target18 (small print enlarged to 18 px lines instead
 of 22, a smaller rescan); base736 (first detection at 736 px instead of 960).
 
-Usage: python bench/ocr_stages.py [--reps 2] [--json PATH]     (docs/ocr-speed.md has a run's figures)
+Usage: python -m bench.ocr_stages [--reps 2] [--json PATH]     (docs/ocr-speed.md has a run's figures)
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -22,12 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.ocr_pages import all_pages, char_accuracy  # noqa: E402
-from models_processor.ocr import rapid  # noqa: E402
-from models_processor.ocr.rapid import RapidOcrEngine  # noqa: E402
+from bench.ocr_pages import all_pages, char_accuracy
+from models_processor.ocr import rapid
+from models_processor.ocr.rapid import RapidOcrEngine
 
 _STAGES = {"detect_and_crop": "det", "cls_and_rotate": "cls", "recognize_txt": "rec"}
 
