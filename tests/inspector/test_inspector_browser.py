@@ -18,6 +18,7 @@ from models_processor.config import Settings, load_settings
 from models_processor.http import HttpServer, create_app
 from models_processor.inspector import Inspector
 from models_processor.service import build_parts
+from testkit.fakes.ollama_server import Reply
 
 pytestmark = [pytest.mark.browser, pytest.mark.ocr]
 
@@ -92,16 +93,20 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-@pytest.mark.parametrize("name", [n for n in PHOTOS if KINDS[n]["kind"] != "food"])
-def test_each_sample_shows_its_fields_badges_boxes_and_timings(page: Page, name: str) -> None:
-    answer = _run(page, SAMPLES / name, kind=KINDS[name]["kind"])
-    assert answer["status"] == "ok" and answer["kind"] == KINDS[name]["kind"]
-    rows = page.locator("#fields .field")
-    assert rows.count() == len(answer["result"])
+def _assert_fields_shown(page: Page, answer: dict[str, Any]) -> None:
+    """Every result field is on the page once, with the badge of its source and its value."""
+    assert page.locator("#fields .field").count() == len(answer["result"])
     for field, value in answer["result"].items():
         row = page.locator(f'#fields .field[data-field="{field}"]')
         assert row.locator(".badge").text_content() == answer["sources"][field], field
         assert row.locator(".value").text_content() == _shown(value), field
+
+
+@pytest.mark.parametrize("name", [n for n in PHOTOS if KINDS[n]["kind"] != "food"])
+def test_each_sample_shows_its_fields_badges_boxes_and_timings(page: Page, name: str) -> None:
+    answer = _run(page, SAMPLES / name, kind=KINDS[name]["kind"])
+    assert answer["status"] == "ok" and answer["kind"] == KINDS[name]["kind"]
+    _assert_fields_shown(page, answer)
     # Boxes: one per OCR line, some tied to a field OCR filled; hovering that field lights only its boxes.
     polygons = page.locator("#overlay polygon")
     assert polygons.count() > 5
@@ -168,3 +173,27 @@ def test_screenshots_desktop_and_phone(browser: Browser, base_url: str) -> None:
         tab.screenshot(path=str(SCREENSHOTS / f"{label}.png"), full_page=True)
         context.close()
         assert (SCREENSHOTS / f"{label}.png").stat().st_size > 10_000
+
+
+def test_fields_the_vision_model_filled_carry_its_badge(browser: Browser, standin: Any) -> None:
+    """The model allowed, against the Ollama stand-in over HTTP: a food photo goes to the vision model, and
+    every field it filled shows `llm-vision`, the one it left empty `missing`."""
+    dish = {"dish_name": "Zucchine alla scapece", "estimated_avg_calories": 320, "ingredients": ["courgettes", "mint"],
+            "total_avg_weight": None, "contains": {"protein": 4, "carbs": 12, "fat": 28}}
+    standin.enqueue(Reply(text=json.dumps(dish)))
+    server = _serve(load_settings({"INSPECTOR_ENABLED": "true", "OLLAMA_HOST": standin.url,
+                                   "RESULT_CACHE_SIZE": "0"}), enabled=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        tab = context.new_page()
+        tab.goto(f"http://127.0.0.1:{server.port}/inspect")
+        answer = _run(tab, SAMPLES / "food_zucchine_dish.jpg", kind="food", use_model=True)
+        _assert_fields_shown(tab, answer)
+        assert tab.locator("#fields .badge.llm-vision").count() == 4
+    finally:
+        context.close()
+        server.close()
+    assert answer["status"] == "ok" and answer["kind"] == "food" and answer["result"]["dish_name"] == dish["dish_name"]
+    assert standin.stats.total_generations == 1  # the page's request really reached the model server
+    assert answer["sources"] == {"dish_name": "llm-vision", "estimated_avg_calories": "llm-vision",
+                                 "ingredients": "llm-vision", "total_avg_weight": "missing", "contains": "llm-vision"}
