@@ -7,14 +7,17 @@ import json
 import threading
 import time
 
+from PIL import Image
+
 from models_processor.config import load_settings
 from models_processor.deadline import Deadline
 from models_processor.health_state import HealthState
 from models_processor.http import create_app
-from models_processor.inspector import Inspector
+from models_processor.inspector import Inspector, TracingOcrEngine
 from models_processor.inspector.overlay import fields_of_lines
+from models_processor.inspector.trace import tracing_ocr
 from models_processor.metrics import Metrics
-from models_processor.ocr.base import OcrLine
+from models_processor.ocr.base import OcrLine, OcrResult
 from models_processor.pipeline.requests import Inbound, RequestProcessor
 from models_processor.pipeline.text import TextPipeline
 from testkit.fakes.models import NoPhotoPipeline, ScriptedTextModel
@@ -141,3 +144,23 @@ def test_ocr_lines_are_linked_to_the_fields_they_fed():
               "ingredients": [{"original_text": "4 tbsp white wine vinegar or sherry vinegar"}],
               "instructions": ["Heat the oil in a pan until hot."]}
     assert fields_of_lines(recipe, result) == ["title", "ingredients", "ingredients", "instructions", None]
+
+
+class _OneLineOcr:
+    """An OCR engine that reads one fixed line: what the trace wrapper passes on is the point here."""
+
+    name = "one-line"
+
+    def recognize(self, image):
+        return OcrResult(lines=[_line("Protein 2g", 0)], width=image.width, height=image.height)
+
+
+def test_the_ocr_trace_records_only_inside_an_inspector_request():
+    engine = TracingOcrEngine(_OneLineOcr())
+    image = Image.new("RGB", (40, 20))
+    outside = engine.recognize(image)  # a Kafka request: passed through, nothing kept
+    with tracing_ocr() as trace:
+        inside = engine.recognize(image)
+    engine.recognize(image)
+    assert outside.lines[0].text == "Protein 2g" and engine.name == "one-line"
+    assert trace.reads == [(image, inside)]
