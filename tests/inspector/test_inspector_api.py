@@ -7,6 +7,7 @@ import json
 import threading
 import time
 
+import requests
 from PIL import Image
 
 from models_processor.config import load_settings
@@ -164,3 +165,25 @@ def test_the_ocr_trace_records_only_inside_an_inspector_request():
     engine.recognize(image)
     assert outside.lines[0].text == "Protein 2g" and engine.name == "one-line"
     assert trace.reads == [(image, inside)]
+
+
+def test_over_http_a_body_above_the_limit_is_refused_before_the_processor():
+    from models_processor.http import HttpServer
+
+    _, inspector, _ = _app()
+    app = create_app(HealthState(stall_seconds=30), Metrics(), model_name="m", topic="t", inspector=inspector)
+    server = HttpServer(app, host="127.0.0.1", port=0, max_body_bytes=SETTINGS.inspector_max_bytes + 1024)
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}/inspect/api/run"
+        just_over = requests.post(url, data=b"\xff" * 2049, headers={"Content-Type": "application/octet-stream"},
+                                  timeout=10)
+        assert just_over.status_code == 413 and "INSPECTOR_MAX_BYTES" in just_over.json()["problem"]
+        far_over = requests.post(url, data=b"\xff" * 100_000, headers={"Content-Type": "application/octet-stream"},
+                                 timeout=10)
+        # waitress refuses it itself (its own plain-text page), without buffering it for the app
+        assert far_over.status_code == 413 and "Request Entity Too Large" in far_over.text
+        assert requests.get(f"http://127.0.0.1:{server.port}/health", timeout=10).status_code == 200
+    finally:
+        server.close()
+    assert inspector.recent.newest_first() == []
