@@ -11,7 +11,7 @@ from confluent_kafka.cimpl import NewTopic
 
 log = logging.getLogger(__name__)
 
-# Photos travel inside messages: topics must accept what MAX_MESSAGE_BYTES allows (design.md).
+# Photos travel inside messages: topics must accept what MAX_MESSAGE_BYTES allows (docs/contracts.md).
 TOPIC_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
