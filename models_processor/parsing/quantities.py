@@ -227,6 +227,8 @@ def repair_glyphs(text: str) -> str:
     s = _GLYPH_ECHO.sub(lambda m: f"{m.group(1)} " * bool(m.group(1)) + f"{_GLYPH_NUMERATOR[m.group(2)]}/{m.group(3)}",
                         text)
     s = re.sub(r"([½¼¾])/(?!\d)", r"\1", s)
+    # "3 1½": no mixed number has two whole parts; the "1" is the glyph's numerator read twice ("3 ½").
+    s = re.sub(r"^(\d+)\s+1\s?([½¼])", r"\1 \2", s)
     return re.sub(r"[¹²³∛](?=/\d)", lambda m: m.group(0).translate(_SUPERSCRIPT), s)
 
 

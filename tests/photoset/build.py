@@ -11,6 +11,7 @@ from PIL import Image
 
 from tests.photoset.degrade import DEGRADATIONS
 from tests.photoset.draw import families
+from tests.photoset.extras import EXTRA_FAMILIES, make_extra
 from tests.photoset.labels import STYLES, make_label
 from tests.photoset.recipes import LAYOUTS, make_recipe
 from tests.photoset.truth import Document
@@ -45,6 +46,11 @@ def documents(seed: int = DEFAULT_SEED) -> Iterator[tuple[Image.Image, Document]
     for layout in LAYOUTS:
         for i in range(RECIPES_PER_LAYOUT):
             yield make_recipe(layout, k + i, random.Random(f"{seed}-{layout}-{i}"), fams[k % len(fams)])
+            k += 1
+    # Added after the parsers were written (extras.py); appended so the documents above keep their pixels.
+    for family in EXTRA_FAMILIES:
+        for i in range(2):
+            yield make_extra(family, k + i, random.Random(f"{seed}-{family}-{i}"), fams[(k + 3) % len(fams)])
             k += 1
 
 

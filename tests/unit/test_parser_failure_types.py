@@ -110,6 +110,8 @@ def test_group_headers_in_any_case_are_not_ingredients():
     ("12 cup sugar", 0.5, "cup", "sugar"),                      # "½ cup": twelve would be "cups"
     ("1% cups milk", 1.5, "cup", "milk"),                       # "1½ cups"
     ("11/2 tsp baking powder", 1.5, "tsp", "baking powder"),    # "1 1/2" with the space lost
+    ("3 1½ cups chicken stock", 3.5, "cup", "chicken stock"),    # "3 ½" with the glyph's numerator read twice
+    ("½4 tsp ground cinnamon", 0.25, "tsp", "ground cinnamon"),  # "¼" read as "½" plus its denominator
     ("200g/7oz plain flour", 200, "g", "plain flour"),
     ("250ml/9fl oz double cream", 250, "ml", "double cream"),
     ("1-1/2 cups milk", 1.5, "cup", "milk"),
