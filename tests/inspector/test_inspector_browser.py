@@ -197,3 +197,27 @@ def test_fields_the_vision_model_filled_carry_its_badge(browser: Browser, standi
     assert standin.stats.total_generations == 1  # the page's request really reached the model server
     assert answer["sources"] == {"dish_name": "llm-vision", "estimated_avg_calories": "llm-vision",
                                  "ingredients": "llm-vision", "total_avg_weight": "missing", "contains": "llm-vision"}
+
+
+def test_a_typed_prompt_is_answered_by_the_text_model(browser: Browser, standin: Any) -> None:
+    standin.enqueue(Reply(text="A lentil soup with cumin."))
+    server = _serve(load_settings({"INSPECTOR_ENABLED": "true", "OLLAMA_HOST": standin.url,
+                                   "RESULT_CACHE_SIZE": "0"}), enabled=True)
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        tab = context.new_page()
+        tab.goto(f"http://127.0.0.1:{server.port}/inspect")
+        tab.evaluate("document.body.dataset.state = ''")
+        tab.fill("#prompt", "Suggest a dinner with lentils")
+        tab.click("#run")
+        tab.wait_for_selector("body[data-state=done]", timeout=ANSWER_TIMEOUT_MS)
+        answer = json.loads(tab.text_content("#raw") or "")
+        shown = tab.locator('#fields .field[data-field="response"] .value').text_content()
+        figure_hidden = tab.is_hidden("#figure")
+    finally:
+        context.close()
+        server.close()
+    assert answer["status"] == "ok" and answer["kind"] == "text"
+    assert answer["response"] == "A lentil soup with cumin." == shown
+    assert figure_hidden  # no photo, nothing to draw
+    assert standin.stats.total_generations == 1
