@@ -15,8 +15,10 @@ eval_count / the proxy's window), slot occupancy (integral of min(in flight, P) 
 flight at the server, p50/p99 end-to-end latency. Ratios in the same run: service / naive and service /
 direct. Prompts are unique (RESULT_CACHE_SIZE=0) and ask for one short sentence; every client uses the
 product's default model options, so the three send identical runner options (no reload between them).
-Targets: service >= 0.8 x direct tokens/s, and >= 0.8 x min(P, C) x naive tokens/s. Writes
-bench/out/ollama_real.json (read by bench/report.py).
+Targets: service >= 0.8 x direct tokens/s, slot occupancy >= 90 %, service / naive >= 0.8 x direct / naive
+(on a CPU the P slots share the same cores: what they give over one call at a time is measured by direct /
+naive, not assumed to be P), every request answered. Writes bench/out/ollama_real.json (read by
+bench/report.py).
 
 The text role goes to the real server; the vision role to the stand-in (the tiny model cannot see images,
 and /ready needs a vision model that can), which this benchmark never calls.
@@ -56,7 +58,7 @@ from testkit.ollama_local import LocalOllama
 
 VISION_STANDIN_MODEL = "llava:7b"
 TARGET_VS_DIRECT = 0.8
-TARGET_VS_NAIVE = 0.8  # x min(P, C)
+TARGET_OCCUPANCY = 0.9
 
 
 def prompts(n: int, tag: str) -> list[tuple[str, str]]:
@@ -75,14 +77,15 @@ def server_figures(proxy: RecordingProxy, slots: int) -> dict:
             "errors": sum(1 for c in calls if c.status != 200 or c.eval_count == 0)}
 
 
-def run_direct(proxy: RecordingProxy, model: str, slots: int, calls_per_thread: int) -> RunFigures:
+def run_direct(proxy: RecordingProxy, model: str, slots: int, calls_per_thread: int, num_predict: int) -> RunFigures:
     from models_processor.config import load_settings
     from models_processor.deadline import Deadline
     from models_processor.llm.factory import build_models
     from models_processor.metrics import Metrics
 
     settings = load_settings({"OLLAMA_HOST": proxy.url, "OLLAMA_MODEL": model, "RESULT_CACHE_SIZE": "0",
-                              "CONCURRENT_REQUESTS": str(slots), "OLLAMA_NUM_PARALLEL": str(slots)})
+                              "CONCURRENT_REQUESTS": str(slots), "OLLAMA_NUM_PARALLEL": str(slots),
+                              "LLM_NUM_PREDICT": str(num_predict)})
     text_model = build_models(settings, Metrics()).text
     latencies: list[float] = []
     lock = threading.Lock()
@@ -110,10 +113,11 @@ def run_direct(proxy: RecordingProxy, model: str, slots: int, calls_per_thread: 
 class RealNaiveProcess(NaiveProcess):
     """bench.common's naive loop, with the real server's model name instead of the stand-in's."""
 
-    def __init__(self, bootstrap: str, topics: Topics, url: str, expected: int, label: str, model: str) -> None:
+    def __init__(self, bootstrap: str, topics: Topics, url: str, expected: int, label: str, model: str,
+                 num_predict: int) -> None:
         super().__init__(bootstrap, topics, url, expected, label)
         self._argv[1:3] = ["-m", "bench.ollama_real"]
-        self._argv += ["--model", model]
+        self._argv += ["--model", model, "--num-predict", str(num_predict)]
 
 
 def burst(bootstrap: str, topics: Topics, n: int, label: str, timeout: float) -> tuple[dict, dict]:
@@ -126,9 +130,10 @@ def burst(bootstrap: str, topics: Topics, n: int, label: str, timeout: float) ->
         collector.close()
 
 
-def run_naive(bootstrap: str, proxy: RecordingProxy, model: str, n: int, partitions: int, timeout: float) -> RunFigures:
+def run_naive(bootstrap: str, proxy: RecordingProxy, model: str, n: int, partitions: int, num_predict: int,
+              timeout: float) -> RunFigures:
     topics = Topics.fresh(bootstrap, "real-naive", partitions)
-    naive = RealNaiveProcess(bootstrap, topics, proxy.url, n, "real-naive", model).start()
+    naive = RealNaiveProcess(bootstrap, topics, proxy.url, n, "real-naive", model, num_predict).start()
     try:
         sent, answers = burst(bootstrap, topics, n, "naive", timeout)
     finally:
@@ -137,12 +142,13 @@ def run_naive(bootstrap: str, proxy: RecordingProxy, model: str, n: int, partiti
 
 
 def run_service(bootstrap: str, proxy: RecordingProxy, vision_url: str, model: str, n: int, partitions: int,
-                concurrency: int, slots: int, timeout: float) -> RunFigures:
+                concurrency: int, slots: int, num_predict: int, timeout: float) -> RunFigures:
     topics = Topics.fresh(bootstrap, "real-service", partitions)
     env = topics.env(bootstrap, OLLAMA_TEXT_HOST=proxy.url, OLLAMA_TEXT_MODEL=model,
                      OLLAMA_VISION_HOST=vision_url, OLLAMA_VISION_MODEL=VISION_STANDIN_MODEL,
                      CONCURRENT_REQUESTS=str(concurrency), RESULT_CACHE_SIZE="0",
-                     OLLAMA_NUM_PARALLEL=str(slots))  # the client's in-flight cap follows the server's slots
+                     OLLAMA_NUM_PARALLEL=str(slots),  # the client's in-flight cap follows the server's slots
+                     LLM_NUM_PREDICT=str(num_predict))
     proc = Processor(env, "real-service").start(ready_timeout=300)
     try:
         time.sleep(1.0)
@@ -158,18 +164,18 @@ def measure(args: argparse.Namespace, server: LocalOllama, bootstrap: str, visio
     results: dict[str, dict] = {}
     with RecordingProxy(server.base_url) as proxy:
         print(f"direct ({P} threads x {args.direct_calls}) ...", file=sys.stderr)
-        direct = run_direct(proxy, model, P, args.direct_calls)
+        direct = run_direct(proxy, model, P, args.direct_calls, args.num_predict)
         results["direct"] = {**asdict(direct), **server_figures(proxy, P)}
         per_call_s = results["direct"]["window_s"] * P / max(1, direct.answered)
         proxy.clear()
         print(f"naive ({args.naive_requests} requests) ...", file=sys.stderr)
-        naive = run_naive(bootstrap, proxy, model, args.naive_requests, args.partitions,
+        naive = run_naive(bootstrap, proxy, model, args.naive_requests, args.partitions, args.num_predict,
                           timeout=120 + 3 * args.naive_requests * per_call_s)
         results["naive"] = {**asdict(naive), **server_figures(proxy, P)}
         proxy.clear()
         print(f"service ({args.requests} requests, CONCURRENT_REQUESTS={args.concurrency}) ...", file=sys.stderr)
         service = run_service(bootstrap, proxy, vision_url, model, args.requests, args.partitions,
-                              args.concurrency, P, timeout=120 + 3 * args.requests * per_call_s / P)
+                              args.concurrency, P, args.num_predict, timeout=120 + 3 * args.requests * per_call_s / P)
         results["service"] = {**asdict(service), **server_figures(proxy, P)}
     return results
 
@@ -191,11 +197,16 @@ def report(args: argparse.Namespace, results: dict[str, dict], server: LocalOlla
     vs_naive = svc["tokens_per_s"] / naive["tokens_per_s"] if naive["tokens_per_s"] else 0.0
     print(f"\nservice / naive: {svc['rps'] / naive['rps'] if naive['rps'] else 0:.2f} x req/s, {vs_naive:.2f} x tok/s; "
           f"service / direct: {vs_direct:.2f} x tok/s")
+    slots_gain = direct["tokens_per_s"] / naive["tokens_per_s"] if naive["tokens_per_s"] else 0.0
+    print(f"INFO  what P={P} slots give on this server (direct / naive): {slots_gain:.2f} x tok/s; on a CPU the "
+          "slots share the same cores, so this, not P, bounds service / naive")
     verdicts = [
-        {"target": f"service tok/s >= {TARGET_VS_DIRECT} x direct", "value": round(vs_direct, 3),
-         "pass": vs_direct >= TARGET_VS_DIRECT},
-        {"target": f"service tok/s >= {TARGET_VS_NAIVE} x min(P, C) x naive", "value": round(vs_naive, 3),
-         "pass": vs_naive >= TARGET_VS_NAIVE * min(P, C)},
+        {"target": f"service tok/s >= {TARGET_VS_DIRECT} x direct (the server's ceiling at P slots)",
+         "value": round(vs_direct, 3), "pass": vs_direct >= TARGET_VS_DIRECT},
+        {"target": f"slot occupancy (service) >= {TARGET_OCCUPANCY:.0%}", "value": round(svc["occupancy"], 3),
+         "pass": svc["occupancy"] >= TARGET_OCCUPANCY},
+        {"target": f"service / naive >= {TARGET_VS_DIRECT} x direct / naive", "value": round(vs_naive, 3),
+         "pass": vs_naive >= TARGET_VS_DIRECT * slots_gain},
         {"target": "every service request answered ok", "value": svc["answered"] - svc["errors"],
          "pass": svc["answered"] == svc["requests"] and svc["errors"] == 0},
     ]
@@ -212,6 +223,8 @@ def main() -> int:
     parser.add_argument("--naive-requests", type=int, default=8, help="naive-loop requests (default 8)")
     parser.add_argument("--direct-calls", type=int, default=4, help="calls per direct thread (default 4)")
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--num-predict", type=int, default=64,
+                        help="LLM_NUM_PREDICT of every client (default 64: the base model writes until the cap)")
     parser.add_argument("--quick", action="store_true", help="fewer requests")
     args = parser.parse_args()
     if args.quick:
@@ -242,11 +255,18 @@ def _naive_main(argv: list[str]) -> None:
     import bench.common as common
 
     parser = argparse.ArgumentParser()
+    import models_processor.config as config
+
     for name in ("--bootstrap", "--request-topic", "--response-topic", "--group", "--ollama", "--model"):
         parser.add_argument(name, required=True)
     parser.add_argument("--expected", type=int, required=True)
+    parser.add_argument("--num-predict", required=True)
     args = parser.parse_args(argv)
-    common.MODEL = args.model  # naive_loop reads the module's MODEL when it builds its settings
+    # naive_loop builds its settings from bench.common.MODEL and models_processor.config.load_settings at call
+    # time: the same loop, with this server's model and the same output cap as the other scenarios.
+    common.MODEL = args.model
+    load_settings = config.load_settings
+    config.load_settings = lambda env: load_settings({**env, "LLM_NUM_PREDICT": args.num_predict})
     common.naive_loop(args.bootstrap, args.request_topic, args.response_topic, args.group, args.ollama,
                       args.expected)
 
