@@ -53,7 +53,8 @@ class HttpServer:
         # (the /inspect upload) stay in memory: waitress would spool larger ones to a temporary file.
         self._server = create_server(app, host=host, port=port, threads=4 + extra_threads, ident="models-processor",
                                      max_request_body_size=max_body_bytes, inbuf_overflow=max_body_bytes + 1)
-        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="http", daemon=True)
 
     @property
     def port(self) -> int:
@@ -64,5 +65,17 @@ class HttpServer:
         self._thread.start()
         log.info("http server listening", extra={"port": self.port})
 
-    def close(self) -> None:
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop listening and wait (up to `timeout`) for the loop thread to end."""
+        self._closing.set()
         self._server.close()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _serve(self) -> None:
+        try:
+            self._server.run()
+        except OSError:
+            # close() shuts the listening socket under the loop's select(): EBADF there is the way it ends.
+            if not self._closing.is_set():
+                raise
