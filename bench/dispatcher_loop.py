@@ -37,7 +37,7 @@ def baseline(n: int) -> float:
     consumer.subscribe([P0[0]])
     consumer.schedule("assign", [P0])
     _fill(consumer, n)
-    processor = RequestProcessor(s, TextPipeline(GatedTextModel(), max_prompt_chars=s.max_prompt_chars),
+    processor = RequestProcessor(s, TextPipeline(GatedTextModel(latency_s=0), max_prompt_chars=s.max_prompt_chars),
                                  NoPhotoPipeline(), Metrics())
     started = time.perf_counter()
     done = 0
@@ -55,7 +55,8 @@ def baseline(n: int) -> float:
 
 
 def dispatcher(n: int, guarantee: str) -> float:
-    with Running(settings(PROCESSING_GUARANTEE=guarantee, CONCURRENT_REQUESTS="4")) as run:
+    with Running(settings(PROCESSING_GUARANTEE=guarantee, CONCURRENT_REQUESTS="4"),
+                 model=GatedTextModel(latency_s=0)) as run:
         run.consumer.schedule("assign", [P0])
         run.wait_for(lambda: not run.consumer.events_pending(), what="assignment")
         started = time.perf_counter()

@@ -44,7 +44,8 @@ class GatedTextModel:
 
     model_name = "gated"
 
-    def __init__(self) -> None:
+    def __init__(self, latency_s: float = 0.01) -> None:
+        self.latency_s = latency_s  # long enough for concurrent calls to overlap
         self.release = threading.Event()
         self.unhang = threading.Event()
         self._lock = threading.Lock()
@@ -67,7 +68,8 @@ class GatedTextModel:
             self.release.wait(deadline.remaining())
         if prompt.startswith("hang:"):
             self.unhang.wait(60)
-        time.sleep(0.01)  # long enough for concurrent calls to overlap
+        if self.latency_s:
+            time.sleep(self.latency_s)
         with self._lock:
             self._active.discard(prompt)
             self.finished.append(prompt)
