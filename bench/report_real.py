@@ -39,3 +39,16 @@ def real_ollama_section(data: dict[str, Any] | None) -> list[str]:
     out += [""]
     out += [f"- {'PASS' if v['pass'] else '**FAIL**'} `{v['target']}`: {v['value']}" for v in data.get("verdicts", [])]
     return [*out, ""]
+
+
+def real_ollama_headline(data: dict[str, Any] | None) -> list[str]:
+    if data is None:
+        return []
+    r = data["results"]
+    svc, naive, direct = r["service"], r["naive"], r["direct"]
+    if not (naive["tokens_per_s"] and direct["tokens_per_s"]):
+        return []
+    return [f"Real Ollama (gemma3-tiny on CPU, P={data['params']['parallel']}): service "
+            f"{svc['tokens_per_s'] / direct['tokens_per_s']:.2f} × the server's own ceiling (direct calls), "
+            f"{svc['tokens_per_s'] / naive['tokens_per_s']:.2f} × the naive loop in tokens/s, slots busy "
+            f"{svc['occupancy'] * 100:.0f} % (naive loop {naive['occupancy'] * 100:.0f} %)"]
