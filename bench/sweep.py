@@ -113,7 +113,7 @@ def main() -> int:
                 n = service_requests(L, C, P, seconds, zero_service)
                 print(f"service L={L_ms} ms C={C} ({n} requests) ...", file=sys.stderr)
                 shared[(L_ms, C)] = run_service(bs, url, f"sweep-service-{L_ms}-c{C}", n, args.partitions, C,
-                                                expected_rps=min(C, P) / L if L > 0 else 100)
+                                                expected_rps=min(C, P) / L if L > 0 else 100, parallel=P)
             return shared[(L_ms, C)]
 
         base = naive_at(args.latency_ms)

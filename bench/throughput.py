@@ -70,12 +70,25 @@ def _burst(bootstrap: str, topics: Topics, items: list[tuple[str, bytes]], timeo
         collector.close()
 
 
-def run_service(bootstrap: str, url: str, label: str, n: int, partitions: int, concurrency: int,
+def service_env(concurrency: int | str, parallel: int) -> dict[str, str]:
+    """The server's slots as a deployment gives them (the server's own OLLAMA_NUM_PARALLEL) and the worker
+    count: CONCURRENT_REQUESTS unset for "auto" (the default)."""
+    env = {"OLLAMA_NUM_PARALLEL": str(parallel)} if parallel else {}
+    if str(concurrency) != "auto":
+        env["CONCURRENT_REQUESTS"] = str(concurrency)
+    return env
+
+
+def concurrency_arg(text: str) -> int | str:
+    return "auto" if text == "auto" else int(text)
+
+
+def run_service(bootstrap: str, url: str, label: str, n: int, partitions: int, concurrency: int | str,
                 expected_rps: float, extra_env: dict[str, str] | None = None,
-                argv: list[str] | None = None) -> RunFigures:
+                argv: list[str] | None = None, parallel: int = 0) -> RunFigures:
     topics = Topics.fresh(bootstrap, label, partitions)
-    env = topics.env(bootstrap, OLLAMA_HOST=url, OLLAMA_MODEL=MODEL, CONCURRENT_REQUESTS=str(concurrency),
-                     RESULT_CACHE_SIZE="0", **(extra_env or {}))
+    env = topics.env(bootstrap, OLLAMA_HOST=url, OLLAMA_MODEL=MODEL, RESULT_CACHE_SIZE="0",
+                     **service_env(concurrency, parallel), **(extra_env or {}))
     proc = Processor(env, label, argv=argv).start()
     try:
         items = [(key, text_request(prompt)) for key, prompt in unique_prompts(n, label)]
@@ -88,11 +101,12 @@ def run_service(bootstrap: str, url: str, label: str, n: int, partitions: int, c
     return result
 
 
-def run_loop_capacity(bootstrap: str, url: str, label: str, n: int, partitions: int, concurrency: int) -> RunFigures:
+def run_loop_capacity(bootstrap: str, url: str, label: str, n: int, partitions: int, concurrency: int | str,
+                      parallel: int = 0) -> RunFigures:
     """The service with a model cost of zero: every answer after the first comes from the result cache, so
     this measures the Kafka loop itself (consume, decode, dispatch, produce, commit)."""
     topics = Topics.fresh(bootstrap, label, partitions)
-    env = topics.env(bootstrap, OLLAMA_HOST=url, OLLAMA_MODEL=MODEL, CONCURRENT_REQUESTS=str(concurrency))
+    env = topics.env(bootstrap, OLLAMA_HOST=url, OLLAMA_MODEL=MODEL, **service_env(concurrency, parallel))
     proc = Processor(env, label).start()
     value = text_request("the same prompt every time")
     try:
@@ -116,6 +130,14 @@ def run_naive(bootstrap: str, url: str, label: str, n: int, partitions: int, exp
     return result
 
 
+def worker_count_for(concurrency: int | str, parallel: int) -> int:
+    """The service's worker count for these settings (resolves auto as the service does)."""
+    from models_processor.concurrency import worker_count
+    from models_processor.config import load_settings
+
+    return worker_count(load_settings({"OLLAMA_HOST": "http://standin", **service_env(concurrency, parallel)}))
+
+
 def p95(sent: dict, answers: dict) -> float:
     """95th percentile end-to-end latency, ms (same definition as figures()' p50/p99)."""
     return percentile([answers[k].timestamp_ms - sent[k] for k in answers if k in sent], 95)
@@ -129,7 +151,7 @@ def run_direct(url: str, parallel: int, calls_per_thread: int) -> RunFigures:
     from models_processor.metrics import Metrics
 
     settings = load_settings({"OLLAMA_HOST": url, "OLLAMA_MODEL": MODEL, "RESULT_CACHE_SIZE": "0",
-                              "CONCURRENT_REQUESTS": str(parallel)})
+                              "CONCURRENT_REQUESTS": str(parallel), "OLLAMA_NUM_PARALLEL": str(parallel)})
     model = build_models(settings, Metrics()).text
     latencies: list[float] = []
     lock = threading.Lock()
@@ -161,7 +183,8 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.2, help="stand-in latency L, seconds (default 0.2)")
     parser.add_argument("--parallel", type=int, default=4, help="stand-in parallel slots P (default 4)")
     parser.add_argument("--partitions", type=int, default=8)
-    parser.add_argument("--concurrency", type=int, default=8, help="CONCURRENT_REQUESTS (default 8)")
+    parser.add_argument("--concurrency", type=concurrency_arg, default=8,
+                        help="CONCURRENT_REQUESTS, or auto: the service's default (default 8)")
     parser.add_argument("--quick", action="store_true", help="fewer requests (about a minute in all)")
     parser.add_argument("--skip-zero", action="store_true", help="skip the L=0 scenarios")
     parser.add_argument("--what-if", action="append", default=[], metavar="MODULE.ATTR=VALUE",
@@ -196,7 +219,8 @@ def main() -> int:
         print(f"service@L ({args.requests} requests) ...", file=sys.stderr)
         standin.reset_stats()
         results["service@L"] = run_service(bs, url, "service-L", args.requests, args.partitions, args.concurrency,
-                                            expected_rps=min(bound, 300), extra_env=extra_env, argv=argv)
+                                            expected_rps=min(bound, 300), extra_env=extra_env, argv=argv,
+                                            parallel=P)
         stats = standin.stats
         results["service@L"].extra["standin_max_concurrent"] = stats.max_concurrent_generations
         results["service@L"].extra["standin_busy_slot_s"] = round(stats.busy_slot_seconds, 2)
@@ -206,14 +230,16 @@ def main() -> int:
             results["naive@0"] = run_naive(bs, url, "naive-0", n_naive0, args.partitions, expected_rps=50)
             print(f"service@0 ({args.zero_requests} requests) ...", file=sys.stderr)
             results["service@0"] = run_service(bs, url, "service-0", args.zero_requests, args.partitions,
-                                               args.concurrency, expected_rps=100, extra_env=extra_env, argv=argv)
+                                               args.concurrency, expected_rps=100, extra_env=extra_env, argv=argv,
+                                               parallel=P)
             # At L=0 the Python stand-in itself is the ceiling on 2 cores: measure it (as many threads as the
             # service has workers), and the loop with no model cost at all.
             print("direct@0 ...", file=sys.stderr)
-            results["direct@0"] = run_direct(url, args.concurrency, max(20, args.zero_requests // args.concurrency))
+            threads = worker_count_for(args.concurrency, P)
+            results["direct@0"] = run_direct(url, threads, max(20, args.zero_requests // threads))
             print(f"loop@0 ({args.zero_requests} cached answers) ...", file=sys.stderr)
             results["loop@0"] = run_loop_capacity(bs, url, "loop-0", args.zero_requests, args.partitions,
-                                                  args.concurrency)
+                                                  args.concurrency, parallel=P)
     finally:
         broker.stop()
         standin.stop()
@@ -234,7 +260,8 @@ def main() -> int:
         print(f"service environment overrides: {extra_env}")
     if args.what_if:
         print(f"WHAT-IF (product constants overridden in the service): {args.what_if}")
-    print(f"L={L * 1000:.0f} ms, P={P}, partitions={args.partitions}, CONCURRENT_REQUESTS={args.concurrency}, "
+    print(f"L={L * 1000:.0f} ms, P={P} (OLLAMA_NUM_PARALLEL={P}), partitions={args.partitions}, "
+          f"CONCURRENT_REQUESTS={args.concurrency} ({worker_count_for(args.concurrency, P)} workers), "
           f"P/L bound={bound:.1f} req/s; {machine()}")
     header = (f"{'scenario':<11} {'requests':>8} {'answered':>8} {'seconds':>8} {'req/s':>8} {'x naive':>8} "
               f"{'x P/L':>6} {'p50 ms':>8} {'p99 ms':>8} {'RSS MB':>7}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,7 +52,9 @@ class Settings(BaseSettings):
         3600.0, ge=0, description="older requests (by record timestamp) are answered expired; 0 = no limit"
     )
     batch_size: int = Field(100, ge=1, le=10_000, description="max messages taken from one consume() call")
-    concurrent_requests: int = Field(4, ge=1, le=256, description="requests in flight at once (worker pool)")
+    concurrent_requests: int | Literal["auto"] = Field(
+        "auto", description="worker threads (requests processed at once); auto = 2 per model-server slot, at least 4 (docs/ollama.md)"
+    )
     max_message_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest request value accepted")
     request_deadline_seconds: float = Field(240.0, gt=0, description="whole-request budget")
     shutdown_grace_seconds: float = Field(30.0, ge=0, description="SIGTERM: time to finish in-flight work")
@@ -108,6 +111,20 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000, ge=1_000_000, description="decompression-bomb limit")
     max_image_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="largest decoded photo; larger gets image_too_large")
     photo_fallback_order: str = Field("text,vision", description="models asked, in order, for what OCR could not read: text (OCR lines to the text model), vision (the photo to the vision model); e.g. vision or text or vision,text")
+
+    @field_validator("concurrent_requests", mode="plain")
+    @classmethod
+    def _workers(cls, value: object) -> int | Literal["auto"]:
+        # One message for both forms (a union would report each branch's error separately).
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            count = int(value) if isinstance(value, int | str) and not isinstance(value, bool) else 0
+        except ValueError:
+            count = 0
+        if not 1 <= count <= 256:
+            raise ValueError("must be auto or a whole number from 1 to 256")
+        return count
 
     @field_validator("photo_fallback_order")
     @classmethod

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
+from ..concurrency import worker_count
 from ..config import ProcessingGuarantee, Settings
 from ..deadline import Deadline
 from ..errors import ErrorCode, ProcessingError
@@ -73,10 +74,11 @@ class Dispatcher:
         self._health = health
         self._eos = settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
         # A small queue in front of the workers keeps them busy between polls without hoarding messages.
-        limit = max_in_flight or settings.concurrent_requests * 2
+        self._workers = worker_count(settings)  # CONCURRENT_REQUESTS, or auto from the model slots
+        limit = max_in_flight or self._workers * 2
         self._backpressure = Backpressure(consumer, metrics, max_records=limit,
                                           max_bytes=settings.max_in_flight_bytes,
-                                          resume_records=max(0, limit - max(1, settings.concurrent_requests // 2)))
+                                          resume_records=max(0, limit - max(1, self._workers // 2)))
         self._checkpoint: Checkpoint = (ExactlyOnceCheckpoint(producer, consumer, settings, metrics) if self._eos
                                         else AtLeastOnceCheckpoint(consumer, metrics))
         self._sender = AnswerSender(producer, settings, metrics, on_delivered=self._mark_done,
@@ -96,13 +98,14 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ the loop
     def run(self, stop: threading.Event) -> None:
-        self._pool = WorkerPool(self._settings.concurrent_requests)
+        self._pool = WorkerPool(self._workers)
         try:
             self._checkpoint.start()
             self._consumer.subscribe([self._settings.local_model_kafka_topic], on_assign=self._on_assign,
                                      on_revoke=self._on_revoke, on_lost=self._on_lost)
             log.info("dispatcher started", extra={"topic": self._settings.local_model_kafka_topic,
                                                   "guarantee": self._settings.processing_guarantee.value,
+                                                  "workers": self._workers,
                                                   "max_in_flight": self._backpressure.max_records})
             while not stop.is_set():
                 self._iteration()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import requests
 
+from ..concurrency import in_flight_cap, worker_count
 from ..config import ConfigError, Settings
 from ..metrics import Metrics
 from .api import CallDefaults, Options, keep_alive_value
@@ -47,13 +48,6 @@ def call_defaults(settings: Settings) -> CallDefaults:
                         think=settings.llm_think, truncate=False)
 
 
-def in_flight_cap(settings: Settings, models_on_server: int) -> int:
-    """OLLAMA_MAX_IN_FLIGHT, or by default the server's slots: OLLAMA_NUM_PARALLEL for each model it runs."""
-    if settings.ollama_max_in_flight > 0:
-        return settings.ollama_max_in_flight
-    return settings.ollama_num_parallel * max(1, models_on_server)
-
-
 def _check_names(settings: Settings) -> None:
     for variable, name, host in (("OLLAMA_VISION_MODEL", settings.vision_model, settings.vision_host),
                                  ("OLLAMA_TEXT_MODEL", settings.text_model, settings.text_host)):
@@ -72,7 +66,7 @@ def _client(settings: Settings, host: str, role: str, metrics: Metrics, models_o
     return OllamaClient(host, connect_timeout=settings.ollama_health_timeout,
                         read_timeout=settings.ollama_request_timeout,
                         first_byte_timeout=settings.ollama_first_byte_timeout, session=session, metrics=metrics,
-                        role=role, max_in_flight=cap, pool_size=max(settings.concurrent_requests, cap))
+                        role=role, max_in_flight=cap, pool_size=max(worker_count(settings), cap))
 
 
 def build_models(settings: Settings, metrics: Metrics, session: requests.Session | None = None) -> ModelSet:
