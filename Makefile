@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# The venv is rebuilt when a requirements file changes.
+# The venv is refreshed when a requirements file or pyproject.toml changes.
 STAMP  := $(VENV)/.installed
 
 .PHONY: run stop test test-fast check bench deploy-checks clean ollama-local
@@ -46,7 +46,7 @@ bench: $(STAMP)
 	$(PY) -m bench.run_all
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
 
 ## ollama-local: build Ollama 0.17.4 and import the tiny model into the user cache (once: about 10 min on 2 cores;
 ## docs/local-ollama.md); nothing to do when OLLAMA_HOST names an existing server
