@@ -32,6 +32,9 @@ class AttemptLog:
         # keeps what was written: the page cache is the kernel's). Opening the file per line cost the loop
         # more than everything else it does per message.
         self._fds: dict[TP, int] = {}
+        # Ends are written with the next start or flush (one write per message): an end a crash loses only
+        # makes a finished request look unfinished, and it then runs alone once more (isolation.py).
+        self._ends: dict[TP, str] = {}
 
     def assigned(self, tp: TP) -> None:
         path = self._path(tp)
@@ -56,14 +59,20 @@ class AttemptLog:
         return self._earlier.get(tp, {}).pop(offset, 0)
 
     def start(self, tp: TP, offset: int) -> None:
-        """Record that processing of `offset` begins (before the worker gets it)."""
-        self._append(tp, f"+{offset}\n")
+        """Record that processing of `offset` begins (written before the worker gets it)."""
+        self._append(tp, self._ends.pop(tp, "") + f"+{offset}\n")
 
     def finish(self, tp: TP, offset: int) -> None:
-        self._append(tp, f"-{offset}\n")
+        if tp in self._fds:
+            self._ends[tp] = self._ends.get(tp, "") + f"-{offset}\n"
+
+    def flush(self) -> None:
+        for tp in list(self._ends):
+            self._append(tp, self._ends.pop(tp))
 
     def released(self, tp: TP) -> None:
         self._earlier.pop(tp, None)
+        self._ends.pop(tp, None)
         self._close(tp)
         path = self._path(tp)
         if path is not None:

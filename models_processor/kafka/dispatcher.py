@@ -134,6 +134,7 @@ class Dispatcher:
         self._sender.serve_retries()
         self._answer_overdue()
         self._checkpoint.commit()
+        self._attempts.flush()
         self._progress.report(*self._load())
 
     def _load(self) -> tuple[int, int]:

@@ -98,6 +98,7 @@ def test_attempt_log_counts_only_reads_that_never_finished(tmp_path: Path):
     first.start(P0, 5)
     first.start(P0, 6)
     first.finish(P0, 5)
+    first.flush()
     with open(next(tmp_path.glob("*.attempts")), "a") as handle:
         handle.write("+7")  # a torn last line from a crash mid-write still counts
     second = AttemptLog(tmp_path, "g")
