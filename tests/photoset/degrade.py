@@ -64,7 +64,10 @@ def shadow(img: Image.Image, rng: random.Random) -> Image.Image:
     xs = np.linspace(0.0, 1.0, w)[None, :]
     ys = np.linspace(0.0, 1.0, h)[:, None]
     a, b = rng.uniform(-1, 1), rng.uniform(-1, 1)
-    t = np.clip((a * xs + b * ys + rng.uniform(-0.3, 0.3)) * 1.5, 0.0, 1.0)
+    plane = (a * xs + b * ys + rng.uniform(-0.3, 0.3)) * 1.5
+    if plane.max() < 0.5:
+        plane = -plane  # the shadow fell off the page: cast it from the other side
+    t = np.clip(plane, 0.0, 1.0)
     light = 1.0 - 0.5 * t
     arr = np.asarray(img).astype(np.float32) * light[:, :, None]
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
