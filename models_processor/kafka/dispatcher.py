@@ -3,7 +3,8 @@
 Reading top to bottom, one iteration of `run`:
   1. backpressure: how many more messages fit (records and bytes in flight, answers awaiting their
      transaction included); pause every partition while the limit holds, resume below the low mark
-  2. read no more than that, and hand each message to the worker pool
+  2. read no more than that, and hand each message to the worker pool (a request read too often without
+     finishing goes to the DLQ; requests in flight when the process last died run alone: isolation.py)
   3. take finished work back from the workers and produce its answer (and DLQ copy)
   4. serve producer callbacks: a delivered answer marks its source offset done; the offset tracker
      releases only the contiguous done prefix of each partition to the checkpoint, which stores it for
