@@ -101,9 +101,11 @@ def run_service(settings: Settings, parts: Parts | None = None, *, install_signa
     inspector = Inspector(settings, parts.processor, parts.offline) if settings.inspector_enabled else None
     app = create_app(parts.health, parts.metrics, model_name=parts.model_name,
                      topic=settings.local_model_kafka_topic, inspector=inspector)
-    http = HttpServer(app, host="0.0.0.0", port=settings.port,
-                      **({"max_body_bytes": settings.inspector_max_bytes + 64 * 1024,
-                          "extra_threads": settings.inspector_concurrency} if inspector else {}))
+    if inspector is None:
+        http = HttpServer(app, host="0.0.0.0", port=settings.port)
+    else:  # room for the page's uploads (kept in memory) and its own threads beside the probes'
+        http = HttpServer(app, host="0.0.0.0", port=settings.port, max_body_bytes=settings.inspector_max_bytes + 65536,
+                          extra_threads=settings.inspector_concurrency)
     http.start()
     if parts.prepare is not None:
         # Pulling or loading a model can take minutes: never hold the poll loop or liveness for it.
