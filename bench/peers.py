@@ -1,0 +1,299 @@
+"""The service against its peers: the same job written idiomatically with Faust-streaming and Quix Streams,
+on the same local broker and the same stand-in model server, in the same run.
+
+The job: read a text request (JSON with a prompt), call the model server's /api/generate, write the answer
+(keyed by the request id) to the answer topic. A stand-in (testkit/fakes/ollama_server.py) answers after a
+fixed latency L with P parallel slots, so the model-bound ceiling is P/L requests/s. Per configuration (L, P):
+
+  direct     P threads calling the stand-in directly (no Kafka): what the stand-in allows on this machine now
+  service    `python -m models_processor run` at its DEFAULT settings; the deployment gives it the server's
+             OLLAMA_NUM_PARALLEL=P (CONCURRENT_REQUESTS unset: auto)
+  faust      bench/peer_apps/faust_job.py: one agent, concurrency=--faust-concurrency (default 2 x P, the
+             service's own worker count; Faust's default is 1), aiohttp for the call
+  quix-1     bench/peer_apps/quix_job.py: one process (Quix handles one message at a time per process)
+  quix-N     the same, one process per partition (N = partitions) in one consumer group
+
+Each scenario gets fresh topics, starts, proves every partition is served (one warm-up request per partition
+answered; the consumer group has all its members), then receives one burst of unique prompts. req/s = answers
+/ (last answer's broker append time - first request's produce time); latency = append time - produce time
+(a burst: includes queueing). Peak RSS per process (psutil, every 50 ms); for quix-N also the sum.
+
+Faust and Quix run in their own venv (bench/requirements-peers.txt; created in bench/out/peers-venv when
+missing) because they pin other Kafka clients than the service. Writes bench/out/peers.json.
+
+Usage: python -m bench.peers [--configs 0.05:8,0.2:4] [--requests 400] [--partitions 8] [--venv PATH]
+                             [--faust-concurrency N] [--only service,faust,quix-1,quix-N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from bench.common import (
+    MODEL,
+    OUT_DIR,
+    AnswerCollector,
+    LocalBroker,
+    Processor,
+    RssSampler,
+    RunFigures,
+    Topics,
+    figures,
+    machine,
+    produce_requests,
+    quiet_standin_disconnects,
+    text_request,
+    unique_prompts,
+    write_json,
+)
+from bench.throughput import run_direct, service_env
+from testkit.fakes.ollama_server import OllamaStandIn
+
+ROOT = Path(__file__).resolve().parents[1]
+APPS = ROOT / "bench" / "peer_apps"
+REQUIREMENTS = ROOT / "bench" / "requirements-peers.txt"
+SCENARIOS = ("service", "faust", "quix-1", "quix-N")
+
+
+def peers_python(venv: Path) -> Path:
+    """The peers venv's python, created and installed from bench/requirements-peers.txt when missing."""
+    python = venv / "bin" / "python"
+    marker = venv / ".installed"
+    if not marker.exists() or marker.read_text() != REQUIREMENTS.read_text():
+        print(f"installing the peers into {venv} ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)], check=True)
+        marker.write_text(REQUIREMENTS.read_text())
+    return python
+
+
+class PeerProcesses:
+    """N peer processes (one job), each with its own RSS sampler; stopped with SIGTERM."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], count: int, label: str) -> None:
+        OUT_DIR.mkdir(parents=True, exist_ok=True)
+        self.procs: list[subprocess.Popen] = []
+        self.samplers: list[RssSampler] = []
+        for i in range(count):
+            with open(OUT_DIR / f"{label}-{i}.log", "wb") as log:  # the child keeps its own descriptor
+                proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.procs.append(proc)
+            self.samplers.append(RssSampler(proc.pid).start())
+
+    def alive(self) -> bool:
+        return all(p.poll() is None for p in self.procs)
+
+    def stop(self) -> list[float]:
+        peaks = [s.stop() for s in self.samplers]
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        return peaks
+
+
+def group_members(bootstrap: str, group: str) -> int:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        description = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        return len(description.members)
+    except Exception:  # noqa: BLE001 - not there yet (or a protocol this client cannot describe): keep waiting
+        return 0
+
+
+def warm_up(bootstrap: str, topics: Topics, partitions: int, members: int, alive, timeout: float = 180) -> None:
+    """Wait until the group has its members and one request on each partition is answered."""
+    until = time.monotonic() + timeout
+    while members > 1 and group_members(bootstrap, topics.group) < members:
+        if not alive() or time.monotonic() > until:
+            raise RuntimeError(f"group {topics.group} never reached {members} members")
+        time.sleep(0.5)
+    collector = AnswerCollector(bootstrap, [topics.text])
+    producer = Producer({"bootstrap.servers": bootstrap})
+    keys = [f"warm-{uuid.uuid4().hex[:6]}-{p}" for p in range(partitions)]
+    for p, key in enumerate(keys):
+        producer.produce(topics.request, key=key.encode(), value=text_request(f"warm up {key}"), partition=p)
+    producer.flush(30)
+    try:
+        while True:
+            got = collector.wait_for(keys, timeout=2)
+            if len(got) == len(keys):
+                return
+            if not alive() or time.monotonic() > until:
+                raise RuntimeError(f"warm-up: {len(got)}/{len(keys)} partitions answered")
+    finally:
+        collector.close()
+
+
+def burst(bootstrap: str, topics: Topics, label: str, n: int, timeout: float) -> tuple[dict, dict]:
+    collector = AnswerCollector(bootstrap, [topics.text])
+    try:
+        items = [(key, text_request(prompt)) for key, prompt in unique_prompts(n, label)]
+        sent = produce_requests(bootstrap, topics.request, items, linger_ms=5)
+        return sent, collector.wait_for(sent, timeout=timeout)
+    finally:
+        collector.close()
+
+
+def run_service(bootstrap: str, url: str, label: str, n: int, partitions: int, parallel: int,
+                bound: float) -> RunFigures:
+    topics = Topics.fresh(bootstrap, label, partitions)
+    env = topics.env(bootstrap, OLLAMA_HOST=url, OLLAMA_MODEL=MODEL, RESULT_CACHE_SIZE="0", LOG_LEVEL="WARNING",
+                     **service_env("auto", parallel))
+    proc = Processor(env, label).start()
+    try:
+        warm_up(bootstrap, topics, partitions, 1, lambda: True)
+        sent, answers = burst(bootstrap, topics, label, n, timeout=120 + 3 * n / bound)
+    finally:
+        peak = proc.stop()
+    result = figures(label, sent, answers, peak)
+    result.extra["rss_per_process_mb"] = [round(peak, 1)]
+    return result
+
+
+def run_peer(python: Path, app: str, bootstrap: str, url: str, label: str, n: int, partitions: int,
+             processes: int, bound: float, extra_env: dict[str, str]) -> RunFigures:
+    topics = Topics.fresh(bootstrap, label, partitions)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PEER_BOOTSTRAP": bootstrap, "PEER_REQUEST_TOPIC": topics.request,
+           "PEER_ANSWER_TOPIC": topics.text, "PEER_GROUP": topics.group, "PEER_OLLAMA": url, "PEER_MODEL": MODEL,
+           **extra_env}
+    argv = [str(python), str(APPS / app)]
+    if app == "faust_job.py":
+        argv += ["worker", "--without-web", "-l", "warn"]
+    peers = PeerProcesses(argv, env, processes, label)
+    try:
+        warm_up(bootstrap, topics, partitions, processes, peers.alive)
+        sent, answers = burst(bootstrap, topics, label, n, timeout=120 + 3 * n / bound)
+    finally:
+        peaks = peers.stop()
+    result = figures(label, sent, answers, max(peaks))
+    result.extra["rss_per_process_mb"] = [round(p, 1) for p in peaks]
+    result.extra["rss_total_mb"] = round(sum(peaks), 1)
+    result.extra["processes"] = processes
+    return result
+
+
+def run_config(python: Path | None, bootstrap: str, L: float, P: int, args: argparse.Namespace) -> dict:
+    bound = P / L
+    standin = OllamaStandIn(models=(MODEL,), num_parallel=P, latency_s=L)
+    url = standin.start()
+    results: dict[str, RunFigures] = {}
+    tag = f"{int(L * 1000)}ms-p{P}"
+    try:
+        print(f"[L={L}s P={P}] direct ...", file=sys.stderr)
+        results["direct"] = run_direct(url, P, max(5, int(2 / L)))
+        for scenario in args.only:
+            n = args.requests if scenario != "quix-1" else max(30, min(args.requests, int(10 / L)))
+            print(f"[L={L}s P={P}] {scenario} ({n} requests) ...", file=sys.stderr)
+            label = f"peers-{scenario}-{tag}"
+            try:
+                if scenario == "service":
+                    results[scenario] = run_service(bootstrap, url, label, n, args.partitions, P, bound)
+                elif scenario == "faust":
+                    assert python is not None
+                    concurrency = args.faust_concurrency or 2 * P
+                    results[scenario] = run_peer(python, "faust_job.py", bootstrap, url, label, n, args.partitions,
+                                                 1, bound, {"PEER_CONCURRENCY": str(concurrency)})
+                    results[scenario].extra["concurrency"] = concurrency
+                else:
+                    assert python is not None
+                    count = 1 if scenario == "quix-1" else args.partitions
+                    results[scenario] = run_peer(python, "quix_job.py", bootstrap, url, label, n, args.partitions,
+                                                 count, bound, {})
+            except RuntimeError as exc:
+                print(f"  {scenario} failed: {exc}", file=sys.stderr)
+    finally:
+        standin.stop()
+    return {"latency_s": L, "parallel": P, "bound_rps": bound,
+            "results": {k: {**asdict(v), "vs_bound": v.rps / bound, "vs_direct": v.rps / results["direct"].rps}
+                        for k, v in results.items()}}
+
+
+def print_config(config: dict) -> None:
+    L, P, bound = config["latency_s"], config["parallel"], config["bound_rps"]
+    print(f"\nL={L * 1000:.0f} ms, P={P}: ceiling P/L = {bound:.0f} req/s")
+    header = (f"{'scenario':<9} {'answered':>9} {'req/s':>7} {'x P/L':>6} {'x direct':>8} {'p50 ms':>7} {'p99 ms':>7} "
+              f"{'RSS MB/process':>15} {'RSS MB total':>12}")
+    print(header)
+    print("-" * len(header))
+    for name, r in config["results"].items():
+        per = r["extra"].get("rss_per_process_mb", [])
+        per_text = f"{max(per):.0f}" + (f" (x{len(per)})" if len(per) > 1 else "") if per else "-"
+        total = f"{sum(per):.0f}" if per else "-"
+        print(f"{name:<9} {r['answered']:>4}/{r['requests']:<4} {r['rps']:>7.1f} {r['vs_bound']:>6.2f} "
+              f"{r['vs_direct']:>8.2f} {r['p50_ms']:>7.0f} {r['p99_ms']:>7.0f} {per_text:>15} {total:>12}")
+
+
+def verdicts(configs: list[dict]) -> list[dict]:
+    out = []
+    for config in configs:
+        res = config["results"]
+        where = f"L={config['latency_s'] * 1000:.0f} ms P={config['parallel']}"
+        if "service" not in res:
+            continue
+        svc = res["service"]["rps"]
+        out.append({"target": f"{where}: service at defaults >= 0.95 x P/L", "value": round(svc / config["bound_rps"], 3),
+                    "pass": svc / config["bound_rps"] >= 0.95})
+        for peer in ("faust", "quix-N", "quix-1"):
+            if peer in res:
+                ratio = svc / res[peer]["rps"] if res[peer]["rps"] else math.inf
+                out.append({"target": f"{where}: service ahead of {peer}", "value": round(ratio, 3), "pass": ratio > 1.0})
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", default="0.05:8,0.2:4", help="L:P pairs (seconds:slots)")
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--faust-concurrency", type=int, default=0, help="Faust agent concurrency (default 2 x P)")
+    parser.add_argument("--venv", type=Path, default=OUT_DIR / "peers-venv")
+    parser.add_argument("--only", type=lambda s: [x for x in s.split(",") if x], default=list(SCENARIOS))
+    args = parser.parse_args()
+    unknown = set(args.only) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios {sorted(unknown)}")
+    python = peers_python(args.venv) if set(args.only) - {"service"} else None
+    quiet_standin_disconnects()
+    before = machine()
+    broker = LocalBroker.from_env()
+    print("starting the local broker ...", file=sys.stderr)
+    broker.start()
+    configs = []
+    try:
+        for pair in args.configs.split(","):
+            L, P = pair.split(":")
+            configs.append(run_config(python, broker.bootstrap, float(L), int(P), args))
+    finally:
+        broker.stop()
+    print(f"\n{before}; load average at the end {os.getloadavg()[0]:.1f}")
+    for config in configs:
+        print_config(config)
+    checks = verdicts(configs)
+    print()
+    for v in checks:
+        print(f"{'PASS' if v['pass'] else 'FAIL'}  {v['target']}: {v['value']:.2f}")
+    path = write_json("peers.json", {"machine": before, "loadavg_end": os.getloadavg()[0], "params": {
+        "configs": args.configs, "requests": args.requests, "partitions": args.partitions,
+        "faust_concurrency": args.faust_concurrency or "2 x P"}, "configs": configs, "verdicts": checks})
+    print(f"\nwrote {path}")
+    return 0 if all(v["pass"] for v in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
