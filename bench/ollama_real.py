@@ -9,6 +9,8 @@ start/end, Ollama's eval_count). Scenarios, each on fresh topics of the same bro
            server itself delivers at P slots
   naive    bench.common's naive loop (poll one, call the model, produce, flush, commit), as a child process
   service  `python -m models_processor run`, CONCURRENT_REQUESTS=C
+  naive-after, direct-after   the baselines again: the shared machine's load drifts within a run, so each
+           baseline is pooled over its runs before and after the service (tokens / window)
 
 Figures per scenario: req/s (Kafka timestamps, as throughput.py; direct: wall time), output tokens/s (sum of
 eval_count / the proxy's window), slot occupancy (integral of min(in flight, P) / (P x window)), peak in
@@ -31,10 +33,12 @@ OLLAMA_HOST set: that server is used (its parallelism must equal --parallel; mod
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 
 from bench.common import (
@@ -160,44 +164,69 @@ def run_service(bootstrap: str, proxy: RecordingProxy, vision_url: str, model: s
 
 
 def measure(args: argparse.Namespace, server: LocalOllama, bootstrap: str, vision_url: str) -> dict[str, dict]:
+    """direct, naive, service, then naive and direct again: the load of a shared machine drifts within a run,
+    so each baseline is measured before and after the service and pooled (see baselines())."""
     P, model = args.parallel, server.model
     results: dict[str, dict] = {}
     with RecordingProxy(server.base_url) as proxy:
-        print(f"direct ({P} threads x {args.direct_calls}) ...", file=sys.stderr)
-        direct = run_direct(proxy, model, P, args.direct_calls, args.num_predict)
-        results["direct"] = {**asdict(direct), **server_figures(proxy, P)}
-        per_call_s = results["direct"]["window_s"] * P / max(1, direct.answered)
-        proxy.clear()
-        print(f"naive ({args.naive_requests} requests) ...", file=sys.stderr)
-        naive = run_naive(bootstrap, proxy, model, args.naive_requests, args.partitions, args.num_predict,
-                          timeout=120 + 3 * args.naive_requests * per_call_s)
-        results["naive"] = {**asdict(naive), **server_figures(proxy, P)}
-        proxy.clear()
-        print(f"service ({args.requests} requests, CONCURRENT_REQUESTS={args.concurrency}) ...", file=sys.stderr)
-        service = run_service(bootstrap, proxy, vision_url, model, args.requests, args.partitions,
-                              args.concurrency, P, args.num_predict, timeout=120 + 3 * args.requests * per_call_s / P)
-        results["service"] = {**asdict(service), **server_figures(proxy, P)}
+
+        def scenario(name: str, run: Callable[[], RunFigures]) -> dict:
+            print(f"{name} ...", file=sys.stderr)
+            proxy.clear()
+            load_before = os.getloadavg()[0]
+            figures_ = run()
+            results[name] = {**asdict(figures_), **server_figures(proxy, P),
+                             "loadavg_1m": [round(load_before, 1), round(os.getloadavg()[0], 1)]}
+            return results[name]
+
+        def direct() -> RunFigures:
+            return run_direct(proxy, model, P, args.direct_calls, args.num_predict)
+
+        first = scenario("direct", direct)
+        per_call_s = first["window_s"] * P / max(1, first["answered"])
+
+        def naive() -> RunFigures:
+            return run_naive(bootstrap, proxy, model, args.naive_requests, args.partitions, args.num_predict,
+                             timeout=120 + 3 * args.naive_requests * per_call_s)
+
+        scenario("naive", naive)
+        scenario("service", lambda: run_service(
+            bootstrap, proxy, vision_url, model, args.requests, args.partitions, args.concurrency, P,
+            args.num_predict, timeout=120 + 3 * args.requests * per_call_s / P))
+        scenario("naive-after", naive)
+        scenario("direct-after", direct)
     return results
+
+
+def baselines(results: dict[str, dict]) -> dict[str, float]:
+    """Pooled tokens/s of each baseline over its two runs (before and after the service)."""
+    def pooled(*names: str) -> float:
+        window = sum(results[n]["window_s"] for n in names)
+        return sum(results[n]["tokens"] for n in names) / window if window else 0.0
+
+    return {"direct_tokens_per_s": pooled("direct", "direct-after"),
+            "naive_tokens_per_s": pooled("naive", "naive-after")}
 
 
 def report(args: argparse.Namespace, results: dict[str, dict], server: LocalOllama) -> list[dict]:
     P, C = args.parallel, args.concurrency
     print(f"\nreal Ollama {server.base_url} model {server.model}, OLLAMA_NUM_PARALLEL={P}, "
           f"CONCURRENT_REQUESTS={C}; {machine()}")
-    header = (f"{'scenario':<8} {'requests':>8} {'answered':>8} {'req/s':>7} {'tok/s':>7} {'tok/call':>8} "
+    header = (f"{'scenario':<12} {'requests':>8} {'answered':>8} {'req/s':>7} {'tok/s':>7} {'tok/call':>8} "
               f"{'occupancy':>9} {'max in flight':>13} {'p50 ms':>8} {'p99 ms':>8}")
     print(header)
     print("-" * len(header))
     for name, r in results.items():
-        print(f"{name:<8} {r['requests']:>8} {r['answered']:>8} {r['rps']:>7.2f} {r['tokens_per_s']:>7.1f} "
+        print(f"{name:<12} {r['requests']:>8} {r['answered']:>8} {r['rps']:>7.2f} {r['tokens_per_s']:>7.1f} "
               f"{r['mean_tokens']:>8.1f} {r['occupancy']:>8.1%} {r['max_in_flight']:>13} {r['p50_ms']:>8.0f} "
-              f"{r['p99_ms']:>8.0f}")
-    svc, naive, direct = results["service"], results["naive"], results["direct"]
-    vs_direct = svc["tokens_per_s"] / direct["tokens_per_s"] if direct["tokens_per_s"] else 0.0
-    vs_naive = svc["tokens_per_s"] / naive["tokens_per_s"] if naive["tokens_per_s"] else 0.0
-    print(f"\nservice / naive: {svc['rps'] / naive['rps'] if naive['rps'] else 0:.2f} x req/s, {vs_naive:.2f} x tok/s; "
-          f"service / direct: {vs_direct:.2f} x tok/s")
-    slots_gain = direct["tokens_per_s"] / naive["tokens_per_s"] if naive["tokens_per_s"] else 0.0
+              f"{r['p99_ms']:>8.0f}  load {r['loadavg_1m'][0]}->{r['loadavg_1m'][1]}")
+    svc, base = results["service"], baselines(results)
+    direct_tps, naive_tps = base["direct_tokens_per_s"], base["naive_tokens_per_s"]
+    vs_direct = svc["tokens_per_s"] / direct_tps if direct_tps else 0.0
+    vs_naive = svc["tokens_per_s"] / naive_tps if naive_tps else 0.0
+    print(f"\nbaselines pooled over before + after the service: direct {direct_tps:.1f} tok/s, naive "
+          f"{naive_tps:.1f} tok/s; service / naive {vs_naive:.2f} x tok/s; service / direct {vs_direct:.2f} x tok/s")
+    slots_gain = direct_tps / naive_tps if naive_tps else 0.0
     print(f"INFO  what P={P} slots give on this server (direct / naive): {slots_gain:.2f} x tok/s; on a CPU the "
           "slots share the same cores, so this, not P, bounds service / naive")
     verdicts = [
@@ -245,7 +274,8 @@ def main() -> int:
         vision.stop()
     verdicts = report(args, results, server)
     path = write_json("ollama_real.json", {"machine": machine(), "params": vars(args), "server": server.base_url,
-                                           "model": server.model, "results": results, "verdicts": verdicts})
+                                           "model": server.model, "results": results,
+                                           "baselines": baselines(results), "verdicts": verdicts})
     print(f"\nwrote {path}")
     return 0 if all(v["pass"] for v in verdicts) else 1
 
