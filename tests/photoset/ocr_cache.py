@@ -1,19 +1,22 @@
 """OCR results of rendered images, cached by image hash so parser iterations do not re-run OCR.
 
 The committed cache (tests/fixtures/photoset_ocr) lets the scoring test run without OCR on a machine whose
-fonts render the same pixels; any image not in it is recognised with RapidOCR and added.
+fonts render the same pixels; any image not in it is recognised with RapidOCR and added. The cache holds what
+the OCR engine read when it was filled: after an OCR change, score with PHOTOSET_OCR_DIR set to an empty folder.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from models_processor.ocr.base import OcrEngine, OcrLine, OcrResult
 from tests.photoset.build import Sample
 
-CACHE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "photoset_ocr"
+# PHOTOSET_OCR_DIR points the cache elsewhere, e.g. an empty folder to score the current OCR engine afresh.
+CACHE_DIR = Path(os.environ.get("PHOTOSET_OCR_DIR") or Path(__file__).resolve().parents[1] / "fixtures" / "photoset_ocr")
 
 
 def to_json(result: OcrResult) -> dict[str, Any]:
