@@ -42,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     add_dlq_arguments(commands.add_parser("dlq", help="DLQ: stats by error code and age; replay to the request topic"))
 
+    from .doctor.command import add_arguments as add_doctor_arguments
+
+    add_doctor_arguments(commands.add_parser("doctor", help="check Kafka and the model servers; say what to fix"))
+
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -64,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .dlq.command import run as run_dlq
 
             return run_dlq(settings, args)
+        if args.command == "doctor":
+            from .doctor.command import run as run_doctor
+
+            return run_doctor(settings, args)
     except ConfigError as exc:
         print(f"models-processor: {exc}", file=sys.stderr)
         return 2
