@@ -46,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     add_doctor_arguments(commands.add_parser("doctor", help="check Kafka and the model servers; say what to fix"))
 
+    from .models_command import add_arguments as add_models_arguments
+
+    add_models_arguments(commands.add_parser("models", help="list or pull the models on the configured servers"))
+
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -72,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .doctor.command import run as run_doctor
 
             return run_doctor(settings, args)
+        if args.command == "models":
+            from .models_command import run as run_models
+
+            return run_models(settings, args)
     except ConfigError as exc:
         print(f"models-processor: {exc}", file=sys.stderr)
         return 2
