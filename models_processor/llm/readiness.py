@@ -134,6 +134,7 @@ class OllamaReadiness:
         local, reasons = self._resolve()
         if local is None or not self.need.needs_vision:
             return reasons
+        self.capabilities.forget()  # each probe looks again: the model may have been replaced under its name
         capabilities = self.capabilities.lookup(local)
         if capabilities is None:
             return [f"{self.role} model server {self.client.base_url} did not answer /api/show for '{local}'"]
