@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import requests
-import urllib3
 from pydantic import BaseModel, ValidationError
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
@@ -43,24 +42,14 @@ from .api import (
     VersionResponse,
 )
 from .base import Generation, ModelCallError
-from .failures import FailureReason, OllamaCallError, classify
+from .failures import FailureReason, OllamaCallError, RepeatGuardCut, classify, deadline_failure, transport_failure
+
+__all__ = ["OllamaClient", "RepeatGuardCut"]
 
 log = logging.getLogger(__name__)
 
 ResponseT = TypeVar("ResponseT", bound=BaseModel)
 Completion = GenerateResponse | ChatResponse
-
-
-class RepeatGuardCut(OllamaCallError):
-    """The stream ended without its final chunk: Ollama's runner stops a generation after more than 30
-    identical tokens in a row (llm/server.go) and ends the response cleanly. The model's output is
-    invalid (a loop); the identical call would loop again, so this is not transient."""
-
-    def __init__(self, model: str, partial_text: str) -> None:
-        super().__init__(ErrorCode.MODEL_OUTPUT_INVALID, f"model '{model}' fell into a repeat of the same token "
-                         "and Ollama's repeat guard cut the answer off", transient=False,
-                         reason=FailureReason.STREAM_CUT)
-        self.partial_text = partial_text
 
 
 def _error_text(body: str) -> str:
@@ -69,13 +58,6 @@ def _error_text(body: str) -> str:
         return ErrorResponse.model_validate_json(body).error.strip()
     except ValidationError:
         return body.strip()[:500]
-
-
-def _is_read_timeout(exc: BaseException) -> bool:
-    """requests wraps a read timeout during body iteration in ConnectionError(ReadTimeoutError)."""
-    if isinstance(exc, requests.ReadTimeout):
-        return True
-    return any(isinstance(arg, urllib3.exceptions.ReadTimeoutError) for arg in getattr(exc, "args", ()))
 
 
 class _StopBeforeDeadline(stop_base):
@@ -393,34 +375,10 @@ class OllamaClient:
                                "read", transient=True, status=status, reason=FailureReason.BAD_RESPONSE)
 
     def _deadline_error(self, model: str, when: str) -> OllamaCallError:
-        return OllamaCallError(ErrorCode.DEADLINE_EXCEEDED, f"request deadline passed {when} ({self.role} model "
-                               f"'{model}' at {self.base_url})", transient=False, reason=FailureReason.DEADLINE)
+        return deadline_failure(model, self.role, self.base_url, when)
 
     def _transport_error(self, exc: requests.RequestException, deadline: Deadline | None, capped: bool,
                          got_headers: bool, model: str = "") -> OllamaCallError:
-        where = f"Ollama at {self.base_url}"
-        if isinstance(exc, requests.ConnectTimeout):
-            if capped and (deadline is None or deadline.remaining() < 0.05):
-                return self._deadline_error(model, "while connecting")
-            return OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"connect timeout to {where}", transient=True,
-                                   reason=FailureReason.CONNECT_TIMEOUT)
-        if _is_read_timeout(exc):
-            # Our read timeout was the deadline's remaining time: the request is out of time, not Ollama.
-            if (capped and not got_headers) or (deadline is not None and deadline.remaining() < 0.05):
-                return self._deadline_error(model, "waiting for the model's answer")
-            if not got_headers:
-                return OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"{where} sent no first byte in "
-                                       f"{self.first_byte_timeout}s (model load, slot wait and prompt)",
-                                       transient=True, reason=FailureReason.FIRST_BYTE_TIMEOUT)
-            return OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"{where} sent nothing for {self.read_timeout}s "
-                                   "between tokens (read timeout)", transient=True,
-                                   reason=FailureReason.READ_TIMEOUT)
-        if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
-            return OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"connection to {where} broke during the answer",
-                                   transient=True, reason=FailureReason.CONNECTION)
-        if isinstance(exc, requests.ConnectionError):
-            detail = "connection refused" if "refused" in str(exc).lower() else "connection failed"
-            return OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"cannot reach {where}: {detail}", transient=True,
-                                   reason=FailureReason.CONNECTION)
-        return OllamaCallError(ErrorCode.INTERNAL, f"HTTP client error talking to {where}: {type(exc).__name__}",
-                               transient=False, reason=FailureReason.OTHER)
+        return transport_failure(exc, model=model, role=self.role, base_url=self.base_url, deadline=deadline,
+                                 capped=capped, got_headers=got_headers, first_byte_timeout=self.first_byte_timeout,
+                                 read_timeout=self.read_timeout)

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+import requests
+import urllib3
+
+from ..deadline import Deadline
 from ..errors import ErrorCode
 from .base import ModelCallError
 
@@ -108,3 +112,59 @@ def _by_status(status: int, text: str, lower: str, said: str, *, model: str, rol
     why = " (the service sent bad base64: a bug)" if "base64" in lower else ""
     return OllamaCallError(ErrorCode.INTERNAL, f"{said}: {text}{why}", transient=False, status=status,
                            reason=FailureReason.BAD_REQUEST)
+
+
+class RepeatGuardCut(OllamaCallError):
+    """The stream ended without its final chunk: Ollama's runner stops a generation after more than 30
+    identical tokens in a row (llm/server.go) and ends the response cleanly. The model's output is
+    invalid (a loop); the identical call would loop again, so this is not transient."""
+
+    def __init__(self, model: str, partial_text: str) -> None:
+        super().__init__(ErrorCode.MODEL_OUTPUT_INVALID, f"model '{model}' fell into a repeat of the same token "
+                         "and Ollama's repeat guard cut the answer off", transient=False,
+                         reason=FailureReason.STREAM_CUT)
+        self.partial_text = partial_text
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    """requests wraps a read timeout during body iteration in ConnectionError(ReadTimeoutError)."""
+    if isinstance(exc, requests.ReadTimeout):
+        return True
+    return any(isinstance(arg, urllib3.exceptions.ReadTimeoutError) for arg in getattr(exc, "args", ()))
+
+
+def deadline_failure(model: str, role: str, base_url: str, when: str) -> OllamaCallError:
+    return OllamaCallError(ErrorCode.DEADLINE_EXCEEDED, f"request deadline passed {when} ({role} model "
+                           f"'{model}' at {base_url})", transient=False, reason=FailureReason.DEADLINE)
+
+
+def transport_failure(exc: requests.RequestException, *, model: str, role: str, base_url: str,
+                      deadline: Deadline | None, capped: bool, got_headers: bool, first_byte_timeout: float,
+                      read_timeout: float) -> OllamaCallError:
+    """A failed exchange: `capped` = the read timeout was the deadline's remainder; `got_headers` = the
+    first byte had arrived, so a timeout is a stalled stream, not a long load or slot wait."""
+    where = f"Ollama at {base_url}"
+    if isinstance(exc, requests.ConnectTimeout):
+        if capped and (deadline is None or deadline.remaining() < 0.05):
+            return deadline_failure(model, role, base_url, "while connecting")
+        return OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"connect timeout to {where}", transient=True,
+                               reason=FailureReason.CONNECT_TIMEOUT)
+    if _is_read_timeout(exc):
+        # Our read timeout was the deadline's remaining time: the request is out of time, not Ollama.
+        if (capped and not got_headers) or (deadline is not None and deadline.remaining() < 0.05):
+            return deadline_failure(model, role, base_url, "waiting for the model's answer")
+        if not got_headers:
+            return OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"{where} sent no first byte in "
+                                   f"{first_byte_timeout}s (model load, slot wait and prompt)", transient=True,
+                                   reason=FailureReason.FIRST_BYTE_TIMEOUT)
+        return OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"{where} sent nothing for {read_timeout}s between "
+                               "tokens (read timeout)", transient=True, reason=FailureReason.READ_TIMEOUT)
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+        return OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"connection to {where} broke during the answer",
+                               transient=True, reason=FailureReason.CONNECTION)
+    if isinstance(exc, requests.ConnectionError):
+        detail = "connection refused" if "refused" in str(exc).lower() else "connection failed"
+        return OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"cannot reach {where}: {detail}", transient=True,
+                               reason=FailureReason.CONNECTION)
+    return OllamaCallError(ErrorCode.INTERNAL, f"HTTP client error talking to {where}: {type(exc).__name__}",
+                           transient=False, reason=FailureReason.OTHER)

@@ -25,8 +25,8 @@ from ..metrics import Metrics
 from .api import CallDefaults, ChatRequest, GenerateRequest, Message, encode_image
 from .base import Generation, ModelCallError, ResultT
 from .cache import ResultCache
-from .client import OllamaClient, RepeatGuardCut
-from .failures import FailureReason, OllamaCallError
+from .client import OllamaClient
+from .failures import FailureReason, OllamaCallError, RepeatGuardCut
 from .names import is_valid_model_name
 from .prompts import (
     JSON_SYSTEM,
