@@ -117,3 +117,27 @@ def test_array_and_image_turns_agree(rotation):
     image.putpixel((0, 0), (255, 0, 0))
     turned = upright_image(image, rotation)
     assert np.array_equal(np.asarray(turned), rotate_array(np.asarray(image), rotation))
+
+
+@pytest.mark.parametrize("flag", [6, 3])
+def test_label_with_a_wrong_exif_flag_is_parsed_through_the_pipeline(flag):
+    """The whole photo path (intake, OCR, classifier, parser) on a real label whose JPEG carries a flag its
+    upright pixels contradict: the kind and the values are those of the upright label."""
+    from models_processor.deadline import Deadline
+    from models_processor.llm.base import UnconfiguredModel
+    from models_processor.messages import Request, Source
+    from models_processor.metrics import Metrics
+    from models_processor.pipeline.photo import PhotoPipeline
+    from tests.unit.photo_support import SAMPLES, ground_truth, pipeline_settings
+
+    name = "nutrition_cranberry_juice.jpg"
+    with Image.open(SAMPLES / name) as raw:
+        upright = raw.convert("RGB")
+    pipeline = PhotoPipeline(pipeline_settings(None), shared_rapid_engine(), UnconfiguredModel("vision", "X", "m"),
+                             Metrics(), use_llm=False)
+    request = Request(user_email="u@example.com", photo=jpeg(upright, flag))
+    response = pipeline.run(request, request_id="r-exif", deadline=Deadline.after(120))
+    assert response.kind is not None and response.kind.value == "nutrition_label"
+    for field, value in ground_truth()[name]["expected"].items():
+        assert response.result[field] == value, field
+        assert response.sources[field] is Source.OCR, field
