@@ -8,6 +8,7 @@ import base64
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 _FOREVER = float("inf")
@@ -370,3 +371,42 @@ class RecordedRequest:
     started_at: float
     ended_at: float | None = None
     status: int | None = None  # HTTP status sent (None: no response, e.g. hang or disconnect)
+
+
+# --------------------------------------------------------------------------- scripted replies
+
+FAULTS = (None, "invalid_json", "truncated", "empty_ws", "hang", "error_before", "error_after",
+          "status_503", "status_500", "repeat_cut")
+_CHUNK_CHARS = 4  # streamed text is split into chunks this long, like a few tokens each
+
+
+@dataclass
+class Reply:
+    """One scripted answer, consumed FIFO by the next generate/chat call that generates."""
+
+    text: str | None = None  # response/message content; None = responder / default responder
+    done_reason: str = "stop"
+    fault: str | None = None  # one of FAULTS, see module docs in the brief
+    delay_s: float | None = None  # overrides latency_s for this reply
+    eval_count: int = 10
+    prompt_eval_count: int = 20
+    error: str | None = None  # message for error_before / error_after (default: runner error text)
+
+    def __post_init__(self) -> None:
+        if self.fault not in FAULTS:
+            raise ValueError(f"unknown fault {self.fault!r}; expected one of {FAULTS}")
+
+
+def _faulty_text(reply: Reply, text: str) -> tuple[str, str]:
+    """(content, done_reason) for the content faults."""
+    if reply.fault == "invalid_json":
+        return (reply.text or '{"answer": "stand-in", "broken": }'), reply.done_reason
+    if reply.fault == "truncated":
+        return text[: max(1, len(text) // 2)], "length"
+    if reply.fault == "empty_ws":
+        return "{}" + "\n \n \n" * 200, reply.done_reason
+    return text, reply.done_reason
+
+
+def _now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
