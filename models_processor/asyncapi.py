@@ -32,6 +32,8 @@ RESPONSE_HEADERS: dict[str, str] = {
     "request_id": "the request id (also the record key)",
     "content-type": "always application/json",
     "schema-version": f"version of the answer's shape, currently {SCHEMA_VERSION}",
+    "traceparent": "W3C Trace Context: the request's trace (or one started for it), the service's span as parent",
+    "tracestate": "W3C Trace Context: the request's, unchanged, when it had one",
 }
 DLQ_HEADERS: dict[str, str] = {
     "x-error-code": "the error code the requester was answered with",

@@ -13,6 +13,8 @@ from typing import TextIO
 
 # The request being processed by this thread (worker threads set it around each job).
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+# Its W3C trace id (tracecontext.py), when the request has one.
+_trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace_id", default=None)
 
 # LogRecord attributes that are not "extra" fields.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
@@ -27,6 +29,15 @@ def request_context(request_id: str) -> Iterator[None]:
         _request_id.reset(token)
 
 
+@contextlib.contextmanager
+def trace_context(trace_id: str | None) -> Iterator[None]:
+    token = _trace_id.set(trace_id)
+    try:
+        yield
+    finally:
+        _trace_id.reset(token)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request_id, and any `extra=` fields."""
 
@@ -38,6 +49,9 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "request_id": getattr(record, "request_id", None) or _request_id.get(),
         }
+        trace_id = _trace_id.get()
+        if trace_id:
+            entry["trace_id"] = trace_id
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value

@@ -167,9 +167,11 @@ class Response(BaseModel):
                    error=ErrorBody(code=error.code, message=error.message, retryable=error.retryable))
 
 
-def response_headers(request_id: str) -> list[tuple[str, bytes]]:
+def response_headers(request_id: str, trace: list[tuple[str, bytes]] | None = None) -> list[tuple[str, bytes]]:
+    """`trace`: the traceparent/tracestate headers of the request's trace (tracecontext.answer_headers)."""
     return [
         ("request_id", request_id.encode()),
         ("content-type", b"application/json"),
         ("schema-version", SCHEMA_VERSION.encode()),
+        *(trace or []),
     ]

@@ -34,6 +34,7 @@ from ..health_state import HealthState
 from ..logs import request_context
 from ..metrics import Metrics
 from ..pipeline.requests import Inbound, Processed, request_id_of
+from ..tracecontext import trace_scope, with_traceparent
 from ..workers import WorkerPool
 from .attempts import AttemptLog, default_directory
 from .backpressure import Backpressure
@@ -200,7 +201,7 @@ class Dispatcher:
     def _accept(self, message: Message, tp: TP, offset: int) -> None:
         _, timestamp_ms = message.timestamp()
         source = SourceInfo(topic=tp[0], partition=tp[1], offset=offset, timestamp_ms=timestamp_ms,
-                            key=message.key(), value=message.value(), headers=_headers(message))
+                            key=message.key(), value=message.value(), headers=with_traceparent(_headers(message)))
         inbound = Inbound(key=source.key, value=source.value, topic=tp[0], partition=tp[1], offset=offset)
         request_id = request_id_of(inbound)
         admission = admit(message.timestamp(), request_deadline_s=self._settings.request_deadline_seconds,
@@ -237,7 +238,8 @@ class Dispatcher:
     def _work(self, job: Job, inbound: Inbound) -> None:
         """Runs on a worker thread: process, then hand the result back. Never touches Kafka."""
         try:
-            processed = self._processor.process(inbound, job.deadline)
+            with trace_scope(job.source.headers):
+                processed = self._processor.process(inbound, job.deadline)
         except BaseException:  # the processor answers its own errors; anything else is a bug
             log.exception("processor raised", extra={"request_id": job.request_id})
             processed = job.failed(ProcessingError(ErrorCode.INTERNAL, "internal error"))

@@ -10,6 +10,7 @@ from ..config import Settings
 from ..errors import ProcessingError
 from ..messages import response_headers
 from ..pipeline.requests import Processed
+from ..tracecontext import answer_headers
 
 Headers = list[tuple[str, bytes]]
 
@@ -65,7 +66,7 @@ def outputs_for(settings: Settings, processed: Processed, source: SourceInfo, at
             topic=response_topic(settings, processed),
             key=processed.request_id.encode(),
             value=processed.response.to_bytes(),
-            headers=response_headers(processed.request_id),
+            headers=response_headers(processed.request_id, answer_headers(source.headers)),
             request_id=processed.request_id,
             source=source,
         ))

@@ -58,7 +58,8 @@ def replacement(settings: Settings, record: OutputRecord, error: KafkaError) -> 
         problem = ProcessingError(ErrorCode.INTERNAL, f"the answer is {len(record.value)} bytes, above the "
                                   "message size limit of its topic")
         value = Response.failure(user_email="", request_id=record.request_id, error=problem).to_bytes()
-        return dataclasses.replace(record, value=value, headers=response_headers(record.request_id))
+        trace = [(k, v) for k, v in record.headers if k in ("traceparent", "tracestate")]
+        return dataclasses.replace(record, value=value, headers=response_headers(record.request_id, trace))
     if record.source is None:
         return None
     problem = ProcessingError(ErrorCode.INTERNAL, f"the answer could not be delivered to topic "

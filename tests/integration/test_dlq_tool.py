@@ -13,6 +13,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from models_processor import tracecontext
 from models_processor.dlq.command import add_arguments, run
 from models_processor.errors import ErrorCode
 from models_processor.llm.base import ModelCallError
@@ -20,6 +21,10 @@ from testkit.fakes.models import ScriptedTextModel
 from testkit.harness import InProcessService, ResponseReader, create_output_topics, make_settings, text_request
 
 pytestmark = pytest.mark.broker
+
+
+# A valid W3C traceparent: the service keeps it (an invalid one is replaced by a new trace).
+_TRACEPARENT = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 def _dlq(settings, capsys, *argv: str) -> tuple[int, dict]:
@@ -78,7 +83,7 @@ def test_dlq_stats_and_replay_bring_failed_requests_back(kafka_bootstrap, kafka_
         producer = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})
         for i in range(4):
             producer.produce(topic, key=f"down-{i}".encode(), value=text_request(f"question {i}"),
-                             headers=[("traceparent", b"00-abc-def-01"), ("origin", f"app-{i}".encode())])
+                             headers=[("traceparent", _TRACEPARENT), ("origin", f"app-{i}".encode())])
         producer.produce(topic, key=b"down-big", value=text_request(long_prompt),
                          headers=[("origin", b"app-big")])
         producer.produce(topic, key=b"stale-1", value=text_request("stale question"), timestamp=old_ms)
@@ -134,12 +139,15 @@ def test_dlq_stats_and_replay_bring_failed_requests_back(kafka_bootstrap, kafka_
         assert len(replayed) == 5
         big = next(m for m in replayed if m.key() == b"down-big")
         assert json.loads(big.value())["prompt"] == long_prompt
-        assert big.headers() == [("origin", b"app-big"), ("x-replay-count", b"1")]
+        # It came without a traceparent: the trace the service started for it travels with the replay.
+        origin, started, count = big.headers()
+        assert origin == ("origin", b"app-big") and count == ("x-replay-count", b"1")
+        assert started[0] == "traceparent" and tracecontext.parse(started[1]) is not None
         for message in (m for m in replayed if m.key() != b"down-big"):
             i = message.key().decode().split("-")[1]
             headers = message.headers()
             # The original key, value and headers, in order, plus the replay count; no DLQ headers.
-            assert headers == [("traceparent", b"00-abc-def-01"), ("origin", f"app-{i}".encode()),
+            assert headers == [("traceparent", _TRACEPARENT), ("origin", f"app-{i}".encode()),
                                ("x-replay-count", b"1")]
             assert json.loads(message.value())["prompt"] == f"question {i}"
 
