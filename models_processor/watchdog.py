@@ -22,13 +22,15 @@ class HangWatchdog:
         self._limit_s = limit_s
         self._exit_code = exit_code
         self._lock = threading.Lock()
-        self._armed: tuple[str, float] | None = None
+        self._armed: tuple[str, float, float] | None = None  # (call, deadline, limit)
         self._thread: threading.Thread | None = None
 
     @contextlib.contextmanager
-    def guard(self, call: str) -> Iterator[None]:
+    def guard(self, call: str, limit_s: float | None = None) -> Iterator[None]:
+        """Exit the process if the block outlives `limit_s` (the watchdog's own limit by default)."""
+        limit = self._limit_s if limit_s is None else limit_s
         with self._lock:
-            self._armed = (call, time.monotonic() + self._limit_s)
+            self._armed = (call, time.monotonic() + limit, limit)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._watch, name="hang-watchdog", daemon=True)
                 self._thread.start()
@@ -45,7 +47,7 @@ class HangWatchdog:
                 armed = self._armed
             if armed is not None and time.monotonic() > armed[1]:
                 log.critical("blocking call hung past its limit; exiting so that a restart recovers",
-                             extra={"call": armed[0], "limit_s": self._limit_s})
+                             extra={"call": armed[0], "limit_s": armed[2]})
                 for handler in logging.getLogger().handlers:
                     handler.flush()
                 os._exit(self._exit_code)

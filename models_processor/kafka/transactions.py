@@ -32,11 +32,19 @@ log = logging.getLogger(__name__)
 
 TP = tuple[str, int]
 
-TXN_TIMEOUT_S = 30.0
+# init_transactions is not retried (a failure stops the process), and a new instance waits in it for its
+# predecessor's open transaction to be aborted: it keeps a long timeout.
+TXN_INIT_TIMEOUT_S = 30.0
+# The calls of each transaction (send_offsets_to_transaction, commit_transaction, abort_transaction) take
+# milliseconds on a healthy broker. Past their timeout librdkafka returns a retriable _TIMED_OUT and the
+# same call, made again, resumes where it was (rdkafka.h): a short timeout loses nothing, it only returns
+# control sooner. librdkafka caps it at transaction.timeout.ms anyway.
+TXN_CALL_TIMEOUT_S = 10.0
 # librdkafka can block in a transactional call past its timeout, for ever: send_offsets_to_transaction
 # after a broker restart was seen stuck for minutes (confluentinc/librdkafka#5456, #5511). Nothing in this
 # process can unblock it. Past the call's own timeout plus this margin the process exits; the new
-# instance's init_transactions fences this one and aborts its open transaction.
+# instance's init_transactions fences this one and aborts its open transaction, so nothing it wrote
+# reaches read_committed readers (docs/guarantees.md).
 TXN_HANG_MARGIN_S = 5.0
 TXN_HANG_EXIT_CODE = 70
 TXN_INTERVAL_S = 0.05
@@ -85,7 +93,7 @@ class ExactlyOnceCheckpoint:
         self._consumer = consumer
         self._settings = settings
         self._metrics = metrics
-        self._watchdog = HangWatchdog(TXN_TIMEOUT_S + TXN_HANG_MARGIN_S, exit_code=TXN_HANG_EXIT_CODE)
+        self._watchdog = HangWatchdog(TXN_CALL_TIMEOUT_S + TXN_HANG_MARGIN_S, exit_code=TXN_HANG_EXIT_CODE)
         self._queued = _Batch()
         self._open: _Batch | None = None  # the batch of the transaction under way
         self._stage = _Stage.BEGIN
@@ -95,8 +103,8 @@ class ExactlyOnceCheckpoint:
         self._last_commit = 0.0
 
     def start(self) -> None:
-        with self._guard("init_transactions"):
-            self._producer.init_transactions(TXN_TIMEOUT_S)
+        with self._watchdog.guard("init_transactions", TXN_INIT_TIMEOUT_S + TXN_HANG_MARGIN_S):
+            self._producer.init_transactions(TXN_INIT_TIMEOUT_S)
 
     def release(self, tp: TP, next_offset: int, records: Sequence[OutputRecord]) -> None:
         self._queued.records.setdefault(tp, []).extend(records)
@@ -180,10 +188,10 @@ class ExactlyOnceCheckpoint:
             offsets = [TopicPartition(t, p, o) for (t, p), o in batch.offsets.items()]
             with self._guard(_Stage.OFFSETS.value):
                 self._producer.send_offsets_to_transaction(offsets, self._consumer.consumer_group_metadata(),
-                                                           TXN_TIMEOUT_S)
+                                                           TXN_CALL_TIMEOUT_S)
             self._stage = _Stage.COMMIT
         with self._guard(_Stage.COMMIT.value):
-            self._producer.commit_transaction(TXN_TIMEOUT_S)
+            self._producer.commit_transaction(TXN_CALL_TIMEOUT_S)
 
     def _produce_all(self, batch: _Batch) -> None:
         for tp, records in batch.records.items():
@@ -237,7 +245,7 @@ class ExactlyOnceCheckpoint:
         for _ in range(_ABORT_ATTEMPTS):
             try:
                 with self._guard("abort_transaction"):
-                    self._producer.abort_transaction(TXN_TIMEOUT_S)
+                    self._producer.abort_transaction(TXN_CALL_TIMEOUT_S)
                 return
             except KafkaException as exc:
                 error = exc.args[0]
