@@ -151,10 +151,10 @@ def burst(bootstrap: str, topics: Topics, label: str, n: int, timeout: float) ->
 
 
 def run_service(bootstrap: str, url: str, label: str, n: int, partitions: int, parallel: int,
-                bound: float) -> RunFigures:
+                bound: float, overrides: dict[str, str] | None = None) -> RunFigures:
     topics = Topics.fresh(bootstrap, label, partitions)
-    env = topics.env(bootstrap, OLLAMA_HOST=url, OLLAMA_MODEL=MODEL, RESULT_CACHE_SIZE="0", LOG_LEVEL="WARNING",
-                     **service_env("auto", parallel))
+    env = topics.env(bootstrap, OLLAMA_HOST=url, OLLAMA_MODEL=MODEL, RESULT_CACHE_SIZE="0",
+                     **{**service_env("auto", parallel), **(overrides or {})})
     proc = Processor(env, label).start()
     try:
         warm_up(bootstrap, topics, partitions, 1, lambda: True)
@@ -188,6 +188,13 @@ def run_peer(python: Path, app: str, bootstrap: str, url: str, label: str, n: in
     return result
 
 
+def setting_value(text: str, parallel: int) -> str:
+    """A variant's value with {P} as the slots; "{P}+2" adds up."""
+    text = text.replace("{P}", str(parallel))
+    parts = text.split("+")
+    return str(sum(int(p) for p in parts)) if len(parts) > 1 and all(p.isdigit() for p in parts) else text
+
+
 def run_config(python: Path | None, bootstrap: str, L: float, P: int, args: argparse.Namespace) -> dict:
     bound = P / L
     standin = OllamaStandIn(models=(MODEL,), num_parallel=P, latency_s=L)
@@ -197,13 +204,17 @@ def run_config(python: Path | None, bootstrap: str, L: float, P: int, args: argp
     try:
         print(f"[L={L}s P={P}] direct ...", file=sys.stderr)
         results["direct"] = run_direct(url, P, max(5, int(2 / L)))
-        for scenario in args.only:
+        for scenario in [*args.only, *args.variants]:
             n = args.requests if scenario != "quix-1" else max(30, min(args.requests, int(10 / L)))
             print(f"[L={L}s P={P}] {scenario} ({n} requests) ...", file=sys.stderr)
-            label = f"peers-{scenario}-{tag}"
+            label = "peers-" + "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{scenario}-{tag}")
             try:
                 if scenario == "service":
                     results[scenario] = run_service(bootstrap, url, label, n, args.partitions, P, bound)
+                elif scenario in args.variants:  # the service with some settings changed (investigations)
+                    overrides = {k: setting_value(v, P) for k, v in args.variants[scenario].items()}
+                    results[scenario] = run_service(bootstrap, url, label, n, args.partitions, P, bound, overrides)
+                    results[scenario].extra["settings"] = overrides
                 elif scenario == "faust":
                     assert python is not None
                     concurrency = args.faust_concurrency or 2 * P
@@ -264,7 +275,14 @@ def main() -> int:
     parser.add_argument("--faust-concurrency", type=int, default=0, help="Faust agent concurrency (default 2 x P)")
     parser.add_argument("--venv", type=Path, default=OUT_DIR / "peers-venv")
     parser.add_argument("--only", type=lambda s: [x for x in s.split(",") if x], default=list(SCENARIOS))
+    parser.add_argument("--service-variant", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                        help="also run the service with these settings ({P} = the slots), e.g. "
+                             "'cap+2:OLLAMA_MAX_IN_FLIGHT={P}+2'; repeatable")
     args = parser.parse_args()
+    args.variants = {}
+    for spec in args.service_variant:
+        name, _, pairs = spec.partition(":")
+        args.variants[name] = dict(pair.split("=", 1) for pair in pairs.split(",") if pair)
     unknown = set(args.only) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios {sorted(unknown)}")

@@ -5,6 +5,7 @@ Reads (each optional; a missing one gives a line saying how to produce it):
   bench/out/throughput.json    bench/throughput.py: service vs naive loop at L=200 ms and L=0, targets
   bench/out/ollama_slots.json  bench/ollama_slots.py: slot occupancy, cache-hit latency
   bench/out/ollama_real.json   bench/ollama_real.py: service vs naive loop against a real Ollama (bench/report_real.py)
+  bench/out/peers.json         bench/peers.py: the service vs Faust-streaming and Quix Streams (bench/report_peers.py)
   bench/out/faults.json        bench/faults/run.py: the fault table
   bench/out/soak.json          bench/soak.py: the soak run
   bench/out/accuracy.json      bench/accuracy.py --json: parser accuracy on tests/samples
@@ -34,6 +35,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from bench.report_peers import peers_section  # noqa: E402
 from bench.report_real import real_ollama_headline, real_ollama_section  # noqa: E402
 
 PRODUCE = {
@@ -440,6 +442,7 @@ def main() -> int:
     doc += throughput_section(data["throughput"])
     doc += slots_section(data["ollama_slots"])
     doc += real_ollama_section(load(args.out_dir, "ollama_real"))
+    doc += peers_section(load(args.out_dir, "peers"))
     doc += faults_section(data["faults"])
     doc += generic_section("Soak (`bench/soak.py`)", "soak", data["soak"])
     doc += quality_section(data["accuracy"], data["ocr_speed"])

@@ -1,0 +1,46 @@
+"""The peers section of docs/BENCHMARKS.md, from bench/out/peers.json (bench/peers.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PRODUCE = "`.venv/bin/python -m bench.peers`"
+NAMES = {"direct": "direct calls (P threads, no Kafka)", "service": "**models-processor, defaults**",
+         "faust": "Faust-streaming, one agent", "quix-1": "Quix Streams, 1 process",
+         "quix-N": "Quix Streams, 1 process per partition"}
+
+
+def _row(name: str, r: dict[str, Any]) -> list[str]:
+    per = r["extra"].get("rss_per_process_mb", [])
+    label = NAMES.get(name, name)
+    if name == "faust":
+        label += f" (concurrency {r['extra'].get('concurrency')})"
+    return [label, f"{r['answered'] - r['errors']}/{r['requests']}", f"{r['rps']:.1f}", f"{r['vs_bound']:.2f}",
+            f"{r['vs_direct']:.2f}", f"{r['p50_ms']:.0f}", f"{r['p99_ms']:.0f}",
+            (f"{max(per):.0f}" + (f" × {len(per)}" if len(per) > 1 else "")) if per else "–",
+            f"{sum(per):.0f}" if per else "–"]
+
+
+def peers_section(data: dict[str, Any] | None) -> list[str]:
+    out = ["## Against Faust-streaming and Quix Streams (`bench/peers.py`)", ""]
+    if data is None:
+        return [*out, f"_No `bench/out/peers.json`: run {PRODUCE}._", ""]
+    m, p = data.get("machine", {}), data.get("params", {})
+    out += [f"Run: {m.get('date')}; load average {m.get('loadavg_1m', 0):.1f} at the start, "
+            f"{data.get('loadavg_end', 0):.1f} at the end (other work shared the 2 cores). One broker, one stand-in "
+            f"per configuration, {p.get('partitions')} partitions, {p.get('requests')} requests per scenario (Quix with "
+            "one process: about 10 s of work), one run (no medians). The same job everywhere: read a JSON "
+            "request, call /api/generate, write the answer keyed by the request id. The service runs at its "
+            "defaults, told only the server's `OLLAMA_NUM_PARALLEL`; Faust's agent concurrency is "
+            f"{p.get('faust_concurrency')}. × direct = against P threads calling the stand-in directly in the "
+            "same minute: what the loaded machine allowed.", ""]
+    header = ["scenario", "ok", "req/s", "× P/L", "× direct", "p50 ms", "p99 ms", "peak RSS MB per process",
+              "RSS MB total"]
+    for config in data["configs"]:
+        out += [f"### L = {config['latency_s'] * 1000:.0f} ms, P = {config['parallel']} "
+                f"(ceiling P/L = {config['bound_rps']:.0f} req/s)", ""]
+        out += ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+        out += ["| " + " | ".join(_row(name, r)) + " |" for name, r in config["results"].items()]
+        out += [""]
+    out += [f"- {'PASS' if v['pass'] else '**FAIL**'} `{v['target']}`: {v['value']}" for v in data.get("verdicts", [])]
+    return [*out, ""]
