@@ -439,9 +439,9 @@ class FaultRun:
             OLLAMA_WARMUP="false", RESULT_CACHE_SIZE="0", PROCESSING_GUARANTEE=self.guarantee,
             OLLAMA_NUM_PARALLEL=str(self.num_parallel),  # the stand-in's slots: the client's in-flight cap
             CONCURRENT_REQUESTS=str(self.concurrency), REQUEST_DEADLINE_SECONDS=str(self.deadline_s),
-            SHUTDOWN_GRACE_SECONDS=str(self.grace_s), LOG_LEVEL="INFO",
+            SHUTDOWN_GRACE_SECONDS=str(self.grace_s),
             **({"KAFKA_SESSION_TIMEOUT_MS": str(self.session_timeout_ms)} if self.session_timeout_ms else {}),
-            **self.extra_env)
+            **{"LOG_LEVEL": "INFO", **self.extra_env})  # extra_env may raise it (librdkafka debug is DEBUG)
         create_topics(self.bootstrap, {topic: self.partitions, self._env["TEXT_RESPONSE_TOPIC"]: self.partitions,
                                        self._env["PHOTO_RESPONSE_TOPIC"]: 1, self._env["DLQ_TOPIC"]: 1})
         self._ids = {f"r{i:05d}" for i in range(self.requests)}

@@ -51,12 +51,36 @@ def test_broker_stopped_and_restarted(tmp_path, guarantee):
     # (confluentinc/librdkafka#5456): the process then exits (code 70) once the call outlives its timeout,
     # the supervisor restarts it with the same TRANSACTIONAL_ID, and the new producer fences the old one.
     # Either way: nothing lost, nothing committed twice for read_committed readers, every offset committed.
+    # librdkafka's group debug lines are kept: a run that fails says why the group did not recover.
     report = _run("broker_restart", guarantee, tmp_path, None, requests=90, broker_down_s=3.0,
-                  recover_timeout_s=120.0)
-    _check(report)
-    assert report.answered_error == 0, report.summary()
-    exits = [e for e in report.unexpected_exits if " exit 70 " not in f"{e} "]
-    assert not exits, f"processor exits other than the transactional-hang watchdog: {report.unexpected_exits}"
+                  recover_timeout_s=120.0, extra_env={"KAFKA_DEBUG": "cgrp", "LOG_LEVEL": "DEBUG"})
+    try:
+        _check(report)
+        assert report.answered_error == 0, report.summary()
+        exits = [e for e in report.unexpected_exits if " exit 70 " not in f"{e} "]
+        assert not exits, f"processor exits other than the transactional-hang watchdog: {report.unexpected_exits}"
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{_group_story(Path(report.work_dir))}") from None
+
+
+# What the consumer group went through: the processors' rebalance lines and librdkafka's join states, and
+# the broker's coordinator lines (the test's tmp dir does not outlive later runs; the CI log does).
+_CGRP_TAGS = ("SESSTMOUT", "REBALANCE", "LOST", "CGRPJOINSTATE", "JOINGROUP", "SYNCGROUP", "ASSIGNDONE",
+              "REJOIN", "COMMIT", "CGRPTIMEOUT", "COORDSET", "COORDCLEAR", "HEARTBEAT")
+
+
+def _group_story(work_dir: Path, limit: int = 120) -> str:
+    lines = []
+    for path in sorted(work_dir.glob("processor-*.log")):
+        for entry in _json_lines(path):
+            msg = str(entry.get("msg", ""))
+            if msg.startswith("partitions ") or (entry.get("logger") == "librdkafka" and msg.startswith(_CGRP_TAGS)):
+                lines.append(f"{path.stem} {entry.get('ts', '')[11:23]} {msg[:220]}")
+    broker_log = work_dir / "kafka" / "logs" / "server.log"
+    if broker_log.exists():
+        lines += [f"broker {line[12:24]} {line[25:260]}" for line in broker_log.read_text(errors="replace").splitlines()
+                  if "GroupCoordinator" in line and "-g" in line and "fault-reader" not in line]
+    return "group story:\n" + "\n".join(lines[-limit:])
 
 
 @pytest.mark.parametrize("guarantee", ["exactly_once", "at_least_once"])
