@@ -22,6 +22,7 @@ from .kafka.stats import LagReporter
 from .metrics import Metrics
 from .pipeline.requests import PhotoRunner, RequestProcessor
 from .pipeline.text import TextPipeline
+from .tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ def run_service(settings: Settings, parts: Parts | None = None, *, install_signa
         http = HttpServer(app, host="0.0.0.0", port=settings.port, max_body_bytes=settings.inspector_max_bytes + 65536,
                           extra_threads=settings.inspector_concurrency)
     http.start()
+    Tracing.start(os.environ if environ is None else environ)  # spans only with OTEL_EXPORTER_OTLP_ENDPOINT
     if parts.prepare is not None:
         # Pulling or loading a model can take minutes: never hold the poll loop or liveness for it.
         threading.Thread(target=parts.prepare, name="model-prepare", daemon=True).start()
@@ -115,5 +117,6 @@ def run_service(settings: Settings, parts: Parts | None = None, *, install_signa
         Dispatcher(settings, processor, consumer, producer, parts.metrics, parts.health).run(stop)
     finally:
         http.close()
+        Tracing.stop()
     log.info("stopped")
     return 0

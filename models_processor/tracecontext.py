@@ -102,8 +102,15 @@ def answer_headers(source_headers: Sequence[tuple[str, bytes]] | None) -> list[t
 
 
 @contextlib.contextmanager
-def trace_scope(headers: Sequence[tuple[str, bytes]] | None) -> Iterator[TraceParent | None]:
-    """Log lines inside carry the request's trace_id."""
+def trace_scope(headers: Sequence[tuple[str, bytes]] | None, position: tuple[str, int] | None = None,
+                offset: int = -1) -> Iterator[TraceParent | None]:
+    """Log lines inside carry the request's trace_id; with span export on (tracing.py), the work inside is
+    the request's `consume` span ((topic, partition) and offset of the record as attributes)."""
+    from .tracing import span
+
     parent = of_headers(headers)
-    with trace_context(parent.trace_id if parent else None):
+    attributes: dict[str, str | int] = {"messaging.destination.name": position[0],
+                                        "messaging.kafka.partition": position[1],
+                                        "messaging.kafka.offset": offset} if position else {}
+    with trace_context(parent.trace_id if parent else None), span("consume", attributes, parent=parent):
         yield parent

@@ -17,6 +17,8 @@ from confluent_kafka import KafkaError, KafkaException, Message
 
 from ..config import Settings
 from ..metrics import Metrics
+from ..tracecontext import of_headers
+from ..tracing import span
 from .clients import ProducerClient
 from .jobs import Job, JobState
 from .routing import OutputRecord
@@ -47,7 +49,8 @@ class AnswerSender:
         job.state = JobState.PRODUCING
         job.unacked = len(job.records)
         for record in job.records:
-            self._produce(job, record, attempt=1)
+            with span("produce", {"topic": record.topic}, parent=of_headers(job.source.headers)):
+                self._produce(job, record, attempt=1)
 
     def serve_retries(self) -> None:
         now = time.monotonic()

@@ -238,7 +238,7 @@ class Dispatcher:
     def _work(self, job: Job, inbound: Inbound) -> None:
         """Runs on a worker thread: process, then hand the result back. Never touches Kafka."""
         try:
-            with trace_scope(job.source.headers):
+            with trace_scope(job.source.headers, job.tp, job.offset):
                 processed = self._processor.process(inbound, job.deadline)
         except BaseException:  # the processor answers its own errors; anything else is a bug
             log.exception("processor raised", extra={"request_id": job.request_id})

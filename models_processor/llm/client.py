@@ -26,6 +26,7 @@ from tenacity.stop import stop_base
 from ..deadline import Deadline
 from ..errors import ErrorCode
 from ..metrics import Metrics
+from ..tracing import span
 from .api import (
     AliasListResponse,
     ChatRequest,
@@ -114,13 +115,15 @@ class OllamaClient:
     # ------------------------------------------------------------------ generation
     def generate(self, request: GenerateRequest, *, deadline: Deadline) -> Generation:
         """POST /api/generate (streamed when request.stream)."""
-        return self._with_retries(lambda: self._complete("/api/generate", request, deadline, GenerateResponse),
-                                  deadline, "generate")
+        with span("model call", {"model": request.model, "server": self.base_url, "path": "/api/generate"}):
+            return self._with_retries(lambda: self._complete("/api/generate", request, deadline, GenerateResponse),
+                                      deadline, "generate")
 
     def chat(self, request: ChatRequest, *, deadline: Deadline) -> Generation:
         """POST /api/chat (streamed when request.stream)."""
-        return self._with_retries(lambda: self._complete("/api/chat", request, deadline, ChatResponse),
-                                  deadline, "chat")
+        with span("model call", {"model": request.model, "server": self.base_url, "path": "/api/chat"}):
+            return self._with_retries(lambda: self._complete("/api/chat", request, deadline, ChatResponse),
+                                      deadline, "chat")
 
     def warm_up(self, model: str, *, options: Options | None, keep_alive: KeepAlive | None,
                 think: bool | None = False, deadline: Deadline | None = None) -> Generation:

@@ -30,6 +30,7 @@ from ..parsing.classify import classify
 from ..parsing.nutrition import ParsedNutrition, parse_nutrition_label
 from ..parsing.recipe import ParsedRecipe, parse_recipe
 from ..schemas import CRITICAL_FIELDS, FoodResult, NutritionLabelResult, RecipeResult
+from ..tracing import span
 from .fallback import FallbackModels, FallbackOutcome, PhotoFallback, fallback_order
 from .merge import is_empty, keep_partial, merge
 
@@ -77,7 +78,8 @@ class PhotoPipeline:
             return _with_kind(ResultKind.FOOD, lambda: self._food(request, request_id, decoded.image, deadline, timer))
 
         deadline.check("ocr")
-        ocr = self._ocr.recognize(decoded.image)
+        with span("ocr"):
+            ocr = self._ocr.recognize(decoded.image)
         mark = timer.lap("ocr", mark)
         if request.kind is RequestKind.AUTO:
             verdict = classify(ocr)
@@ -94,7 +96,8 @@ class PhotoPipeline:
               deadline: Deadline, timer: _Timer) -> Response:
         """A recipe or a label: parse the OCR lines, then ask the fallback models for what is missing."""
         mark = time.monotonic()
-        parsed_result, found, partial = self._parse(kind, ocr)
+        with span("parse", {"kind": kind.value}):
+            parsed_result, found, partial = self._parse(kind, ocr)
         mark = timer.lap("parse", mark)
         critical = CRITICAL_FIELDS[kind.value]
         if self._use_llm:
