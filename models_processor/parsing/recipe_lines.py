@@ -67,34 +67,33 @@ def is_noise(line: OcrLine) -> bool:
 
 def running_lines(lines: Sequence[OcrLine]) -> set[int]:
     """Indexes of running headers/footers: in the page's top or bottom band, a page number beside a
-    capitalised chapter or book name, set apart from the text (smaller type, or a wide gap around it)."""
+    capitalised chapter or book name, set apart from the text (narrower type, or a wide gap around it)."""
     if len(lines) < 4:
         return set()
     top, bottom = min(ln.top for ln in lines), max(ln.bottom for ln in lines)
     band = MARGIN_BAND * (bottom - top)
     body = median(ln.height for ln in lines)
-    body_size = median(_size(ln) for ln in lines)
+    body_width = median(_char_width(ln) for ln in lines)
     out = set()
     for i, ln in enumerate(lines):
         text = clean(ln.text)
         m = RUNNING_LINE.match(text)
-        if m is None or not (ln.top <= top + band or ln.bottom >= bottom - band) or ln.height > 1.05 * body:
+        if m is None or not (ln.top <= top + band or ln.bottom >= bottom - band) or ln.height > 1.2 * body:
             continue
         words = re.sub(r"\d", "", text).split()
         if words and not words[0][:1].isupper():
             continue  # "2 carrots, diced" at the foot of a list
         gap = min((abs(o.top - ln.bottom) if o.top >= ln.bottom else abs(ln.top - o.bottom)
                    for o in lines if o is not ln), default=0.0)
-        if _size(ln) <= 0.8 * body_size or gap >= 2 * ln.height:
+        if _char_width(ln) <= 0.88 * body_width or gap >= 2 * ln.height:
             out.add(i)
     return out
 
 
-def _size(line: OcrLine) -> float:
-    """Type size from the box: height times average character width (box heights alone vary with
-    ascenders and padding)."""
-    chars = max(1, len(line.text.replace(" ", "")))
-    return line.height * min((line.right - line.left) / chars, line.height)
+def _char_width(line: OcrLine) -> float:
+    """Type size from the box's average character width: OCR pads small print more than body text in
+    height, so heights hide the difference while widths keep it."""
+    return (line.right - line.left) / max(1, len(line.text.replace(" ", "")))
 
 
 def starts_with_unit(text: str) -> bool:
