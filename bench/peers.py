@@ -9,7 +9,8 @@ fixed latency L with P parallel slots, so the model-bound ceiling is P/L request
   service    `python -m models_processor run` at its DEFAULT settings; the deployment gives it the server's
              OLLAMA_NUM_PARALLEL=P (CONCURRENT_REQUESTS unset: auto)
   faust      bench/peer_apps/faust_job.py: one agent, concurrency=--faust-concurrency (default 2 x P, the
-             service's own worker count; Faust's default is 1), aiohttp for the call
+             service's own worker count; Faust's default is 1), aiohttp for the call, stream:false
+  faust-stream  the same agent streaming the tokens (stream:true), as the service does
   quix-1     bench/peer_apps/quix_job.py: one process (Quix handles one message at a time per process)
   quix-N     the same, one process per partition (N = partitions) in one consumer group
 
@@ -63,7 +64,7 @@ from testkit.fakes.ollama_server import OllamaStandIn
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ROOT / "bench" / "peer_apps"
 REQUIREMENTS = ROOT / "bench" / "requirements-peers.txt"
-SCENARIOS = ("service", "faust", "quix-1", "quix-N")
+SCENARIOS = ("service", "faust", "faust-stream", "quix-1", "quix-N")
 
 
 def peers_python(venv: Path) -> Path:
@@ -215,11 +216,12 @@ def run_config(python: Path | None, bootstrap: str, L: float, P: int, args: argp
                     overrides = {k: setting_value(v, P) for k, v in args.variants[scenario].items()}
                     results[scenario] = run_service(bootstrap, url, label, n, args.partitions, P, bound, overrides)
                     results[scenario].extra["settings"] = overrides
-                elif scenario == "faust":
+                elif scenario in ("faust", "faust-stream"):
                     assert python is not None
                     concurrency = args.faust_concurrency or 2 * P
                     results[scenario] = run_peer(python, "faust_job.py", bootstrap, url, label, n, args.partitions,
-                                                 1, bound, {"PEER_CONCURRENCY": str(concurrency)})
+                                                 1, bound, {"PEER_CONCURRENCY": str(concurrency),
+                                                            "PEER_STREAM": "1" if scenario == "faust-stream" else "0"})
                     results[scenario].extra["concurrency"] = concurrency
                 else:
                     assert python is not None
@@ -260,7 +262,7 @@ def verdicts(configs: list[dict]) -> list[dict]:
         svc = res["service"]["rps"]
         out.append({"target": f"{where}: service at defaults >= 0.95 x P/L", "value": round(svc / config["bound_rps"], 3),
                     "pass": svc / config["bound_rps"] >= 0.95})
-        for peer in ("faust", "quix-N", "quix-1"):
+        for peer in ("faust", "faust-stream", "quix-N", "quix-1"):
             if peer in res:
                 ratio = svc / res[peer]["rps"] if res[peer]["rps"] else math.inf
                 out.append({"target": f"{where}: service ahead of {peer}", "value": round(ratio, 3), "pass": ratio > 1.0})

@@ -6,14 +6,15 @@ from typing import Any
 
 PRODUCE = "`.venv/bin/python -m bench.peers`"
 NAMES = {"direct": "direct calls (P threads, no Kafka)", "service": "**models-processor, defaults**",
-         "faust": "Faust-streaming, one agent", "quix-1": "Quix Streams, 1 process",
+         "faust": "Faust-streaming, one agent", "faust-stream": "Faust-streaming, one agent, streamed calls",
+         "quix-1": "Quix Streams, 1 process",
          "quix-N": "Quix Streams, 1 process per partition"}
 
 
 def _row(name: str, r: dict[str, Any]) -> list[str]:
     per = r["extra"].get("rss_per_process_mb", [])
     label = NAMES.get(name, name)
-    if name == "faust":
+    if name.startswith("faust"):
         label += f" (concurrency {r['extra'].get('concurrency')})"
     return [label, f"{r['answered'] - r['errors']}/{r['requests']}", f"{r['rps']:.1f}", f"{r['vs_bound']:.2f}",
             f"{r['vs_direct']:.2f}", f"{r['p50_ms']:.0f}", f"{r['p99_ms']:.0f}",

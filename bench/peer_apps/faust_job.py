@@ -20,6 +20,9 @@ GROUP = os.environ["PEER_GROUP"]
 OLLAMA = os.environ["PEER_OLLAMA"]
 MODEL = os.environ["PEER_MODEL"]
 CONCURRENCY = int(os.environ["PEER_CONCURRENCY"])
+# stream:false is the idiomatic call; PEER_STREAM=1 streams the tokens as the service does (it needs them to
+# tell a stalled generation from a slow one), to show what streaming itself costs.
+STREAM = os.environ.get("PEER_STREAM") == "1"
 
 app = faust.App(GROUP, broker=f"kafka://{BOOTSTRAP}", value_serializer="raw", key_serializer="raw",
                 consumer_auto_offset_reset="earliest", web_enabled=False, topic_disable_leader=True,
@@ -33,10 +36,19 @@ async def generate(prompt: str) -> dict:
     global session
     if session is None:
         session = aiohttp.ClientSession()
-    body = {"model": MODEL, "prompt": prompt, "stream": False}
+    body = {"model": MODEL, "prompt": prompt, "stream": STREAM}
     async with session.post(f"{OLLAMA}/api/generate", json=body) as resp:
         resp.raise_for_status()
-        return await resp.json()
+        if not STREAM:
+            return await resp.json()
+        parts = []
+        async for line in resp.content:
+            if line.strip():
+                chunk = json.loads(line)
+                parts.append(chunk.get("response", ""))
+                if chunk.get("done"):
+                    return {**chunk, "response": "".join(parts)}
+        raise RuntimeError("stream ended without a final chunk")
 
 
 @app.agent(requests_topic, concurrency=CONCURRENCY)
