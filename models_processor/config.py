@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .llm.api import keep_alive_value
@@ -25,6 +25,13 @@ class ProcessingGuarantee(StrEnum):
 class OcrEngineName(StrEnum):
     RAPIDOCR = "rapidocr"
     PADDLEOCR = "paddleocr"
+
+
+class LlmBackend(StrEnum):
+    """The API a role's model server speaks (llm/openai_compat.py for openai)."""
+
+    OLLAMA = "ollama"
+    OPENAI = "openai"
 
 
 class ConfigError(Exception):
@@ -94,6 +101,9 @@ class Settings(BaseSettings):
     ollama_num_ctx: int = Field(4096, ge=512, description="kept constant so the model is never reloaded")
     ollama_num_parallel: int = Field(1, ge=1, description="the model server's parallel slots per model (Ollama's own variable)")
     ollama_max_in_flight: int = Field(0, ge=0, description="cap on concurrent calls per model server (0 = its parallel slots)")
+    llm_vision_backend: LlmBackend = Field(LlmBackend.OLLAMA, description="ollama, or openai: OLLAMA_VISION_HOST is an OpenAI-compatible server (vLLM, llama.cpp, Ollama's /v1)")
+    llm_text_backend: LlmBackend = Field(LlmBackend.OLLAMA, description="ollama, or openai: OLLAMA_TEXT_HOST is an OpenAI-compatible server")
+    openai_api_key: SecretStr = Field(SecretStr(""), description="bearer token for the openai backend (from a Secret; never logged)")
     llm_think: bool = Field(False, description="let thinking models think (think: true); off spends num_predict on the answer")
     llm_temperature: float = Field(0.0, ge=0, le=2, description="model option temperature")
     llm_num_predict: int = Field(1024, ge=16, description="model option num_predict (max output tokens)")

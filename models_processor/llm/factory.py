@@ -17,6 +17,7 @@ from ..concurrency import in_flight_cap, worker_count
 from ..config import ConfigError, Settings
 from ..metrics import Metrics
 from .api import CallDefaults, Options, keep_alive_value
+from .backend_select import with_openai_backends
 from .base import ModelServerProbe, TextModel, UnconfiguredModel, VisionModel
 from .cache import ResultCache
 from .client import OllamaClient
@@ -121,4 +122,5 @@ def build_models(settings: Settings, metrics: Metrics, session: requests.Session
         probes.append(text)
 
     probes.extend(servers)
-    return ModelSet(vision=vision, text=text, probes=probes, servers=servers, structured_text=structured_text)
+    models = ModelSet(vision=vision, text=text, probes=probes, servers=servers, structured_text=structured_text)
+    return with_openai_backends(settings, metrics, models)  # roles with LLM_*_BACKEND=openai
