@@ -171,7 +171,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _deadlines_nest(self) -> Settings:
         # The model call must end before the request deadline, which must end well before librdkafka
-        # would evict the consumer (lessons: never let processing outlive max.poll.interval.ms).
+        # would evict the consumer (docs/guarantees.md: processing never outlives max.poll.interval.ms).
         if self.request_deadline_seconds * 1000 >= self.max_poll_interval_ms:
             raise ValueError(
                 "REQUEST_DEADLINE_SECONDS must be below MAX_POLL_INTERVAL_MS "

@@ -1,4 +1,4 @@
-"""Wire models: requests read from Kafka, responses and error answers written back (design.md)."""
+"""Wire models: requests read from Kafka, responses and error answers written back (docs/contracts.md)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ class Request(BaseModel):
 
 
 def decode_request(value: bytes | None, *, max_bytes: int) -> Request:
-    """Bytes of a Kafka value -> Request, or a ProcessingError with the code design.md names."""
+    """Bytes of a Kafka value -> Request, or a ProcessingError with the code docs/contracts.md names."""
     if value is None or len(value) == 0:
         raise ProcessingError(ErrorCode.INVALID_JSON, "empty message value")
     if len(value) > max_bytes:

@@ -1,4 +1,4 @@
-"""Result models of the photo kinds (design.md "Result schemas"); also the JSON Schemas sent to the model."""
+"""Result models of the photo kinds (docs/contracts.md "Result schemas"); also the JSON Schemas sent to the model."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ class FoodResult(_Result):
     contains: Macros = Field(default_factory=Macros)
 
 
-# Fields whose absence after parsing triggers the vision fallback (design.md "Critical fields").
+# Fields whose absence after parsing triggers the vision fallback (docs/contracts.md "Result schemas").
 CRITICAL_FIELDS: dict[str, tuple[str, ...]] = {
     "recipe": ("title", "ingredients", "instructions"),
     "nutrition_label": ("calories", "total_fat_g", "total_carbohydrate_g", "protein_g"),

@@ -5,7 +5,7 @@ Rules (deterministic, no dependency):
   fractions ("½", "1½"). A range ("2-3", "2 to 3", "2 or 3") gives its LOWER bound: the schema holds one
   number, the lower bound is what the recipe asks for at least, and it never invents a value that is
   not printed. "a pinch", "to taste", and lines without a number give quantity None ("a"/"an" are not
-  counted as 1: the brief asks for None, and "a handful" is not a measured amount).
+  counted as 1: the result schema wants None, and "a handful" is not a measured amount).
 - unit: canonical short names (g, kg, ml, tsp, tbsp, cup, oz, lb, clove, can, ...) from aliases with or
   without a trailing dot or plural s, attached ("200g") or separate, tolerating one OCR glyph confusion
   in the unit token ("1 Isp" tsp, "100 mI" ml, "2 0z" oz: see lookup_unit_ocr); a parenthesised size after the

@@ -1,6 +1,6 @@
 """Merging what OCR parsed with what the vision model returned, field by field, with the source of each.
 
-Rules (design.md): a value read off the photo by OCR wins where present; model values fill the gaps; a model
+Rules (docs/contracts.md, docs/photos.md): a value read off the photo by OCR wins where present; model values fill the gaps; a model
 value that contradicts what OCR read is dropped, not allowed to overwrite or sit beside it; `sources` names
 where each top-level field came from (ocr, llm-vision, missing).
 """

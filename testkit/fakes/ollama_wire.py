@@ -386,7 +386,7 @@ class Reply:
 
     text: str | None = None  # response/message content; None = responder / default responder
     done_reason: str = "stop"
-    fault: str | None = None  # one of FAULTS, see module docs in the brief
+    fault: str | None = None  # one of FAULTS, see the module docstring
     delay_s: float | None = None  # overrides latency_s for this reply
     eval_count: int = 10
     prompt_eval_count: int = 20
