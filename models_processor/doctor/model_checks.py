@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import Settings
+from ..config import LlmBackend, Settings
 from ..llm.base import ModelCallError
 from ..llm.client import OllamaClient
 from ..llm.factory import TEXT_VARIABLE, VISION_VARIABLE
@@ -53,8 +53,13 @@ def check_models(settings: Settings, metrics: Metrics | None = None) -> list[Fin
     metrics = metrics or Metrics()
     targets, findings = model_targets(settings)
     clients: dict[str, OllamaClient] = {}
+    openai = {role for role, backend in (("vision", settings.llm_vision_backend), ("text", settings.llm_text_backend))
+              if backend is LlmBackend.OPENAI}
     try:
         for target in targets:
+            if target.need.role in openai:
+                findings.append(check_openai_model(settings, target, metrics))
+                continue
             if target.host not in clients:
                 clients[target.host] = make_client(settings, target.host, metrics)
                 server = check_server(clients[target.host], target.host_variable)
@@ -134,3 +139,25 @@ def check_context(settings: Settings, client: OllamaClient, target: ModelTarget,
                            f"OLLAMA_CONTEXT_LENGTH) use {wanted}")
     return Finding(check=check, status=Status.OK, details=details,
                    message=f"'{local}' is loaded with a context of {context} tokens (OLLAMA_NUM_CTX={wanted})")
+
+
+def check_openai_model(settings: Settings, target: ModelTarget, metrics: Metrics) -> Finding:
+    """An OpenAI-compatible server (LLM_*_BACKEND=openai): /v1/models lists the model. It publishes no
+    capabilities or context length, so those checks are Ollama's only."""
+    from ..llm.openai_compat import OpenAICompatClient, OpenAICompatReadiness
+
+    client = OpenAICompatClient(target.host, api_key=settings.openai_api_key.get_secret_value(),
+                                connect_timeout=settings.ollama_health_timeout,
+                                read_timeout=settings.ollama_request_timeout, metrics=metrics, role=target.need.role)
+    try:
+        reasons = OpenAICompatReadiness(client, target.model, target.need.role, target.need.variable).not_ready_reasons()
+    finally:
+        client.close()
+    check = f"model.{target.need.role}"
+    if reasons:
+        return Finding(check=check, status=Status.FAIL, message="; ".join(reasons),
+                       fix=f"check {target.host_variable}, OPENAI_API_KEY and {target.need.variable} against the "
+                           "server's /v1/models")
+    return Finding(check=check, status=Status.OK,
+                   message=f"{target.need.role} model '{target.model}' served by {target.host} (OpenAI-compatible; "
+                           "capabilities and context length are not published there)")

@@ -125,3 +125,15 @@ def test_all_green_exits_zero(standin, kafka_bootstrap, kafka_topic_factory, cap
     assert status == 0, out
     assert out.strip().endswith("all checks passed")
     assert "[OK  ] model.vision: vision model 'llava:7b' present" in out
+
+
+def test_openai_backend_roles_are_checked_through_v1_models(ollama_real):
+    base = {"OLLAMA_HOST": ollama_real.base_url, "LLM_TEXT_BACKEND": "openai", "LLM_VISION_BACKEND": "openai"}
+    found = _by_check(check_models(load_settings({**base, "OLLAMA_MODEL": ollama_real.model})))
+    assert found["model.text"].status is Status.OK and "OpenAI-compatible" in found["model.text"].message
+    assert found["model.vision"].status is Status.OK
+    assert not any(check.startswith("model_server.") for check in found)  # no Ollama API calls for these roles
+    missing = _by_check(check_models(load_settings({**base, "OLLAMA_MODEL": ollama_real.model,
+                                                    "OLLAMA_TEXT_MODEL": "no-such-model:1b"})))
+    assert missing["model.text"].status is Status.FAIL and "not served by" in missing["model.text"].message
+    assert "OPENAI_API_KEY" in missing["model.text"].fix
