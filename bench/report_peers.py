@@ -44,4 +44,11 @@ def peers_section(data: dict[str, Any] | None) -> list[str]:
         out += ["| " + " | ".join(_row(name, r)) + " |" for name, r in config["results"].items()]
         out += [""]
     out += [f"- {'PASS' if v['pass'] else '**FAIL**'} `{v['target']}`: {v['value']}" for v in data.get("verdicts", [])]
+    out += ["", "Reading the table: `faust` calls with `stream: false` (one JSON answer); `faust-stream` is the same "
+            "agent streaming the tokens (the stand-in sends 15 chunks per answer), as the service does: it needs "
+            "the stream to tell a stalled generation from a slow one ([ollama.md](ollama.md)), and the gap between "
+            "the two Faust rows is what streaming costs on this machine. The service's RSS includes its OCR "
+            "engine and photo pipeline, loaded at start although this job sends text only; the peers load none. "
+            "Quix handles one message at a time per process, so it needs a process per partition to use the "
+            "slots, at the memory shown in the last column."]
     return [*out, ""]
