@@ -39,7 +39,7 @@ check: $(STAMP)
 
 ## test-fast: the seconds-long subset: no broker, no real OCR, no HTTP model server (see pytest.ini markers)
 test-fast: check
-	$(PY) -m pytest -m "not broker and not ocr and not ollama"
+	$(PY) -m pytest -m "not broker and not ocr and not ollama and not browser and not slow"
 
 ## bench: throughput, latency, OCR speed and accuracy figures (prints ratios; see bench/README.md)
 bench: $(STAMP)

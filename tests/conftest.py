@@ -17,10 +17,14 @@ def standin():
         yield server
 
 
-# Tests are marked by what they need (pytest.ini `markers`; `make test-fast` deselects all three). Besides
+# Tests are marked by what they need (pytest.ini `markers`; `make test-fast` deselects them and `slow`). Besides
 # each module's own `pytestmark`, a test is marked when it uses a fixture that brings up a real part, or when
 # its module imports one (the broker and real-Ollama fixtures mark their tests in their own plugins).
 _MARK_BY_FIXTURE = {"standin": "ollama", "ollama_build": "ollama", "rapid_engine": "ocr", "ocr_results": "ocr"}
+# Slow without any real part: external checkers run over the manifests, property-based searches, and scoring
+# the rendered photo set. Marked by where they live, so `make test-fast` stays seconds long.
+_SLOW_PATHS = ("tests/deploy/", "tests/unit/test_fuzz.py", "tests/unit/test_photoset_scores.py",
+               "tests/unit/kafka/test_transaction_hang.py")
 _MARK_BY_MODULE_NAME = {"OllamaStandIn": "ollama", "LocalOllama": "ollama", "RapidOcrEngine": "ocr",
                         "shared_rapid_engine": "ocr", "InProcessService": "broker", "ProcessorProcess": "broker",
                         "FaultRun": "broker"}
@@ -32,6 +36,8 @@ def pytest_collection_modifyitems(items):
         module = getattr(item, "module", None)
         if module is not None:
             marks |= {mark for name, mark in _MARK_BY_MODULE_NAME.items() if name in vars(module)}
+        if str(item.path.relative_to(item.config.rootpath)).startswith(_SLOW_PATHS):
+            marks.add("slow")
         for mark in sorted(marks):
             item.add_marker(mark)
 
