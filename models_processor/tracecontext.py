@@ -5,6 +5,7 @@ new trace started at intake (docs/contracts.md, "Headers")."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import secrets
 from collections.abc import Iterator, Sequence
@@ -35,6 +36,14 @@ class TraceParent:
     def child(self, span_id: str | None = None) -> TraceParent:
         """The same trace, with our own span as the parent of what we send on."""
         return TraceParent(self.trace_id, span_id or new_span_id(), self.flags)
+
+
+def consume_span_id(trace_id: str, topic: str, partition: int, offset: int) -> str:
+    """The span id of the service's work on one record, derived from the record: the answer names it as its
+    parent without any state passed from the worker to the producer, and an exported `consume` span
+    (tracing.py) carries the same id, so the answer links to a span that exists."""
+    digest = hashlib.blake2b(f"{trace_id}/{topic}/{partition}/{offset}".encode(), digest_size=8).hexdigest()
+    return digest if digest != _ZERO_PARENT else "0" * 15 + "1"
 
 
 def new_span_id() -> str:
@@ -92,13 +101,16 @@ def with_traceparent(headers: list[tuple[str, bytes]]) -> list[tuple[str, bytes]
     return out if started in out else [*out, started]
 
 
-def answer_headers(source_headers: Sequence[tuple[str, bytes]] | None) -> list[tuple[str, bytes]]:
-    """traceparent (and tracestate) for an answer: the request's trace, with the service as the parent."""
+def answer_headers(source_headers: Sequence[tuple[str, bytes]] | None,
+                   position: tuple[str, int, int] | None = None) -> list[tuple[str, bytes]]:
+    """traceparent (and tracestate) for an answer: the request's trace, with the service's work on the
+    record at `position` (topic, partition, offset) as the parent."""
     parent = of_headers(source_headers)
     if parent is None:
         return []
+    span_id = consume_span_id(parent.trace_id, *position) if position else None
     state = [(TRACESTATE, v) for k, v in source_headers or [] if k.lower() == TRACESTATE][:1]
-    return [(TRACEPARENT, parent.child().header.encode()), *state]
+    return [(TRACEPARENT, parent.child(span_id).header.encode()), *state]
 
 
 @contextlib.contextmanager
@@ -112,5 +124,7 @@ def trace_scope(headers: Sequence[tuple[str, bytes]] | None, position: tuple[str
     attributes: dict[str, str | int] = {"messaging.destination.name": position[0],
                                         "messaging.kafka.partition": position[1],
                                         "messaging.kafka.offset": offset} if position else {}
-    with trace_context(parent.trace_id if parent else None), span("consume", attributes, parent=parent):
+    span_id = consume_span_id(parent.trace_id, position[0], position[1], offset) if parent and position else None
+    with trace_context(parent.trace_id if parent else None), span("consume", attributes, parent=parent,
+                                                                  span_id=span_id):
         yield parent

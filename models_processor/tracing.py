@@ -7,6 +7,7 @@ docs/contracts.md, "Requests"."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -16,6 +17,8 @@ from .tracecontext import TraceParent
 log = logging.getLogger(__name__)
 
 ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+# The id the next span gets instead of a random one (span(span_id=...)); set only while that span starts.
+_FIXED_SPAN_ID: contextvars.ContextVar[int | None] = contextvars.ContextVar("fixed_span_id", default=None)
 TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 
 
@@ -37,9 +40,15 @@ class Tracing:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+
+        class _Ids(RandomIdGenerator):
+            def generate_span_id(self) -> int:
+                return _FIXED_SPAN_ID.get() or super().generate_span_id()
 
         provider = TracerProvider(resource=Resource.create(
-            {"service.name": environ.get("OTEL_SERVICE_NAME", "models-processor")}), shutdown_on_exit=False)
+            {"service.name": environ.get("OTEL_SERVICE_NAME", "models-processor")}), shutdown_on_exit=False,
+            id_generator=_Ids())
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)))
         cls._provider, cls._tracer = provider, provider.get_tracer("models_processor")
         log.info("exporting spans over OTLP", extra={"endpoint": url})
@@ -59,8 +68,9 @@ class Tracing:
 
 @contextlib.contextmanager
 def span(name: str, attributes: Mapping[str, str | int | float | bool] | None = None, *,
-         parent: TraceParent | None = None) -> Iterator[None]:
-    """A span named `name`, child of `parent` when given (a request's traceparent), else of the current one."""
+         parent: TraceParent | None = None, span_id: str | None = None) -> Iterator[None]:
+    """A span named `name`, child of `parent` when given (a request's traceparent), else of the current one;
+    `span_id` fixes its id (tracecontext.consume_span_id: the id the answer names as its parent)."""
     tracer = Tracing._tracer
     if tracer is None:
         yield
@@ -72,5 +82,11 @@ def span(name: str, attributes: Mapping[str, str | int | float | bool] | None = 
         remote = trace.SpanContext(trace_id=int(parent.trace_id, 16), span_id=int(parent.parent_id, 16),
                                    is_remote=True, trace_flags=trace.TraceFlags(parent.flags))
         context = trace.set_span_in_context(trace.NonRecordingSpan(remote))
-    with tracer.start_as_current_span(name, context=context, attributes=dict(attributes or {})):
+    token = _FIXED_SPAN_ID.set(int(span_id, 16)) if span_id else None
+    try:  # the id generator reads the fixed id while this span, and only this one, is created
+        started = tracer.start_span(name, context=context, attributes=dict(attributes or {}))
+    finally:
+        if token is not None:
+            _FIXED_SPAN_ID.reset(token)
+    with trace.use_span(started, end_on_exit=True):
         yield

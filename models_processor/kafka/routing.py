@@ -66,7 +66,8 @@ def outputs_for(settings: Settings, processed: Processed, source: SourceInfo, at
             topic=response_topic(settings, processed),
             key=processed.request_id.encode(),
             value=processed.response.to_bytes(),
-            headers=response_headers(processed.request_id, answer_headers(source.headers)),
+            headers=response_headers(processed.request_id,
+                                     answer_headers(source.headers, (source.topic, source.partition, source.offset))),
             request_id=processed.request_id,
             source=source,
         ))

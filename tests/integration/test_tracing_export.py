@@ -31,6 +31,7 @@ class _Collector(ThreadingHTTPServer):
 
     def __init__(self) -> None:
         self.spans: list[tuple[str, str, dict]] = []  # (name, trace id, attributes)
+        self.span_ids: dict[tuple[str, str], list[str]] = {}  # (name, trace id) -> span ids
         self.paths: list[str] = []
         collector = self
 
@@ -44,6 +45,8 @@ class _Collector(ThreadingHTTPServer):
                         for span in scope.spans:
                             attributes = {a.key: a.value for a in span.attributes}
                             collector.spans.append((span.name, span.trace_id.hex(), attributes))
+                            collector.span_ids.setdefault((span.name, span.trace_id.hex()), []).append(
+                                span.span_id.hex())
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")
@@ -85,6 +88,7 @@ def test_spans_are_exported_in_the_requests_trace(kafka_bootstrap, kafka_topic_f
             reader.read_until(lambda ms: len(ms) >= 2, timeout=120)
             reader.close()
             assert {m.key() for m in reader.messages} == {b"text-1", b"photo-1"}
+            answers = {m.key(): dict(m.headers()) for m in reader.messages}
         # The service stopped: its spans were flushed on the way out.
     finally:
         collector.shutdown()
@@ -95,6 +99,10 @@ def test_spans_are_exported_in_the_requests_trace(kafka_bootstrap, kafka_topic_f
     assert {"consume", "ocr", "parse", "produce"} <= photo_spans, collector.spans
     [model_call] = [a for name, trace, a in collector.spans if trace == TEXT_TRACE and name == "model call"]
     assert model_call["server"].string_value == ollama_real.base_url
+    # The answer names the exported consume span as its parent: the link from answer to trace holds.
+    for key, trace_id in ((b"text-1", TEXT_TRACE), (b"photo-1", PHOTO_TRACE)):
+        answer_parent = answers[key]["traceparent"].decode().split("-")[2]
+        assert collector.span_ids[("consume", trace_id)] == [answer_parent]
     [consume] = [a for name, trace, a in collector.spans if trace == TEXT_TRACE and name == "consume"]
     assert consume["messaging.destination.name"].string_value == topic
 

@@ -63,6 +63,15 @@ def test_answer_keeps_the_trace_id_with_the_service_as_parent():
     assert headers["tracestate"] == b"vendor=1" and headers["request_id"] == b"r-1"
 
 
+def test_answer_parent_is_the_records_consume_span():
+    source = [("traceparent", VALID.encode())]
+    first = tracecontext.parse(dict(tracecontext.answer_headers(source, ("req", 3, 41)))["traceparent"])
+    again = tracecontext.parse(dict(tracecontext.answer_headers(source, ("req", 3, 41)))["traceparent"])
+    other = tracecontext.parse(dict(tracecontext.answer_headers(source, ("req", 3, 42)))["traceparent"])
+    assert first.parent_id == again.parent_id == tracecontext.consume_span_id(first.trace_id, "req", 3, 41)
+    assert other.parent_id != first.parent_id and re.fullmatch("[0-9a-f]{16}", first.parent_id)
+
+
 def test_dlq_copy_carries_the_requests_traceparent():
     settings = load_settings({})
     source = SourceInfo(topic="req", partition=0, offset=7, timestamp_ms=1, key=b"r-1", value=b"{}",
