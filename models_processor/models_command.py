@@ -11,7 +11,7 @@ from typing import TextIO
 
 from pydantic import BaseModel, Field
 
-from .config import ConfigError, Settings
+from .config import ConfigError, LlmBackend, Settings
 from .llm.api import ProgressResponse
 from .llm.base import ModelCallError
 from .llm.client import OllamaClient
@@ -44,14 +44,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def configured(settings: Settings) -> dict[str, dict[str, str]]:
-    """Server URL -> {role: model}."""
+    """Ollama server URL -> {role: model}. Roles on an OpenAI-compatible backend are left out: such servers
+    have no pull, and `doctor` checks their /v1/models."""
     servers: dict[str, dict[str, str]] = {}
-    for role, host, model in (("vision", settings.vision_host, settings.vision_model),
-                              ("text", settings.text_host, settings.text_model)):
-        if host:
+    for role, host, model, backend in (
+            ("vision", settings.vision_host, settings.vision_model, settings.llm_vision_backend),
+            ("text", settings.text_host, settings.text_model, settings.llm_text_backend)):
+        if host and backend is LlmBackend.OLLAMA:
             servers.setdefault(host, {})[role] = model
     if not servers:
-        raise ConfigError("no model server configured: set OLLAMA_HOST (or OLLAMA_VISION_HOST / OLLAMA_TEXT_HOST)")
+        raise ConfigError("no Ollama model server configured: set OLLAMA_HOST (or OLLAMA_VISION_HOST / "
+                          "OLLAMA_TEXT_HOST) with LLM_*_BACKEND=ollama")
     return servers
 
 

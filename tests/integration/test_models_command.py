@@ -58,3 +58,14 @@ def test_pull_streams_progress_until_the_model_is_there(standin, capsys, monkeyp
     assert lines[-1] == f"qwen2.5:0.5b: pulled onto {standin.url}"
     assert main(["models", "list"]) == 0
     assert "qwen2.5:0.5b" in capsys.readouterr().out
+
+
+def test_roles_on_an_openai_backend_are_left_out(ollama_real, capsys, monkeypatch):
+    _env(monkeypatch, ollama_real.base_url, ollama_real.model)
+    monkeypatch.setenv("LLM_TEXT_BACKEND", "openai")
+    assert main(["models", "list", "--json"]) == 0
+    [listing] = json.loads(capsys.readouterr().out)
+    assert [m["roles"] for m in listing["models"] if m["roles"]] == [["vision"]]
+    monkeypatch.setenv("LLM_VISION_BACKEND", "openai")
+    assert main(["models", "list"]) == 2
+    assert "no Ollama model server configured" in capsys.readouterr().err
