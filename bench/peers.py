@@ -17,7 +17,9 @@ fixed latency L with P parallel slots, so the model-bound ceiling is P/L request
 Each scenario gets fresh topics, starts, proves every partition is served (one warm-up request per partition
 answered; the consumer group has all its members), then receives one burst of unique prompts. req/s = answers
 / (last answer's broker append time - first request's produce time); latency = append time - produce time
-(a burst: includes queueing). Peak RSS per process (psutil, every 50 ms); for quix-N also the sum.
+(a burst: includes queueing). Peak RSS per process (psutil, every 50 ms); for quix-N also the sum. CPU ms
+per request: user + system CPU time of the job's processes during the burst / answers (the stand-in, in this
+process, not counted): unlike req/s it does not depend on how loaded the machine is.
 
 Faust and Quix run in their own venv (bench/requirements-peers.txt; created in bench/out/peers-venv when
 missing) because they pin other Kafka clients than the service. Writes bench/out/peers.json.
@@ -35,9 +37,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+import psutil
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
@@ -117,7 +121,8 @@ def group_members(bootstrap: str, group: str) -> int:
         return 0
 
 
-def warm_up(bootstrap: str, topics: Topics, partitions: int, members: int, alive, timeout: float = 180) -> None:
+def warm_up(bootstrap: str, topics: Topics, partitions: int, members: int, alive: Callable[[], bool],
+            timeout: float = 180) -> None:
     """Wait until the group has its members and one request on each partition is answered."""
     until = time.monotonic() + timeout
     while members > 1 and group_members(bootstrap, topics.group) < members:
@@ -141,14 +146,38 @@ def warm_up(bootstrap: str, topics: Topics, partitions: int, members: int, alive
         collector.close()
 
 
-def burst(bootstrap: str, topics: Topics, label: str, n: int, timeout: float) -> tuple[dict, dict]:
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes and their children so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                times = p.cpu_times()
+                total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def burst(bootstrap: str, topics: Topics, label: str, n: int, timeout: float,
+          pids: list[int]) -> tuple[dict, dict, float]:
+    """Produce n requests at once and collect the answers; also the CPU seconds the job's processes spent."""
     collector = AnswerCollector(bootstrap, [topics.text])
     try:
         items = [(key, text_request(prompt)) for key, prompt in unique_prompts(n, label)]
+        cpu_before = cpu_seconds(pids)
         sent = produce_requests(bootstrap, topics.request, items, linger_ms=5)
-        return sent, collector.wait_for(sent, timeout=timeout)
+        answers = collector.wait_for(sent, timeout=timeout)
+        return sent, answers, cpu_seconds(pids) - cpu_before
     finally:
         collector.close()
+
+
+def with_cpu(result: RunFigures, cpu_s: float) -> RunFigures:
+    # CPU per answer does not depend on how loaded the machine is, unlike req/s.
+    result.extra["cpu_ms_per_request"] = round(1000 * cpu_s / max(1, result.answered), 2)
+    return result
 
 
 def run_service(bootstrap: str, url: str, label: str, n: int, partitions: int, parallel: int,
@@ -159,10 +188,10 @@ def run_service(bootstrap: str, url: str, label: str, n: int, partitions: int, p
     proc = Processor(env, label).start()
     try:
         warm_up(bootstrap, topics, partitions, 1, lambda: True)
-        sent, answers = burst(bootstrap, topics, label, n, timeout=120 + 3 * n / bound)
+        sent, answers, cpu_s = burst(bootstrap, topics, label, n, timeout=120 + 3 * n / bound, pids=[proc.pid])
     finally:
         peak = proc.stop()
-    result = figures(label, sent, answers, peak)
+    result = with_cpu(figures(label, sent, answers, peak), cpu_s)
     result.extra["rss_per_process_mb"] = [round(peak, 1)]
     return result
 
@@ -179,10 +208,11 @@ def run_peer(python: Path, app: str, bootstrap: str, url: str, label: str, n: in
     peers = PeerProcesses(argv, env, processes, label)
     try:
         warm_up(bootstrap, topics, partitions, processes, peers.alive)
-        sent, answers = burst(bootstrap, topics, label, n, timeout=120 + 3 * n / bound)
+        sent, answers, cpu_s = burst(bootstrap, topics, label, n, timeout=120 + 3 * n / bound,
+                                     pids=[p.pid for p in peers.procs])
     finally:
         peaks = peers.stop()
-    result = figures(label, sent, answers, max(peaks))
+    result = with_cpu(figures(label, sent, answers, max(peaks)), cpu_s)
     result.extra["rss_per_process_mb"] = [round(p, 1) for p in peaks]
     result.extra["rss_total_mb"] = round(sum(peaks), 1)
     result.extra["processes"] = processes
@@ -241,7 +271,7 @@ def print_config(config: dict) -> None:
     L, P, bound = config["latency_s"], config["parallel"], config["bound_rps"]
     print(f"\nL={L * 1000:.0f} ms, P={P}: ceiling P/L = {bound:.0f} req/s")
     header = (f"{'scenario':<9} {'answered':>9} {'req/s':>7} {'x P/L':>6} {'x direct':>8} {'p50 ms':>7} {'p99 ms':>7} "
-              f"{'RSS MB/process':>15} {'RSS MB total':>12}")
+              f"{'RSS MB/process':>15} {'RSS MB total':>12} {'CPU ms/req':>10}")
     print(header)
     print("-" * len(header))
     for name, r in config["results"].items():
@@ -249,7 +279,8 @@ def print_config(config: dict) -> None:
         per_text = f"{max(per):.0f}" + (f" (x{len(per)})" if len(per) > 1 else "") if per else "-"
         total = f"{sum(per):.0f}" if per else "-"
         print(f"{name:<9} {r['answered']:>4}/{r['requests']:<4} {r['rps']:>7.1f} {r['vs_bound']:>6.2f} "
-              f"{r['vs_direct']:>8.2f} {r['p50_ms']:>7.0f} {r['p99_ms']:>7.0f} {per_text:>15} {total:>12}")
+              f"{r['vs_direct']:>8.2f} {r['p50_ms']:>7.0f} {r['p99_ms']:>7.0f} {per_text:>15} {total:>12} "
+              f"{r['extra'].get('cpu_ms_per_request', '-'):>10}")
 
 
 def verdicts(configs: list[dict]) -> list[dict]:

@@ -19,7 +19,7 @@ def _row(name: str, r: dict[str, Any]) -> list[str]:
     return [label, f"{r['answered'] - r['errors']}/{r['requests']}", f"{r['rps']:.1f}", f"{r['vs_bound']:.2f}",
             f"{r['vs_direct']:.2f}", f"{r['p50_ms']:.0f}", f"{r['p99_ms']:.0f}",
             (f"{max(per):.0f}" + (f" × {len(per)}" if len(per) > 1 else "")) if per else "–",
-            f"{sum(per):.0f}" if per else "–"]
+            f"{sum(per):.0f}" if per else "–", str(r["extra"].get("cpu_ms_per_request", "–"))]
 
 
 def peers_section(data: dict[str, Any] | None) -> list[str]:
@@ -34,9 +34,10 @@ def peers_section(data: dict[str, Any] | None) -> list[str]:
             "request, call /api/generate, write the answer keyed by the request id. The service runs at its "
             "defaults, told only the server's `OLLAMA_NUM_PARALLEL`; Faust's agent concurrency is "
             f"{p.get('faust_concurrency')}. × direct = against P threads calling the stand-in directly in the "
-            "same minute: what the loaded machine allowed.", ""]
+            "same minute: what the loaded machine allowed. CPU ms per request = the job's processes' user + system "
+            "time during the burst / answers: unlike req/s, it does not depend on the load.", ""]
     header = ["scenario", "ok", "req/s", "× P/L", "× direct", "p50 ms", "p99 ms", "peak RSS MB per process",
-              "RSS MB total"]
+              "RSS MB total", "CPU ms per request"]
     for config in data["configs"]:
         out += [f"### L = {config['latency_s'] * 1000:.0f} ms, P = {config['parallel']} "
                 f"(ceiling P/L = {config['bound_rps']:.0f} req/s)", ""]
