@@ -158,3 +158,22 @@ def test_exactly_once_commits_that_keep_failing_turn_health_red():
                           partition="0") > 1
         run.producer.faults["commit_transaction"].clear()
         run.wait_for(lambda: run.health.live()[0], timeout=10, what="/health green once committed")
+
+
+def test_partitions_lost_while_paused_are_read_again_once_reassigned():
+    """A broker restart longer than the session: the member loses every partition while backpressure has
+    them paused, then the group assigns them again. librdkafka keeps a partition's pause flag across the
+    loss; the loop must not stay paused (or stop polling) with nothing in flight."""
+    with Running(settings()) as run:  # CONCURRENT_REQUESTS=2: 4 in flight at most
+        run.consumer.schedule("assign", [P0])
+        for i in range(6):
+            run.consumer.append(P0, text_request(f"wait:r{i}"), key=f"r{i}".encode())
+        run.wait_for(lambda: P0 in run.consumer.paused, what="P0 paused by backpressure")
+        run.consumer.schedule("lost", [P0])
+        run.wait_for(lambda: P0 in run.consumer.revoked, what="the loss")
+        run.model.release.set()
+        run.consumer.schedule("assign", [P0])
+        run.consumer.append(P0, text_request("after the loss"), key=b"r6")
+        run.wait_for(lambda: run.consumer.stored.get(P0) == 7, timeout=10, what="every request answered")
+        assert P0 not in run.consumer.paused
+        assert {a["request_id"] for a in run.answers()} >= {f"r{i}" for i in range(7)}
