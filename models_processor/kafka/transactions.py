@@ -21,6 +21,8 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from ..config import Settings
 from ..metrics import Metrics
+from ..tracecontext import of_headers
+from ..tracing import span
 from ..watchdog import HangWatchdog
 from .checkpoint import FatalKafkaError
 from .clients import ConsumerClient, ProducerClient
@@ -197,7 +199,9 @@ class ExactlyOnceCheckpoint:
         for tp, records in batch.records.items():
             sent: list[OutputRecord] = []
             for record in records:
-                produced = self._produce(tp, len(sent), record)
+                request = of_headers(record.source.headers if record.source else None)
+                with span("produce", {"topic": record.topic}, parent=request):
+                    produced = self._produce(tp, len(sent), record)
                 if produced is not None:
                     sent.append(produced)
             batch.records[tp] = sent

@@ -17,6 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from models_processor.llm.factory import build_models
 from models_processor.metrics import Metrics
 from models_processor.pipeline.photo import PhotoPipeline
+from testkit.fakes.models import ScriptedTextModel
 from testkit.harness import InProcessService, ResponseReader, create_output_topics, make_settings, text_request
 from tests.unit.photo_support import CachingOcr, sample_b64, shared_rapid_engine
 
@@ -105,6 +106,29 @@ def test_spans_are_exported_in_the_requests_trace(kafka_bootstrap, kafka_topic_f
         assert collector.span_ids[("consume", trace_id)] == [answer_parent]
     [consume] = [a for name, trace, a in collector.spans if trace == TEXT_TRACE and name == "consume"]
     assert consume["messaging.destination.name"].string_value == topic
+
+
+def test_exactly_once_answers_get_a_produce_span(kafka_bootstrap, kafka_topic_factory):
+    collector = _Collector()
+    topic = kafka_topic_factory(prefix="otel-eos")
+    settings = make_settings(kafka_bootstrap, topic, PROCESSING_GUARANTEE="exactly_once")
+    create_output_topics(kafka_bootstrap, settings)
+    try:
+        with InProcessService(settings, ScriptedTextModel(),
+                              kafka_env={"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url}) as service:
+            service.wait_joined()
+            producer = Producer({"bootstrap.servers": kafka_bootstrap})
+            producer.produce(topic, key=b"eos-1", value=text_request("beans"),
+                             headers=[("traceparent", f"00-{TEXT_TRACE}-00f067aa0ba902b7-01".encode())])
+            assert producer.flush(30) == 0
+            reader = ResponseReader(kafka_bootstrap, [settings.text_response_topic])
+            reader.read_until(lambda ms: len(ms) >= 1, timeout=60)
+            reader.close()
+            assert [m.key() for m in reader.messages] == [b"eos-1"]
+    finally:
+        collector.shutdown()
+    names = {name for name, trace, _ in collector.spans if trace == TEXT_TRACE}
+    assert {"consume", "produce"} <= names, collector.spans
 
 
 def test_without_an_endpoint_nothing_of_opentelemetry_is_imported():
