@@ -8,7 +8,8 @@ PRODUCE = "`.venv/bin/python -m bench.peers`"
 NAMES = {"direct": "direct calls (P threads, no Kafka)", "service": "**models-processor, defaults**",
          "faust": "Faust-streaming, one agent", "faust-stream": "Faust-streaming, one agent, streamed calls",
          "quix-1": "Quix Streams, 1 process",
-         "quix-N": "Quix Streams, 1 process per partition"}
+         "quix-N": "Quix Streams, 1 process per partition",
+         "c4": "models-processor, CONCURRENT_REQUESTS=4 (the earlier default)"}
 
 
 def _row(name: str, r: dict[str, Any]) -> list[str]:
