@@ -60,6 +60,7 @@ from bench.common import (
     quiet_standin_disconnects,
     text_request,
     unique_prompts,
+    what_if_argv,
     write_json,
 )
 from bench.throughput import run_direct, service_env
@@ -181,11 +182,11 @@ def with_cpu(result: RunFigures, cpu_s: float) -> RunFigures:
 
 
 def run_service(bootstrap: str, url: str, label: str, n: int, partitions: int, parallel: int,
-                bound: float, overrides: dict[str, str] | None = None) -> RunFigures:
+                bound: float, overrides: dict[str, str] | None = None, argv: list[str] | None = None) -> RunFigures:
     topics = Topics.fresh(bootstrap, label, partitions)
     env = topics.env(bootstrap, OLLAMA_HOST=url, OLLAMA_MODEL=MODEL, RESULT_CACHE_SIZE="0",
                      **{**service_env("auto", parallel), **(overrides or {})})
-    proc = Processor(env, label).start()
+    proc = Processor(env, label, argv=argv).start()
     try:
         warm_up(bootstrap, topics, partitions, 1, lambda: True)
         sent, answers, cpu_s = burst(bootstrap, topics, label, n, timeout=120 + 3 * n / bound, pids=[proc.pid])
@@ -235,13 +236,17 @@ def run_config(python: Path | None, bootstrap: str, L: float, P: int, args: argp
     try:
         print(f"[L={L}s P={P}] direct ...", file=sys.stderr)
         results["direct"] = run_direct(url, P, max(5, int(2 / L)))
-        for scenario in [*args.only, *args.variants]:
+        for scenario in [*args.only, *args.variants, *(["what-if"] if args.what_if else [])]:
             n = args.requests if scenario != "quix-1" else max(30, min(args.requests, int(10 / L)))
             print(f"[L={L}s P={P}] {scenario} ({n} requests) ...", file=sys.stderr)
             label = "peers-" + "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{scenario}-{tag}")
             try:
                 if scenario == "service":
                     results[scenario] = run_service(bootstrap, url, label, n, args.partitions, P, bound)
+                elif scenario == "what-if":  # the service with product constants overridden (investigations)
+                    results[scenario] = run_service(bootstrap, url, label, n, args.partitions, P, bound,
+                                                    argv=what_if_argv(args.what_if))
+                    results[scenario].extra["what_if"] = args.what_if
                 elif scenario in args.variants:  # the service with some settings changed (investigations)
                     overrides = {k: setting_value(v, P) for k, v in args.variants[scenario].items()}
                     results[scenario] = run_service(bootstrap, url, label, n, args.partitions, P, bound, overrides)
@@ -311,6 +316,8 @@ def main() -> int:
     parser.add_argument("--service-variant", action="append", default=[], metavar="NAME:KEY=VALUE,...",
                         help="also run the service with these settings ({P} = the slots), e.g. "
                              "'cap+2:OLLAMA_MAX_IN_FLIGHT={P}+2'; repeatable")
+    parser.add_argument("--what-if", action="append", default=[], metavar="MODULE.ATTR=VALUE",
+                        help="also run the service with a product constant overridden (bench/common.what_if_argv)")
     args = parser.parse_args()
     args.variants = {}
     for spec in args.service_variant:
