@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]  # public, but not in the stubs' exports
     AdminClient,
     ConfigResource,
@@ -93,6 +93,11 @@ def check_topics(settings: Settings, admin: AdminClient, existing: set[str], *, 
     return findings
 
 
+# librdkafka does not mark these retriable on committed(), yet they pass once the group's coordinator is known.
+_COORDINATOR_MOVING = frozenset({KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                                 KafkaError.COORDINATOR_NOT_AVAILABLE})
+
+
 def _committed(consumer: Consumer, partitions: list[TopicPartition], timeout_s: float) -> list[TopicPartition]:
     """Consumer.committed, again while the error is retriable: a group's coordinator is briefly unknown
     ("not coordinator") on a new cluster or after a coordinator move."""
@@ -101,7 +106,8 @@ def _committed(consumer: Consumer, partitions: list[TopicPartition], timeout_s: 
         try:
             return list(consumer.committed(partitions, timeout=max(0.5, until - time.monotonic())))
         except KafkaException as exc:
-            if not exc.args[0].retriable() or time.monotonic() >= until:
+            error = exc.args[0]
+            if not (error.retriable() or error.code() in _COORDINATOR_MOVING) or time.monotonic() >= until:
                 raise
             time.sleep(0.2)
 
