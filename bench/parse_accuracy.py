@@ -20,14 +20,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if os.environ.get("PARSE_ACCURACY_TREE"):
-    sys.path.insert(0, os.environ["PARSE_ACCURACY_TREE"])  # the baseline's models_processor wins
-sys.path.insert(1 if os.environ.get("PARSE_ACCURACY_TREE") else 0, str(ROOT))
+import models_processor
+from testkit.photoset.build import DEFAULT_SEED
+from testkit.photoset.run import real_scores, rendered_scores
+from testkit.photoset.score import METRICS
 
-from tests.photoset.build import DEFAULT_SEED  # noqa: E402
-from tests.photoset.run import real_scores, rendered_scores  # noqa: E402
-from tests.photoset.score import METRICS  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure(seed: int) -> dict[str, Any]:
@@ -40,9 +38,11 @@ def baseline(rev: str, seed: int) -> dict[str, Any]:
                                  check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         out = Path(tmp) / "scores.json"
-        env = {**os.environ, "PARSE_ACCURACY_TREE": tmp}
-        subprocess.run([sys.executable, __file__, "--seed", str(seed), "--json", str(out)], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+        # Run from the extracted tree: its models_processor comes first on the path (the working directory),
+        # bench and testkit come from this checkout (PYTHONPATH).
+        env = {**os.environ, "PARSE_ACCURACY_TREE": tmp, "PYTHONPATH": str(ROOT)}
+        subprocess.run([sys.executable, "-m", "bench.parse_accuracy", "--seed", str(seed), "--json", str(out)],
+                       env=env, cwd=tmp, check=True, stdout=subprocess.DEVNULL)
         return json.loads(out.read_text())
 
 
@@ -83,6 +83,8 @@ def main() -> None:
     if args.json is not None:
         args.json.write_text(json.dumps(now, indent=1))
     if os.environ.get("PARSE_ACCURACY_TREE"):
+        tree = Path(os.environ["PARSE_ACCURACY_TREE"]).resolve()
+        assert tree in Path(models_processor.__file__).resolve().parents, "baseline did not load its own parsers"
         return
     base = baseline(args.baseline, args.seed) if args.baseline else None
     print_table("Rendered set", now["rendered"], base["rendered"] if base else None)

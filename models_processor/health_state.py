@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Sequence
+from collections.abc import Callable, Sequence
 
 from .llm.base import ModelServerProbe
 
 
 class HealthState:
     def __init__(self, *, stall_seconds: float, probes: Sequence[ModelServerProbe] = (),
-                 clock=time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._stall_seconds = stall_seconds
         self._probes = list(probes)
         self._clock = clock

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.photoset.build import build_set
-from tests.photoset.degrade import DEGRADATIONS
-from tests.photoset.extras import EXTRA_FAMILIES
-from tests.photoset.labels import STYLES
-from tests.photoset.recipes import LAYOUTS
-from tests.photoset.run import rendered_scores
+from testkit.photoset.build import build_set
+from testkit.photoset.degrade import DEGRADATIONS
+from testkit.photoset.extras import EXTRA_FAMILIES
+from testkit.photoset.labels import STYLES
+from testkit.photoset.recipes import LAYOUTS
+from testkit.photoset.run import rendered_scores
 
 THRESHOLDS = {  # metric -> lowest ratio that passes
     "kinds": 1.0, "nutrition_exact": 0.95, "titles": 0.9, "ingredient_lines": 0.9, "ingredient_precision": 0.9,

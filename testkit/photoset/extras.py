@@ -9,10 +9,10 @@ from typing import Any
 
 from PIL import Image
 
-from tests.photoset.draw import Family, text_width
-from tests.photoset.labels import INK, SERVINGS, _Canvas, _footnote, _num, _nutrients, _pct
-from tests.photoset.recipes import _Page, make_content
-from tests.photoset.truth import Document, RecipeTruth
+from testkit.photoset.draw import Family, text_width
+from testkit.photoset.labels import INK, SERVINGS, _Canvas, _footnote, _num, _nutrients, _pct
+from testkit.photoset.recipes import _Page, make_content
+from testkit.photoset.truth import Document, RecipeTruth
 
 
 def us_dual(rng: random.Random, fam: Family) -> tuple[Image.Image, dict[str, Any]]:

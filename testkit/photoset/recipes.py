@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont
 
-from tests.photoset.draw import Family, Pen, font, wrap
-from tests.photoset.truth import Document, IngredientTruth, RecipeTruth
+from testkit.photoset.draw import Family, Pen, font, wrap
+from testkit.photoset.truth import Document, IngredientTruth, RecipeTruth
 
 Ing = IngredientTruth
 INGREDIENTS: tuple[IngredientTruth, ...] = (

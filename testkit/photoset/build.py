@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from tests.photoset.degrade import DEGRADATIONS
-from tests.photoset.draw import families
-from tests.photoset.extras import EXTRA_FAMILIES, make_extra
-from tests.photoset.labels import STYLES, make_label
-from tests.photoset.recipes import LAYOUTS, make_recipe
-from tests.photoset.truth import Document
+from testkit.photoset.degrade import DEGRADATIONS
+from testkit.photoset.draw import families
+from testkit.photoset.extras import EXTRA_FAMILIES, make_extra
+from testkit.photoset.labels import STYLES, make_label
+from testkit.photoset.recipes import LAYOUTS, make_recipe
+from testkit.photoset.truth import Document
 
 DEFAULT_SEED = 12
 LABELS_PER_STYLE = 2

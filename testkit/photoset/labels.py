@@ -13,8 +13,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from tests.photoset.draw import Family, Pen, font, text_width
-from tests.photoset.truth import Document
+from testkit.photoset.draw import Family, Pen, font, text_width
+from testkit.photoset.truth import Document
 
 INK = (15, 15, 15)
 

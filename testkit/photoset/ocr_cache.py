@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from models_processor.ocr.base import OcrEngine, OcrLine, OcrResult
-from tests.photoset.build import Sample
+from testkit.photoset.build import Sample
 
 # PHOTOSET_OCR_DIR points the cache elsewhere, e.g. an empty folder to score the current OCR engine afresh.
-CACHE_DIR = Path(os.environ.get("PHOTOSET_OCR_DIR") or Path(__file__).resolve().parents[1] / "fixtures" / "photoset_ocr")
+CACHE_DIR = Path(os.environ.get("PHOTOSET_OCR_DIR") or Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "photoset_ocr")
 
 
 def to_json(result: OcrResult) -> dict[str, Any]:

@@ -12,10 +12,10 @@ from models_processor.ocr.base import OcrLine, OcrResult
 from models_processor.parsing.classify import classify
 from models_processor.parsing.nutrition import parse_nutrition_label
 from models_processor.parsing.recipe import parse_recipe
-from tests.photoset.build import build_set
-from tests.photoset.ocr_cache import OcrCache
-from tests.photoset.score import Scores, score_nutrition, score_recipe
-from tests.photoset.truth import IngredientTruth, RecipeTruth
+from testkit.photoset.build import build_set
+from testkit.photoset.ocr_cache import OcrCache
+from testkit.photoset.score import Scores, score_nutrition, score_recipe
+from testkit.photoset.truth import IngredientTruth, RecipeTruth
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "tests" / "samples"
