@@ -1,4 +1,4 @@
-"""Accuracy of OCR + parsing on the rendered test set (tests/photoset) and on the real samples, per field,
+"""Accuracy of OCR + parsing on the rendered test set (testkit/photoset) and on the real samples, per field,
 per document family and per degradation, optionally against a baseline checkout of the parsers.
 
 Usage: python bench/parse_accuracy.py [--baseline REV] [--notes] [--json PATH] [--seed N]

@@ -1,4 +1,4 @@
-"""OCR + parsing scored on the rendered test set (tests/photoset: labels and recipe pages of every style the
+"""OCR + parsing scored on the rendered test set (testkit/photoset: labels and recipe pages of every style the
 service meets, clean and degraded), against the truth they were drawn from.
 
 OCR results come from the committed cache (tests/fixtures/photoset_ocr, keyed by image hash); an image the
