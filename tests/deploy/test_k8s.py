@@ -179,3 +179,26 @@ def test_cpu_overlay_gives_sidecar_more_cpu(rendered):
 def test_pdb_does_not_block_single_replica_drain(rendered, overlay):
     pdb = one(rendered[overlay], "PodDisruptionBudget")["spec"]
     assert "maxUnavailable" in pdb and "minAvailable" not in pdb
+
+
+def _env_value(container, config, name):
+    """What `name` resolves to in a container: its own env (literal or ConfigMap key), else its envFrom."""
+    for entry in container.get("env", []):
+        if entry["name"] == name:
+            if "value" in entry:
+                return entry["value"]
+            return config.get(entry["valueFrom"]["configMapKeyRef"]["key"])
+    if any("configMapRef" in ref for ref in container.get("envFrom", [])):
+        return config.get(name)
+    return None
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_processor_knows_the_sidecars_parallel_slots(rendered, overlay):
+    # The client caps its calls per server at OLLAMA_NUM_PARALLEL (default 1, Ollama's own default): a
+    # processor that does not see the sidecar's value sends one call at a time to a server with more slots.
+    pod, config = _pod(rendered[overlay]), _config(rendered[overlay])
+    sidecar = _env_value(_container(pod, "ollama"), config, "OLLAMA_NUM_PARALLEL")
+    processor = _env_value(_container(pod, "processor"), config, "OLLAMA_NUM_PARALLEL")
+    assert sidecar is not None and int(sidecar) >= 1
+    assert processor == sidecar
