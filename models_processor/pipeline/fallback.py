@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -37,6 +38,8 @@ class FallbackStep(StrEnum):
 
 
 _SOURCES = {FallbackStep.TEXT: Source.LLM_TEXT, FallbackStep.VISION: Source.LLM_VISION}
+# Stage names in `timings_ms`: the inspector and operators see which model the time went to.
+_STAGES = {FallbackStep.TEXT: "llm_text", FallbackStep.VISION: "llm_vision"}
 
 # OCR text a text model can work from: at least this many lines read with at least this confidence, and
 # this many letters and digits in them. Below that (a blurred photo, a food photo asked for as a recipe)
@@ -97,6 +100,7 @@ class FallbackOutcome:
     merged: Merged
     models: list[str] = field(default_factory=list)  # models whose answers were merged, in order
     asked: list[FallbackStep] = field(default_factory=list)  # steps whose model was called
+    timings_ms: dict[str, int] = field(default_factory=dict)  # per step: llm_text, llm_vision
     warnings: list[str] = field(default_factory=list)
 
 
@@ -130,6 +134,7 @@ class PhotoFallback:
                 log.info("text fallback skipped: too little OCR text", extra={"ocr_lines": len(ocr.lines)})
                 continue
             outcome.asked.append(step)
+            started = time.monotonic()
             try:
                 answer, model_name = self._ask(step, type(parsed), instruction, ocr, image_jpeg, deadline)
             except ModelCallError as exc:
@@ -137,6 +142,8 @@ class PhotoFallback:
                 log.warning("%s fallback failed", step.value, extra={"code": exc.code.value, "reason": exc.message})
                 outcome.warnings.append(f"{step.value} fallback failed ({exc.code.value}): {exc.message}")
                 continue
+            finally:
+                outcome.timings_ms[_STAGES[step]] = int((time.monotonic() - started) * 1000)
             outcome.merged = merge_answer(type(parsed), outcome.merged, answer, _SOURCES[step])
             outcome.models.append(model_name)
         return outcome

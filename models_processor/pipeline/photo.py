@@ -111,7 +111,8 @@ class PhotoPipeline:
             if missing:
                 outcome.warnings.append("model fallback not run (--no-llm); missing: " + ", ".join(missing))
         if outcome.asked:
-            timer.lap("llm", mark)
+            timer.lap("llm", mark)  # all model calls together, as before; per model below
+            timer.stages.update(outcome.timings_ms)
         self._metrics.photo_fallback.labels(kind.value, "yes" if outcome.asked else "no").inc()
         merged = keep_partial(outcome.merged, partial)
         if merged.rejected:
@@ -148,6 +149,7 @@ class PhotoPipeline:
         result, generation = self._vision.extract(image_jpeg=image_jpeg, result_model=FoodResult,
                                                   instruction=instruction, deadline=deadline)
         timer.lap("llm", mark)
+        timer.stages["llm_vision"] = timer.stages["llm"]
         timer.stages["total"] = int((time.monotonic() - timer.started) * 1000)
         self._metrics.photo_fallback.labels("food", "vision_first").inc()
         data = result.model_dump()

@@ -73,7 +73,8 @@ def test_text_model_answers_from_the_ocr_lines_and_the_vision_model_is_not_calle
     # What OCR read wins over the model's value.
     assert response.result["total_fat_g"] == 11 and response.sources["total_fat_g"] is Source.OCR
     assert response.model == TEXT_MODEL and response.warnings is None
-    assert "llm" in response.timings_ms
+    assert "llm" in response.timings_ms and "llm_text" in response.timings_ms
+    assert "llm_vision" not in response.timings_ms  # a stage appears only for a model really called
 
 
 def test_vision_model_is_asked_for_what_the_text_pass_cannot_answer(ollama):
@@ -87,6 +88,10 @@ def test_vision_model_is_asked_for_what_the_text_pass_cannot_answer(ollama):
     assert response.result["potassium_mg"] == 75 and response.sources["potassium_mg"] is Source.LLM_TEXT
     assert response.sources["protein_g"] is Source.OCR
     assert response.model == f"{TEXT_MODEL},{VISION_MODEL}"
+    # The time of each model call, and all of them together as `llm` (as before the split).
+    timings = response.timings_ms
+    assert {"llm_text", "llm_vision"} <= timings.keys()
+    assert timings["llm_text"] + timings["llm_vision"] <= timings["llm"] + 2
 
 
 def test_text_answer_contradicting_the_ocr_macros_is_dropped_and_the_vision_model_asked(ollama):

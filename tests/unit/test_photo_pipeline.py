@@ -129,7 +129,7 @@ def test_missing_critical_field_calls_the_vision_model_once(standin):
     assert response.result["potassium_mg"] == 90 and response.sources["potassium_mg"] is Source.LLM_VISION
     assert response.sources["added_sugars_g"] is Source.MISSING
     assert response.model == "llava:7b" and response.warnings is None
-    assert set(response.timings_ms) == {"decode", "ocr", "parse", "llm", "total"}
+    assert set(response.timings_ms) == {"decode", "ocr", "parse", "llm", "llm_vision", "total"}
     assert ocr.calls == 1
 
 

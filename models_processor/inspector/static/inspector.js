@@ -111,7 +111,9 @@ function renderOverlay(overlay) {
 function renderTimings(timings) {
   const bar = $("timings");
   bar.replaceChildren();
-  const stages = Object.entries(timings || {}).filter(([stage]) => stage !== "total");
+  // `llm` is all model calls together; when the answer splits it per model, show the split instead.
+  const perModel = timings && ("llm_text" in timings || "llm_vision" in timings);
+  const stages = Object.entries(timings || {}).filter(([stage]) => stage !== "total" && !(perModel && stage === "llm"));
   const sum = stages.reduce((acc, [, ms]) => acc + ms, 0);
   for (const [stage, ms] of stages) {
     const part = el("div", { class: "stage", "data-stage": stage, title: stage + ": " + ms + " ms" }, stage + " " + ms + " ms");
