@@ -31,6 +31,14 @@ from .failures import FailureReason, OllamaCallError, classify, deadline_failure
 
 log = logging.getLogger(__name__)
 
+# Image refusals that come from how the server was started (README.md, "OpenAI-compatible backend"): vLLM's
+# 400 over its per-prompt image limit, llama-server's 500 without a multimodal projector. Ollama's own
+# markers (failures.py) would call the first a bug of ours and retry the second.
+_CANNOT_TAKE_IMAGES = (
+    ("image(s) may be provided in one", "vLLM: raise --limit-mm-per-prompt image=N"),
+    ("image input is not supported", "llama-server: start it with --mmproj for this model"),
+)
+
 
 def _content(message: Message) -> str | list[dict[str, Any]]:
     if not message.images:
@@ -167,6 +175,12 @@ class OpenAICompatClient:
             text = str(detail.get("message", detail)) if isinstance(detail, dict) else str(detail)
         except ValueError:
             text = resp.text[:500]
+        lower = text.lower()
+        for marker, fix in _CANNOT_TAKE_IMAGES:
+            if marker in lower:  # the server's start options refuse photos: retrying cannot help
+                return OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"{self.role} model server {self.base_url} "
+                                       f"refuses images ({fix}): {text}", transient=False,
+                                       status=resp.status_code, reason=FailureReason.PERMANENT_SERVER)
         return classify(resp.status_code, text, model=model, role=self.role, base_url=self.base_url)
 
     def _events(self, resp: requests.Response, deadline: Deadline) -> Iterator[dict[str, Any]]:

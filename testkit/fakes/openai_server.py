@@ -1,0 +1,218 @@
+"""A stand-in OpenAI-compatible model server with the documented habits of vLLM or llama.cpp's `llama-server`
+(a fixture; the product never imports it). Neither server was run here: every behaviour below is taken from
+the project's documentation (or its source/issue tracker where the docs are silent), with the source named.
+
+A real HTTP/1.1 server on loopback (TCP_NODELAY, headers sent with the first body bytes, chunked SSE) that
+answers GET /v1/models and POST /v1/chat/completions, streamed (server-sent events, `data: [DONE]`, a last
+chunk with empty `choices` and the `usage` when `stream_options.include_usage` is set) or not.
+https://platform.openai.com/docs/api-reference/chat/streaming
+
+Flavor "vllm":
+- Structured output: `response_format: {type: json_schema, json_schema: {schema}}` and vLLM's own
+  `structured_outputs: {json: schema}`; the old `guided_json` field was removed in v0.12.0 and is not honoured.
+  https://docs.vllm.ai/en/latest/features/structured_outputs/
+- Images per prompt are capped by `--limit-mm-per-prompt` (`image_limit` here): more images answer 400
+  `At most N image(s) may be provided in one prompt.` (vllm/entrypoints/chat_utils.py, mapped to HTTP 400).
+  https://docs.vllm.ai/en/latest/configuration/engine_args/ (--limit-mm-per-prompt)
+- Errors as `{"error": {"message", "type": "BadRequestError", "param", "code"}}`.
+  https://docs.vllm.ai/en/latest/serving/openai_compatible_server/
+
+Flavor "llamacpp" (tools/server/README.md, https://github.com/ggml-org/llama.cpp/tree/master/tools/server):
+- `response_format` `json_schema` (or `json_object` with `schema`) is turned into a grammar, as is the
+  native top-level `json_schema` field; a request that also carries `grammar` answers 400 `Either
+  "json_schema" or "grammar" can be specified, but not both` (https://github.com/ggml-org/llama.cpp/issues/11847).
+- Images need a multimodal projector (`--mmproj`, `mmproj` here); without one an image answers 500
+  `image input is not supported - hint: if this is unexpected, you may need to provide the mmproj`
+  (type server_error; https://github.com/ggml-org/llama.cpp/issues/15377, README "Multimodal support").
+- While the model loads (`loading_s` after start) every endpoint answers 503
+  `{"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}` (README, GET /health),
+  without Retry-After.
+
+Not modelled: vLLM closing its port until the model is loaded (a connection refused, not a status), tool
+calls, logprobs, n > 1, and the servers' real token counts (4 characters make a token here).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from testkit.fakes.ollama_http import _Server
+from testkit.fakes.ollama_wire import schema_instance
+
+ERR_VLLM_IMAGES = "At most {limit} image(s) may be provided in one prompt."
+ERR_LLAMACPP_NO_MMPROJ = "image input is not supported - hint: if this is unexpected, you may need to provide the mmproj"
+ERR_LLAMACPP_SCHEMA_AND_GRAMMAR = 'Either "json_schema" or "grammar" can be specified, but not both'
+ERR_LLAMACPP_LOADING = "Loading model"
+
+
+class Flavor(StrEnum):
+    VLLM = "vllm"
+    LLAMACPP = "llamacpp"
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind = status, message, kind
+
+
+@dataclass
+class OpenAIStandIn:
+    """Start with start(), stop with stop(); `requests` holds every (path, body) it was sent."""
+
+    flavor: Flavor
+    models: tuple[str, ...] = ("served-model",)
+    image_limit: int = 1  # vLLM --limit-mm-per-prompt image=N
+    mmproj: bool = False  # llama-server started with --mmproj
+    loading_s: float = 0.0  # llama-server answers 503 "Loading model" this long after start()
+    responder: Callable[[dict[str, Any]], str] | None = None  # the answer text; default: a schema instance
+    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server: _Server | None = None
+        self._loaded_at = 0.0
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start() first"
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def start(self) -> OpenAIStandIn:
+        handler = type("_BoundHandler", (_Handler,), {"standin": self})
+        self._server = _Server(("127.0.0.1", 0), handler)
+        self._loaded_at = time.monotonic() + self.loading_s
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    # ------------------------------------------------------------------ behaviour
+    def answer(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any] | None, str | None]:
+        """(status, JSON body) or (200, None, answer text) for a chat completion to stream or return."""
+        with self._lock:
+            self.requests.append((path, body))
+        try:
+            if self.flavor is Flavor.LLAMACPP and time.monotonic() < self._loaded_at:
+                raise _Refusal(503, ERR_LLAMACPP_LOADING, "unavailable_error")
+            if path == "/v1/models":
+                owner = "vllm" if self.flavor is Flavor.VLLM else "llamacpp"
+                return 200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": owner}
+                                                        for m in self.models]}, None
+            if path != "/v1/chat/completions":
+                raise _Refusal(404, "File Not Found", "not_found_error")
+            if body.get("model") not in self.models:
+                raise _Refusal(404, f"The model `{body.get('model')}` does not exist.", "NotFoundError")
+            self._check_images(body)
+            schema = self._schema(body)
+            text = self.responder(body) if self.responder else json.dumps(schema_instance(schema) if schema else "ok")
+            return 200, None, text
+        except _Refusal as refusal:
+            error: dict[str, Any] = {"message": refusal.message, "type": refusal.kind, "code": refusal.status}
+            if self.flavor is Flavor.VLLM:
+                error["param"] = None
+            return refusal.status, {"error": error}, None
+
+    def _check_images(self, body: dict[str, Any]) -> None:
+        images = sum(1 for m in body.get("messages") or [] if isinstance(m.get("content"), list)
+                     for part in m["content"] if part.get("type") == "image_url")
+        if self.flavor is Flavor.VLLM and images > self.image_limit:
+            raise _Refusal(400, ERR_VLLM_IMAGES.format(limit=self.image_limit), "BadRequestError")
+        if self.flavor is Flavor.LLAMACPP and images and not self.mmproj:
+            raise _Refusal(500, ERR_LLAMACPP_NO_MMPROJ, "server_error")
+
+    def _schema(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        fmt = body.get("response_format") or {}
+        from_format = None
+        if fmt.get("type") == "json_schema":
+            from_format = (fmt.get("json_schema") or {}).get("schema")
+        elif fmt.get("type") == "json_object":
+            from_format = fmt.get("schema") if self.flavor is Flavor.LLAMACPP else None
+        if self.flavor is Flavor.VLLM:
+            return from_format or (body.get("structured_outputs") or {}).get("json")
+        schema = from_format or body.get("json_schema")
+        if schema is not None and body.get("grammar"):
+            raise _Refusal(400, ERR_LLAMACPP_SCHEMA_AND_GRAMMAR, "invalid_request_error")
+        return schema
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    standin: OpenAIStandIn  # set on the per-server subclass
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as uvicorn and cpp-httplib do
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._dispatch({})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return self._send(400, {"error": {"message": "invalid JSON body", "type": "BadRequestError", "code": 400}})
+        self._dispatch(body)
+
+    def _dispatch(self, body: dict[str, Any]) -> None:
+        status, payload, text = self.standin.answer(self.path.split("?", 1)[0], body)
+        if text is None:
+            return self._send(status, payload or {})
+        model, max_tokens = str(body["model"]), body.get("max_tokens")
+        tokens = [text[i:i + 4] for i in range(0, len(text), 4)]
+        finish = "stop"
+        if isinstance(max_tokens, int) and len(tokens) > max_tokens:
+            tokens, finish = tokens[:max_tokens], "length"
+        prompt_chars = sum(len(json.dumps(m.get("content"))) for m in body.get("messages") or [])
+        usage = {"prompt_tokens": prompt_chars // 4 + 1, "completion_tokens": len(tokens),
+                 "total_tokens": prompt_chars // 4 + 1 + len(tokens)}
+        if not body.get("stream"):
+            return self._send(200, {"id": "chatcmpl-standin", "object": "chat.completion", "created": int(time.time()),
+                                    "model": model, "usage": usage, "choices": [
+                                        {"index": 0, "message": {"role": "assistant", "content": "".join(tokens)},
+                                         "finish_reason": finish}]})
+        self._stream(model, tokens, finish, usage if (body.get("stream_options") or {}).get("include_usage") else None)
+
+    def _stream(self, model: str, tokens: list[str], finish: str, usage: dict[str, int] | None) -> None:
+        def chunk(choices: list[dict[str, Any]], **extra: Any) -> bytes:
+            event = {"id": "chatcmpl-standin", "object": "chat.completion.chunk", "created": int(time.time()),
+                     "model": model, "choices": choices, **extra}
+            return f"data: {json.dumps(event)}\n\n".encode()
+
+        events = [chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])]
+        events += [chunk([{"index": 0, "delta": {"content": t}, "finish_reason": None}]) for t in tokens]
+        events.append(chunk([{"index": 0, "delta": {}, "finish_reason": finish}]))
+        if usage is not None:
+            events.append(chunk([], usage=usage))
+        events.append(b"data: [DONE]\n\n")
+        self.standin.statuses.append(200)  # before the client can see the answer
+        head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n")
+        for i, data in enumerate(events):  # the headers leave with the first event, in one write
+            self.wfile.write((head if i == 0 else b"") + f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _send(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        reason = self.responses.get(status, ("",))[0]
+        self.standin.statuses.append(status)  # before the client can see the answer
+        self.wfile.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
