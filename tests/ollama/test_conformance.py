@@ -192,7 +192,8 @@ def test_a_server_killed_mid_generation_and_restarted(ollama_real_own):
     c.warm_up(ollama_real_own.model, options=Options(num_ctx=2048), keep_alive="30m")
     request = GenerateRequest(model=ollama_real_own.model, prompt="Count from 1 to 300, one number a line.",
                               think=False, truncate=False,
-                              options=Options(temperature=0, seed=1, num_ctx=2048, num_predict=40))
+                              # Long enough (hundreds of tokens) that the kill lands mid-stream on a fast machine too.
+                              options=Options(temperature=0, seed=1, num_ctx=2048, num_predict=400))
     outcome: list = []
     worker = threading.Thread(target=lambda: outcome.append(c.generate(request, deadline=Deadline.after(400))))
     worker.start()
