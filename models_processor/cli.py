@@ -16,7 +16,7 @@ from .logs import configure_logging
 from .messages import RequestKind
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m models_processor")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run the service (configuration from environment variables)")
@@ -49,8 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .models_command import add_arguments as add_models_arguments
 
     add_models_arguments(commands.add_parser("models", help="list or pull the models on the configured servers"))
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
     except ConfigError as exc:
