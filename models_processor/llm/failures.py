@@ -27,6 +27,7 @@ class FailureReason(StrEnum):
     STREAM_CUT = "stream_cut"
     NOT_FOUND = "not_found"
     BAD_REQUEST = "bad_request"
+    AUTH = "auth"
     STATUS_503 = "status_503"
     STATUS_429 = "status_429"
     STATUS_5XX = "status_5xx"
@@ -53,8 +54,10 @@ _IMAGE_UNREADABLE = ("image: unknown format", "unable to make llava embedding")
 # model/model.go ErrNoVisionModel: the model has no vision encoder. Not the requester's photo.
 _NO_VISION = ("missing data required for image input",)
 # runner errorInputTooLong (400 with truncate:false) and the runner's own give-up with truncate:true.
+# vLLM: "This model's maximum context length is N tokens" (400); llama-server: "... exceeds the available
+# context size ..." (400, type exceed_context_size_error).
 _CONTEXT = ("exceeds the context length", "entire prompt removed by truncation",
-            "exceeds the available context size")
+            "exceeds the available context size", "maximum context length is")
 # Failures of the server's set-up that the same call will meet again: an operator has to act.
 _PERMANENT_SERVER = ("model requires more system memory (", "incompatible with your version of ollama",
                      "no longer compatible with your version of ollama", "not supported by your version of ollama",
@@ -70,8 +73,23 @@ def _has(lower: str, markers: tuple[str, ...]) -> bool:
 def classify(status: int | None, text: str, *, model: str, role: str, base_url: str,
              streamed: bool = False) -> OllamaCallError:
     """An Ollama error (HTTP status, or None for an `{"error"}` line in a 200 stream) as an OllamaCallError."""
-    lower = text.lower()
     said = f"Ollama ({role} server {base_url})" + (f" answered {status}" if status else "")
+    known = known_failure(status, text, said, model=model, role=role, base_url=base_url)
+    if known is not None:
+        return known
+    lower = text.lower()
+    if status is None:
+        when = "after partial output" if streamed else "before any output"
+        return OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"{said} error in stream {when}: {text}",
+                               transient=True, reason=FailureReason.STREAM_ERROR)
+    return _by_status(status, text, lower, said, model=model, role=role, base_url=base_url)
+
+
+def known_failure(status: int | None, text: str, said: str, *, model: str, role: str, base_url: str,
+                  context_setting: str = "num_ctx, OLLAMA_NUM_CTX") -> OllamaCallError | None:
+    """A failure told by its message whatever the HTTP status: Ollama's markers, which its /v1 endpoints
+    send too, and the context-length wording of vLLM and llama.cpp's server (openai_errors.py)."""
+    lower = text.lower()
     if _has(lower, _NO_VISION):
         return OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"{role} model '{model}' on {base_url} cannot read "
                                f"images (a text-only model): {text}", transient=False, status=status,
@@ -81,16 +99,12 @@ def classify(status: int | None, text: str, *, model: str, role: str, base_url: 
                                transient=False, status=status, reason=FailureReason.INVALID_IMAGE)
     if _has(lower, _CONTEXT):
         return OllamaCallError(ErrorCode.INVALID_REQUEST, f"the prompt does not fit in the context of {role} "
-                               f"model '{model}' (num_ctx, OLLAMA_NUM_CTX): {text}", transient=False,
+                               f"model '{model}' ({context_setting}): {text}", transient=False,
                                status=status, reason=FailureReason.CONTEXT_EXCEEDED)
     if _has(lower, _PERMANENT_SERVER):
         return OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"{said}: {text}", transient=False, status=status,
                                reason=FailureReason.PERMANENT_SERVER)
-    if status is None:
-        when = "after partial output" if streamed else "before any output"
-        return OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"{said} error in stream {when}: {text}",
-                               transient=True, reason=FailureReason.STREAM_ERROR)
-    return _by_status(status, text, lower, said, model=model, role=role, base_url=base_url)
+    return None
 
 
 def _by_status(status: int, text: str, lower: str, said: str, *, model: str, role: str,

@@ -5,9 +5,9 @@ result cache and the token metrics work unchanged. README.md, "OpenAI-compatible
 
 Wire: POST /v1/chat/completions, streamed as server-sent events with usage in the last chunk; a JSON Schema
 result as response_format {type: json_schema, json_schema: {name, schema, strict: true}}; images as
-data: URLs in content parts. Errors are classified like Ollama's (failures.py): 429 and 503 are transient
-and retried after Retry-After (within the request deadline), 400 and 404 are permanent. Readiness lists
-/v1/models.
+data: URLs in content parts. Errors are classified by openai_errors.py, in the server kind's words: 429 and
+503 are transient and retried after Retry-After (within the request deadline), 400 and 404 are permanent,
+an unknown model is model_not_found. Readiness lists /v1/models.
 """
 
 from __future__ import annotations
@@ -27,18 +27,10 @@ from ..metrics import Metrics
 from ..tracing import span
 from .api import ChatRequest, GenerateRequest, Message, ShowResponse
 from .base import Generation, ModelCallError
-from .failures import FailureReason, OllamaCallError, classify, deadline_failure
+from .failures import FailureReason, OllamaCallError, deadline_failure
+from .openai_errors import GENERIC_KIND, ServerError, classify_openai, retry_after, server_kind
 
 log = logging.getLogger(__name__)
-
-# Image refusals that come from how the server was started (README.md, "OpenAI-compatible backend"): vLLM's
-# 400 over its per-prompt image limit, llama-server's 500 without a multimodal projector. Ollama's own
-# markers (failures.py) would call the first a bug of ours and retry the second.
-_CANNOT_TAKE_IMAGES = (
-    ("image(s) may be provided in one", "vLLM: raise --limit-mm-per-prompt image=N"),
-    ("image input is not supported", "llama-server: start it with --mmproj for this model"),
-)
-
 
 def _content(message: Message) -> str | list[dict[str, Any]]:
     if not message.images:
@@ -73,14 +65,6 @@ def chat_body(request: ChatRequest | GenerateRequest) -> dict[str, Any]:
     return body
 
 
-def _retry_after(resp: requests.Response) -> float | None:
-    value = resp.headers.get("Retry-After", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: rare from model servers; the backoff applies
-
-
 class OpenAICompatClient:
     """One OpenAI-compatible base URL (without /v1). Thread-safe like requests.Session."""
 
@@ -97,6 +81,7 @@ class OpenAICompatClient:
         self._session = session or requests.Session()
         self._session.trust_env = False
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.server_kind = GENERIC_KIND  # named once /v1/models has answered
 
     # ------------------------------------------------------------------ the calls structured.py makes
     def chat(self, request: ChatRequest, *, deadline: Deadline) -> Generation:
@@ -120,7 +105,11 @@ class OpenAICompatClient:
                                   f"reachable: {exc}", transient=True, reason=FailureReason.CONNECTION) from None
         if resp.status_code != 200:
             raise self._error(resp, "(models)")
-        return [str(m.get("id", "")) for m in resp.json().get("data", [])]
+        data = resp.json().get("data", [])
+        owners = {str(m.get("owned_by", "")) for m in data}
+        if len(owners) == 1:  # the server kind its messages name (openai_errors.py)
+            self.server_kind = server_kind(owners.pop())
+        return [str(m.get("id", "")) for m in data]
 
     def close(self) -> None:
         self._session.close()
@@ -157,7 +146,8 @@ class OpenAICompatClient:
             if resp.status_code != 200:
                 error = self._error(resp, model)
                 if error.transient:
-                    raise _Retry(error, _retry_after(resp) or self._backoff_initial)
+                    wait = retry_after(resp)
+                    raise _Retry(error, self._backoff_initial if wait is None else wait)
                 raise error
             return self._read_events(resp, model, deadline)
         except requests.RequestException as exc:
@@ -170,18 +160,8 @@ class OpenAICompatClient:
             resp.close()
 
     def _error(self, resp: requests.Response, model: str) -> OllamaCallError:
-        try:
-            detail = resp.json().get("error", resp.text)
-            text = str(detail.get("message", detail)) if isinstance(detail, dict) else str(detail)
-        except ValueError:
-            text = resp.text[:500]
-        lower = text.lower()
-        for marker, fix in _CANNOT_TAKE_IMAGES:
-            if marker in lower:  # the server's start options refuse photos: retrying cannot help
-                return OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"{self.role} model server {self.base_url} "
-                                       f"refuses images ({fix}): {text}", transient=False,
-                                       status=resp.status_code, reason=FailureReason.PERMANENT_SERVER)
-        return classify(resp.status_code, text, model=model, role=self.role, base_url=self.base_url)
+        return classify_openai(resp.status_code, ServerError.from_response(resp), kind=self.server_kind,
+                               model=model, role=self.role, base_url=self.base_url)
 
     def _events(self, resp: requests.Response, deadline: Deadline) -> Iterator[dict[str, Any]]:
         for raw in resp.iter_lines():
@@ -200,11 +180,9 @@ class OpenAICompatClient:
         finish, served = "", model
         usage: dict[str, Any] = {}
         for event in self._events(resp, deadline):
-            if "error" in event:  # an error after the stream started (Ollama's /v1 and vLLM send one)
-                detail = event["error"]
-                message = str(detail.get("message", detail)) if isinstance(detail, dict) else str(detail)
-                raise classify(None, message, model=model, role=self.role, base_url=self.base_url,
-                               streamed=bool(text))
+            if "error" in event or event.get("object") == "error":  # after the stream started (Ollama, vLLM)
+                raise classify_openai(None, ServerError.of(event), kind=self.server_kind, model=model,
+                                      role=self.role, base_url=self.base_url, streamed=bool(text))
             served = str(event.get("model") or served)
             usage = event.get("usage") or usage
             for choice in event.get("choices") or []:

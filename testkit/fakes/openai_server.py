@@ -14,8 +14,14 @@ Flavor "vllm":
 - Images per prompt are capped by `--limit-mm-per-prompt` (`image_limit` here): more images answer 400
   `At most N image(s) may be provided in one prompt.` (vllm/entrypoints/chat_utils.py, mapped to HTTP 400).
   https://docs.vllm.ai/en/latest/configuration/engine_args/ (--limit-mm-per-prompt)
-- Errors as `{"error": {"message", "type": "BadRequestError", "param", "code"}}`.
+- Errors as `{"error": {"message", "type": "BadRequestError", "param", "code"}}`
+  (vllm/entrypoints/openai/engine/protocol.py ErrorResponse/ErrorInfo). An unknown model answers 404
+  `The model `x` does not exist.`, type NotFoundError, param "model" (engine/serving.py `_check_model`); a
+  prompt over `--max-model-len` (`max_model_len` here) answers 400 `This model's maximum context length is N
+  tokens. However, your request has M input tokens. ...` (engine/serving.py `_validate_input`).
   https://docs.vllm.ai/en/latest/serving/openai_compatible_server/
+- `--max-num-seqs` caps the sequences it runs at once; more wait in its scheduler queue (`slots` here, with
+  `latency_s` per answer: a queue in front of a fixed per-call time, which is what an adaptive limit sees).
 
 Flavor "llamacpp" (tools/server/README.md, https://github.com/ggml-org/llama.cpp/tree/master/tools/server):
 - `response_format` `json_schema` (or `json_object` with `schema`) is turned into a grammar, as is the
@@ -27,6 +33,16 @@ Flavor "llamacpp" (tools/server/README.md, https://github.com/ggml-org/llama.cpp
 - While the model loads (`loading_s` after start) every endpoint answers 503
   `{"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}` (README, GET /health),
   without Retry-After.
+- Errors as `{"error": {"code", "message", "type"}}` (server-common.cpp format_error_response). A single-model
+  server answers whatever `model` is asked; in router mode (`router` here: `--models-dir`/`--models-preset`)
+  an unknown model answers 400 `model not found`, type invalid_request_error
+  (https://github.com/ggml-org/llama.cpp/issues/17968). A prompt over the context (`max_model_len` here)
+  answers 400 `request (M tokens) exceeds the available context size (N tokens), try increasing it`, type
+  exceed_context_size_error. `--parallel N` slots (`slots` here): more requests wait for a free slot.
+
+Both: `busy` holds answers to give the next chat calls instead of a completion, as (status, Retry-After or
+None): a gateway or cloud API in front of the server answering 429/503 (OpenAI's rate limit answer carries
+Retry-After; https://platform.openai.com/docs/guides/error-codes).
 
 Not modelled: vLLM closing its port until the model is loaded (a connection refused, not a status), tool
 calls, logprobs, n > 1, and the servers' real token counts (4 characters make a token here).
@@ -59,9 +75,11 @@ class Flavor(StrEnum):
 
 
 class _Refusal(Exception):
-    def __init__(self, status: int, message: str, kind: str) -> None:
+    def __init__(self, status: int, message: str, kind: str, *, param: str | None = None,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.kind = status, message, kind
+        self.param, self.retry_after = param, retry_after
 
 
 @dataclass
@@ -74,6 +92,11 @@ class OpenAIStandIn:
     mmproj: bool = False  # llama-server started with --mmproj
     loading_s: float = 0.0  # llama-server answers 503 "Loading model" this long after start()
     responder: Callable[[dict[str, Any]], str] | None = None  # the answer text; default: a schema instance
+    router: bool = False  # llama-server in router mode: an unknown model is refused (single-model: any name)
+    max_model_len: int = 0  # context in (4-character) tokens; 0 = unlimited
+    slots: int = 0  # sequences run at once (vLLM --max-num-seqs, llama-server --parallel); 0 = unlimited
+    latency_s: float = 0.0  # time each completion takes once it has a slot
+    busy: list[tuple[int, float | None]] = field(default_factory=list)  # next chat answers: (status, Retry-After)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
 
@@ -81,6 +104,11 @@ class OpenAIStandIn:
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._loaded_at = 0.0
+        self._slots = threading.BoundedSemaphore(self.slots) if self.slots else None
+        self.running = 0  # completions holding a slot now
+        self.running_peak = 0
+        self.arrived_peak = 0  # completions inside the server at once (running or queued for a slot)
+        self._arrived = 0
 
     @property
     def base_url(self) -> str:
@@ -104,7 +132,12 @@ class OpenAIStandIn:
         """(status, JSON body) or (200, None, answer text) for a chat completion to stream or return."""
         with self._lock:
             self.requests.append((path, body))
+            busy = self.busy.pop(0) if self.busy and path == "/v1/chat/completions" else None
         try:
+            if busy is not None:
+                kind = "rate_limit_exceeded" if busy[0] == 429 else "unavailable_error"
+                raise _Refusal(busy[0], "Rate limit reached, please try again later" if busy[0] == 429
+                               else "server overloaded", kind, retry_after=busy[1])
             if self.flavor is Flavor.LLAMACPP and time.monotonic() < self._loaded_at:
                 raise _Refusal(503, ERR_LLAMACPP_LOADING, "unavailable_error")
             if path == "/v1/models":
@@ -113,17 +146,60 @@ class OpenAIStandIn:
                                                         for m in self.models]}, None
             if path != "/v1/chat/completions":
                 raise _Refusal(404, "File Not Found", "not_found_error")
-            if body.get("model") not in self.models:
-                raise _Refusal(404, f"The model `{body.get('model')}` does not exist.", "NotFoundError")
+            self._check_model(body)
             self._check_images(body)
+            self._check_context(body)
             schema = self._schema(body)
             text = self.responder(body) if self.responder else json.dumps(schema_instance(schema) if schema else "ok")
             return 200, None, text
         except _Refusal as refusal:
             error: dict[str, Any] = {"message": refusal.message, "type": refusal.kind, "code": refusal.status}
             if self.flavor is Flavor.VLLM:
-                error["param"] = None
-            return refusal.status, {"error": error}, None
+                error["param"] = refusal.param
+            payload: dict[str, Any] = {"error": error}
+            if refusal.retry_after is not None:
+                payload["retry_after"] = refusal.retry_after  # carried to the header by the handler
+            return refusal.status, payload, None
+
+    def run_completion(self) -> None:
+        """Hold a slot for latency_s (queueing for one when all are busy), as the server's scheduler does."""
+        with self._lock:
+            self._arrived += 1
+            self.arrived_peak = max(self.arrived_peak, self._arrived)
+        if self._slots is not None:
+            self._slots.acquire()
+        try:
+            with self._lock:
+                self.running += 1
+                self.running_peak = max(self.running_peak, self.running)
+            if self.latency_s:
+                time.sleep(self.latency_s)
+        finally:
+            with self._lock:
+                self.running -= 1
+                self._arrived -= 1
+            if self._slots is not None:
+                self._slots.release()
+
+    def _check_model(self, body: dict[str, Any]) -> None:
+        model = body.get("model")
+        if model in self.models:
+            return
+        if self.flavor is Flavor.VLLM:
+            raise _Refusal(404, f"The model `{model}` does not exist.", "NotFoundError", param="model")
+        if self.router:
+            raise _Refusal(400, "model not found", "invalid_request_error")
+
+    def _check_context(self, body: dict[str, Any]) -> None:
+        tokens = sum(len(json.dumps(m.get("content"))) for m in body.get("messages") or []) // 4 + 1
+        if not self.max_model_len or tokens < self.max_model_len:
+            return
+        if self.flavor is Flavor.VLLM:
+            raise _Refusal(400, f"This model's maximum context length is {self.max_model_len} tokens. However, "
+                           f"your request has {tokens} input tokens. Please reduce the length of the input "
+                           "messages.", "BadRequestError", param="input_tokens")
+        raise _Refusal(400, f"request ({tokens} tokens) exceeds the available context size "
+                       f"({self.max_model_len} tokens), try increasing it", "exceed_context_size_error")
 
     def _check_images(self, body: dict[str, Any]) -> None:
         images = sum(1 for m in body.get("messages") or [] if isinstance(m.get("content"), list)
@@ -175,7 +251,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, body: dict[str, Any]) -> None:
         status, payload, text = self.standin.answer(self.path.split("?", 1)[0], body)
         if text is None:
-            return self._send(status, payload or {})
+            payload = dict(payload or {})
+            wait = payload.pop("retry_after", None)
+            return self._send(status, payload, {"Retry-After": f"{wait:g}"} if wait is not None else {})
+        self.standin.run_completion()
         model, max_tokens = str(body["model"]), body.get("max_tokens")
         tokens = [text[i:i + 4] for i in range(0, len(text), 4)]
         finish = "stop"
@@ -210,9 +289,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write((head if i == 0 else b"") + f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.write(b"0\r\n\r\n")
 
-    def _send(self, status: int, payload: dict[str, Any]) -> None:
+    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         reason = self.responses.get(status, ("",))[0]
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         self.standin.statuses.append(status)  # before the client can see the answer
-        self.wfile.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+        self.wfile.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n{extra}"
                          f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
