@@ -7,7 +7,7 @@ bench/out/faults.json. Long (tens of minutes with the full sizes), not part of C
 
 One broker (own, temp run dir; or KAFKA_BOOTSTRAP_SERVERS) is shared by the runs, except broker_restart,
 which always starts its own. KAFKA_SESSION_TIMEOUT_MS=10000 for the processor so that a kill -9 is noticed
-in 10 s instead of 45 s (the recovery figure of kill9 is dominated by it). Columns: see testkit/faults.py.
+in 10 s instead of 45 s (the recovery figure of kill9 is dominated by it). Columns: see testkit/faults/__init__.py.
 """
 
 from __future__ import annotations

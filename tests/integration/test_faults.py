@@ -1,4 +1,4 @@
-"""Short fault-injection runs for CI (testkit/faults.py; the long runs are bench/faults/run.py).
+"""Short fault-injection runs for CI (testkit/faults/; the long runs are bench/faults/run.py).
 
 Each run: the processor as a child process, the Ollama stand-in, a known set of request ids sent at a
 steady rate, one fault mid-run, then every id accounted for: lost must be 0, and duplicates seen by a
