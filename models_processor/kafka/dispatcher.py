@@ -44,6 +44,7 @@ from .delivery import AnswerSender
 from .expiry import admit
 from .isolation import Isolation
 from .jobs import TP, Job, JobState
+from .loop_wait import wait_budget
 from .offsets import OffsetTracker
 from .progress import ProgressReport
 from .routing import SourceInfo, outputs_for
@@ -51,10 +52,8 @@ from .transactions import ExactlyOnceCheckpoint
 
 log = logging.getLogger(__name__)
 
-# While work is in flight the loop waits at most this long for a worker, so new messages are read and
-# finished answers produced within milliseconds; when idle it blocks in poll(), which returns at once
-# when a message arrives.
-_BUSY_POLL_S = 0.005
+# Idle, the loop blocks in poll(), which returns at once when a message arrives; with work in flight it
+# blocks on the workers' queue instead (loop_wait.py).
 _IDLE_POLL_S = 0.1
 # A worker gets this long past its deadline to answer by itself before the dispatcher answers for it.
 _DEADLINE_GRACE_S = 2.0
@@ -124,13 +123,14 @@ class Dispatcher:
     def _iteration(self) -> None:
         records, nbytes = self._load()
         self._backpressure.update(self._assigned, records, nbytes)
+        room = self._backpressure.room(records, nbytes)
         busy = bool(self._jobs) or self._checkpoint.pending()
-        messages = self._read(self._backpressure.room(records, nbytes), busy=busy)
+        messages = self._read(room, busy=busy)
         self._health.mark_poll()
         self._metrics.last_poll.set_to_current_time()
         self._intake(messages, records, nbytes)
-        # With work in flight and nothing new read, wait briefly for a worker instead of spinning.
-        self._take_finished(wait_s=_BUSY_POLL_S if self._jobs and not messages else 0.0)
+        # With work in flight and nothing new read, block until a worker finishes (loop_wait.py).
+        self._take_finished(wait_s=self._wait_budget(room) if busy and not messages else 0.0)
         self._isolation.release()
         self._producer.poll(0)
         self._sender.serve_retries()
@@ -138,6 +138,11 @@ class Dispatcher:
         self._checkpoint.commit()
         self._attempts.flush()
         self._progress.report(*self._load())
+
+    def _wait_budget(self, room: int) -> float:
+        return wait_budget(room=room > 0 and not self._backpressure.paused,
+                           delivering=any(job.state is JobState.PRODUCING for job in self._jobs.values()),
+                           transaction_pending=self._checkpoint.pending())
 
     def _load(self) -> tuple[int, int]:
         """Records and bytes in flight, counting answers that pile up waiting for a transaction."""
