@@ -1,5 +1,9 @@
 """Phone-photo damage, applied deterministically: rotation (small and over 10 degrees), perspective, blur,
-JPEG artefacts, uneven light (a shadow), and a combination of them on a larger canvas."""
+JPEG artefacts, uneven light (a shadow), and a combination of them on a larger canvas.
+
+HELD_OUT_DEGRADATIONS (added later, for the Chromium-rendered set in testkit/photoset_html; kept out of
+DEGRADATIONS so this set's images, and so its OCR cache, do not change): a label on a curved bottle or can,
+bag creases, glare, uneven lighting, a hand-held photo with background clutter, low resolution."""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ import io
 import random
 from collections.abc import Callable
 
+import cv2
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 BACKGROUND = (128, 118, 104)  # a table top around the page
 
@@ -81,6 +86,131 @@ def phone(img: Image.Image, rng: random.Random) -> Image.Image:
     return jpeg(blur(out, 1.0), 55)
 
 
+
+# Added for the held-out set (testkit/photoset_html). Geometry goes through cv2.remap: each output pixel
+# samples the flat page at a computed point (inverse mapping), with the table colour outside the page.
+
+def _remap(img: Image.Image, map_x: np.ndarray, map_y: np.ndarray) -> Image.Image:
+    out = cv2.remap(np.asarray(img), map_x.astype(np.float32), map_y.astype(np.float32), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_CONSTANT, borderValue=BACKGROUND)
+    return Image.fromarray(out)
+
+
+def cylinder(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A label wrapped round a bottle or can, seen from a little above: text squeezed toward the left and right
+    edges, rows bowed, the sides darker. The label spans 100-140 degrees of the cylinder."""
+    w, h = img.size
+    half = np.radians(rng.uniform(50, 70))
+    radius = (w / 2) / half
+    out_w = int(2 * radius * np.sin(half))
+    bow = h * rng.uniform(0.025, 0.05)  # how far the middle of a row sags against its ends
+    us, vs = np.meshgrid(np.arange(out_w + 0.0), np.arange(h + 2 * bow))
+    theta = np.arcsin(np.clip((us - out_w / 2) / radius, -1, 1))
+    map_x = w / 2 + radius * theta
+    map_y = vs - bow - bow * (1 - np.cos(theta)) / (1 - np.cos(half)) + bow
+    out = np.asarray(_remap(img, map_x, map_y)).astype(np.float32)
+    light = 0.55 + 0.45 * np.cos(theta) ** 0.7
+    return _pad(Image.fromarray(np.clip(out * light[:, :, None], 0, 255).astype(np.uint8)), 0.05)
+
+
+def creases(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A crumpled bag: a few crease lines across the print, each displacing the print a little and
+    leaving a bright and a dark band along its fold."""
+    arr = np.asarray(img).astype(np.float32)
+    h, w = arr.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    map_x, map_y = xs.copy(), ys.copy()
+    light = np.ones((h, w), np.float32)
+    for _ in range(rng.randint(3, 6)):
+        angle = rng.uniform(0, np.pi)
+        nx, ny = np.cos(angle), np.sin(angle)
+        offset = rng.uniform(0.2, 0.8) * (abs(nx) * w + abs(ny) * h)
+        dist = xs * nx + ys * ny - offset
+        width = rng.uniform(8, 22)
+        push = rng.uniform(2, 5) * np.tanh(dist / width)
+        map_x += push * nx
+        map_y += push * ny
+        light += rng.choice([-1, 1]) * rng.uniform(0.12, 0.28) * dist / width * np.exp(-(dist / width) ** 2)
+    out = np.asarray(_remap(img, map_x, map_y)).astype(np.float32) * np.clip(light, 0.5, 1.3)[:, :, None]
+    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))
+
+
+def glare(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A specular highlight (glossy film under a lamp): an elongated bright blob that washes the ink out
+    to near white at its core, over about a fifth of the page."""
+    arr = np.asarray(img).astype(np.float32)
+    h, w = arr.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    cx, cy = rng.uniform(0.25, 0.75) * w, rng.uniform(0.25, 0.75) * h
+    angle = rng.uniform(0, np.pi)
+    a, b = rng.uniform(0.16, 0.26) * max(w, h), rng.uniform(0.06, 0.1) * max(w, h)
+    dx, dy = xs - cx, ys - cy
+    u, v = dx * np.cos(angle) + dy * np.sin(angle), -dx * np.sin(angle) + dy * np.cos(angle)
+    blob = np.clip(1.6 * np.exp(-((u / a) ** 2 + (v / b) ** 2) * 1.5), 0.0, rng.uniform(0.9, 1.0))
+    out = arr + (255.0 - arr) * blob[:, :, None]
+    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))
+
+
+def uneven_light(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A lamp to one side: a radial fall-off to about 45 % brightness in the far corner, a warm cast, and
+    the lower contrast of a dim photo."""
+    arr = np.asarray(img).astype(np.float32)
+    h, w = arr.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    cx, cy = rng.choice([-0.2, 1.2]) * w, rng.uniform(-0.2, 1.2) * h
+    d = np.hypot(xs - cx, ys - cy) / np.hypot(w, h)
+    light = np.clip(1.05 - 0.6 * d, 0.45, 1.0)
+    tint = np.array([1.0, 0.93, 0.8], np.float32)
+    out = (arr * 0.8 + 30) * light[:, :, None] * tint
+    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))
+
+
+def _clutter(w: int, h: int, rng: random.Random) -> Image.Image:
+    """A table with things on it: wood-like stripes, a few coloured shapes (a mug, a phone, a cloth)."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    grain = 0.5 + 0.5 * np.sin(xs / rng.uniform(9, 20) + 3 * np.sin(ys / rng.uniform(40, 90)))
+    base = np.array([120, 86, 60], np.float32)[None, None, :] * (0.8 + 0.3 * grain[:, :, None])
+    canvas = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(canvas)
+    for _ in range(rng.randint(3, 6)):
+        x, y = rng.uniform(0, w), rng.uniform(0, h)
+        size = rng.uniform(0.08, 0.2) * min(w, h)
+        colour = tuple(rng.randint(20, 230) for _ in range(3))
+        if rng.random() < 0.5:
+            draw.ellipse((x, y, x + size, y + size), fill=colour)
+        else:
+            draw.rectangle((x, y, x + size * 1.8, y + size), fill=colour)
+    return canvas
+
+
+def handheld(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A hand-held photo: the page small in a frame of table and clutter, tilted in perspective and
+    rotated a few degrees, slightly soft, saved as a phone JPEG."""
+    w, h = img.size
+    cw, ch = int(w * 1.5), int(h * 1.45)
+    canvas = _clutter(cw, ch, rng)
+    x0, y0 = int(w * rng.uniform(0.15, 0.35)), int(h * rng.uniform(0.15, 0.3))
+    mask = Image.new("L", img.size, 255)
+    angle = rng.uniform(-6, 6)
+    page = img.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
+    mask = mask.rotate(angle, expand=True)
+    canvas.paste(page, (x0 - (page.width - w) // 2, y0 - (page.height - h) // 2), mask)
+    k = 0.09
+    dst = [(rng.uniform(0, k) * cw, rng.uniform(0, k) * ch), (cw - rng.uniform(0, k) * cw, rng.uniform(0, k) * ch),
+           (cw - rng.uniform(0, k) * cw, ch - rng.uniform(0, k) * ch), (rng.uniform(0, k) * cw, ch - rng.uniform(0, k) * ch)]
+    src = [(0.0, 0.0), (float(cw), 0.0), (float(cw), float(ch)), (0.0, float(ch))]
+    out = canvas.transform((cw, ch), Image.Transform.PERSPECTIVE, _coeffs(src, dst), Image.Resampling.BICUBIC,
+                           fillcolor=BACKGROUND)
+    return jpeg(blur(out, 0.8), 70)
+
+
+def low_res(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A small or far-away picture: the page brought down to 40-55 % of its size (body text 8-11 px high),
+    then JPEG."""
+    f = rng.uniform(0.4, 0.55)
+    small = img.resize((max(1, int(img.width * f)), max(1, int(img.height * f))), Image.Resampling.BILINEAR)
+    return jpeg(small, 75)
+
 Degradation = Callable[[Image.Image, random.Random], Image.Image]
 DEGRADATIONS: dict[str, Degradation] = {
     "clean": lambda img, rng: img,
@@ -91,4 +221,14 @@ DEGRADATIONS: dict[str, Degradation] = {
     "jpeg": lambda img, rng: jpeg(img, rng.randint(18, 30)),
     "shadow": shadow,
     "phone": phone,
+}
+
+HELD_OUT_DEGRADATIONS: dict[str, Degradation] = {
+    "clean": lambda img, rng: img,
+    "cylinder": cylinder,
+    "creases": creases,
+    "glare": glare,
+    "uneven_light": uneven_light,
+    "handheld": handheld,
+    "low_res": low_res,
 }
