@@ -3,6 +3,13 @@
 A job is done when each of its records (or the record sent in its place) is delivered. Retriable failures
 are produced again after an exponential backoff; failures retrying cannot fix are replaced (see
 undeliverable.py) so that no record holds its partition for ever.
+
+The produce phase is bounded (docs/guarantees.md): a full local queue is waited out for at most
+QUEUE_FULL_WAIT_S before the record goes to the retry queue (the loop keeps polling meanwhile), and a
+record whose delivery report has not come within the producer's delivery.timeout.ms plus
+REPORT_MARGIN_S raises FatalKafkaError. librdkafka reports every message by delivery.timeout.ms (as
+delivered, or failed with _MSG_TIMED_OUT): a report overdue past it means the producer is stuck, which
+only a new process recovers; the answers not yet delivered are processed again from the committed offsets.
 """
 
 from __future__ import annotations
@@ -10,15 +17,17 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
-from ..config import Settings
+from ..config import Settings, librdkafka_overrides
 from ..metrics import Metrics
 from ..tracecontext import of_headers
 from ..tracing import span
+from .checkpoint import FatalKafkaError
 from .clients import ProducerClient
 from .jobs import Job, JobState
 from .routing import OutputRecord
@@ -28,10 +37,28 @@ log = logging.getLogger(__name__)
 
 RETRY_BASE_S = 0.05
 RETRY_MAX_S = 5.0
+# How long produce() may wait for room in a full local queue before the record goes to the retry queue.
+QUEUE_FULL_WAIT_S = 0.5
+# client_config.producer_config's delivery.timeout.ms when no KAFKA_DELIVERY_TIMEOUT_MS overrides it.
+DEFAULT_DELIVERY_TIMEOUT_MS = 120_000
+# Beyond delivery.timeout.ms, how late a delivery report may be before the producer is taken for stuck.
+REPORT_MARGIN_S = 30.0
 
 
 def backoff(attempt: int) -> float:
     return float(min(RETRY_MAX_S, RETRY_BASE_S * 2 ** max(0, attempt - 1)))
+
+
+def report_deadline_s(environ: Mapping[str, str] | None = None) -> float:
+    """How long after produce() a delivery report may take: the producer's delivery.timeout.ms (its alias
+    message.timeout.ms) as KAFKA_* variables set it, plus REPORT_MARGIN_S."""
+    overrides = librdkafka_overrides(os.environ if environ is None else environ)
+    value = overrides.get("delivery.timeout.ms", overrides.get("message.timeout.ms", DEFAULT_DELIVERY_TIMEOUT_MS))
+    try:
+        timeout_ms = int(value)
+    except ValueError:  # librdkafka refuses the producer's configuration before this matters
+        timeout_ms = DEFAULT_DELIVERY_TIMEOUT_MS
+    return timeout_ms / 1000 + REPORT_MARGIN_S
 
 
 class AnswerSender:
@@ -44,6 +71,8 @@ class AnswerSender:
         self._is_current = is_current
         self._retries: list[tuple[float, int, Job, OutputRecord, int]] = []  # (due, seq, job, record, attempt)
         self._seq = itertools.count()
+        self._report_deadline_s = report_deadline_s()
+        self._awaiting: dict[int, tuple[float, str]] = {}  # produce seq -> (when produced, request id)
 
     def send(self, job: Job) -> None:
         job.state = JobState.PRODUCING
@@ -53,26 +82,50 @@ class AnswerSender:
                 self._produce(job, record, attempt=1)
 
     def serve_retries(self) -> None:
+        """Produce the records whose retry is due, and check that no delivery report is overdue (called
+        every loop iteration)."""
+        self._check_reports()
         now = time.monotonic()
         while self._retries and self._retries[0][0] <= now:
             _, _, job, record, attempt = heapq.heappop(self._retries)
-            if self._is_current(job) and job.state is JobState.PRODUCING:
-                self._produce(job, record, attempt)
+            if self._is_current(job) and job.state is JobState.PRODUCING and not self._produce(job, record, attempt):
+                return  # the queue is still full: the other due retries wait for the next iteration
 
-    def _produce(self, job: Job, record: OutputRecord, attempt: int) -> None:
+    def _check_reports(self) -> None:
+        if not self._awaiting:
+            return
+        produced_at, request_id = min(self._awaiting.values())
+        late = time.monotonic() - produced_at
+        if late > self._report_deadline_s:
+            raise FatalKafkaError(f"no delivery report for an answer of request {request_id} {late:.0f} s after "
+                                  f"it was produced (limit {self._report_deadline_s:.0f} s): the producer is stuck")
+
+    def _produce(self, job: Job, record: OutputRecord, attempt: int) -> bool:
+        """Hand the record to the producer; False when the local queue stayed full (then it is retried)."""
+        seq = next(self._seq)
+
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            self._awaiting.pop(seq, None)
             self._on_report(job, record, attempt, err)
 
+        until = time.monotonic() + QUEUE_FULL_WAIT_S
         while True:
             try:
                 self._producer.produce(record.topic, key=record.key, value=record.value, headers=record.headers,
                                        on_delivery=on_delivery)
-                return
+                self._awaiting[seq] = (time.monotonic(), job.request_id)
+                return True
             except BufferError:  # local queue full: serve callbacks to make room, then try again
+                if time.monotonic() >= until:
+                    # Still full (the broker is away): retry later rather than hold up the poll loop.
+                    self._metrics.retries.labels("produce", "queue_full").inc()
+                    heapq.heappush(self._retries, (time.monotonic() + backoff(attempt), next(self._seq), job,
+                                                   record, attempt + 1))
+                    return False
                 self._producer.poll(0.05)
             except KafkaException as exc:  # refused before queueing: too large, unknown topic, bad argument
                 self._on_report(job, record, attempt, exc.args[0])
-                return
+                return True
 
     def _on_report(self, job: Job, record: OutputRecord, attempt: int, err: KafkaError | None) -> None:
         if err is None:

@@ -6,20 +6,28 @@ transactional contract (rdkafka.h): a retriable error resumes the same call late
 be refused with _CONFLICT); an abortable one aborts, puts the batch back and retries it after a backoff,
 with every record the broker refused replaced first (undeliverable.py), so one unsendable record cannot
 stall every partition; a fatal one (fenced) stops the service. See docs/guarantees.md.
+
+Each transaction has a deadline: its producer's transaction.timeout.ms (past which the broker aborts it)
+plus TXN_DEADLINE_MARGIN_S. A transaction still held open by retriable errors then cannot be aborted (a
+resumable call is in progress: librdkafka refuses abort_transaction with _CONFLICT) nor committed any
+more: FatalKafkaError stops the service, and the restarted instance fences this producer and processes
+the requests again. Producing a transaction's records into a local queue that stays full for
+QUEUE_FULL_WAIT_S aborts the transaction, and the batch is produced again in the next one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
-from ..config import Settings
+from ..config import Settings, librdkafka_overrides
 from ..metrics import Metrics
 from ..tracecontext import of_headers
 from ..tracing import span
@@ -49,10 +57,25 @@ TXN_CALL_TIMEOUT_S = 10.0
 # reaches read_committed readers (docs/guarantees.md).
 TXN_HANG_MARGIN_S = 5.0
 TXN_HANG_EXIT_CODE = 70
+# client_config.producer_config's transaction.timeout.ms when no KAFKA_TRANSACTION_TIMEOUT_MS overrides it.
+DEFAULT_TXN_TIMEOUT_MS = 60_000
+TXN_DEADLINE_MARGIN_S = 5.0
+QUEUE_FULL_WAIT_S = 0.5
 TXN_INTERVAL_S = 0.05
 TXN_MAX_RECORDS = 200
 _PURGED = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
 _ABORT_ATTEMPTS = 3
+
+
+def transaction_deadline_s(environ: Mapping[str, str] | None = None) -> float:
+    """How long a transaction may stay open: transaction.timeout.ms as KAFKA_* variables set it, plus
+    TXN_DEADLINE_MARGIN_S."""
+    value = librdkafka_overrides(os.environ if environ is None else environ).get("transaction.timeout.ms")
+    try:
+        timeout_ms = int(value) if value is not None else DEFAULT_TXN_TIMEOUT_MS
+    except ValueError:  # librdkafka refuses the producer's configuration before this matters
+        timeout_ms = DEFAULT_TXN_TIMEOUT_MS
+    return timeout_ms / 1000 + TXN_DEADLINE_MARGIN_S
 
 
 class _Stage(Enum):
@@ -103,6 +126,8 @@ class ExactlyOnceCheckpoint:
         self._failures = 0
         self._next_attempt = 0.0
         self._last_commit = 0.0
+        self._deadline_s = transaction_deadline_s()
+        self._opened_at = 0.0  # when the transaction under way was begun
 
     def start(self) -> None:
         with self._watchdog.guard("init_transactions", TXN_INIT_TIMEOUT_S + TXN_HANG_MARGIN_S):
@@ -144,6 +169,7 @@ class ExactlyOnceCheckpoint:
             if not (force or due):
                 return
             self._open, self._queued, self._stage = self._queued, _Batch(), _Stage.BEGIN
+            self._opened_at = now
         try:
             self._advance(self._open)
         except KafkaException as exc:
@@ -212,12 +238,16 @@ class ExactlyOnceCheckpoint:
                 self._refused[(tp, index)] = err
 
         candidate: OutputRecord | None = record
+        until = time.monotonic() + QUEUE_FULL_WAIT_S
         while candidate is not None:
             try:
                 self._producer.produce(candidate.topic, key=candidate.key, value=candidate.value,
                                        headers=candidate.headers, on_delivery=on_delivery)
                 return candidate
             except BufferError:
+                if time.monotonic() >= until:  # the broker is away: abort, and produce the batch again later
+                    raise KafkaException(KafkaError(KafkaError._QUEUE_FULL, "Local: Queue full",
+                                                    txn_requires_abort=True)) from None
                 self._producer.poll(0.05)
             except KafkaException as exc:  # refused before queueing (too large): replace it at once
                 self._metrics.produce_errors.labels(candidate.topic).inc()
@@ -237,6 +267,12 @@ class ExactlyOnceCheckpoint:
         log.warning("transaction call failed", extra={"call": self._stage.value, "kafka_error": error.str(),
                                                       "retriable": resumable, "failures": self._failures})
         if resumable:
+            open_s = time.monotonic() - self._opened_at
+            if open_s > self._deadline_s:
+                # Neither abortable (the call is in progress) nor committable any more (the broker aborts
+                # it at transaction.timeout.ms): a restart fences this producer and reprocesses the batch.
+                raise FatalKafkaError(f"{self._stage.value}: transaction did not complete in {open_s:.0f} s "
+                                      f"(limit {self._deadline_s:.0f} s): {error.str()}")
             return  # the same call is made again after the backoff (librdkafka resumes it)
         if self._stage is not _Stage.BEGIN or error.txn_requires_abort():
             self._abort()
