@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # Properties whose values are part of the delivery guarantee; a passthrough may not change them.
 _OWNED_CONSUMER = {"enable.auto.offset.store", "enable.auto.commit", "isolation.level"}
 _OWNED_PRODUCER = {"enable.idempotence", "transactional.id", "acks"}
+AT_LEAST_ONCE_COMMIT_INTERVAL_MS = 1000
 
 # Consumer-only / producer-only properties: librdkafka warns about properties of the other client type.
 _CONSUMER_ONLY = {
@@ -112,6 +113,10 @@ def consumer_config(settings: Settings, *, environ: Mapping[str, str] | None = N
         conf["isolation.level"] = "read_committed"
     else:
         conf["enable.auto.commit"] = True  # librdkafka commits the stored offsets periodically and on revoke
+        # After a crash everything answered since the last commit is answered again: a 1 s period (librdkafka's
+        # default is 5 s) bounds that to about a second of answers; an idle period commits nothing
+        # (docs/guarantees.md).
+        conf.setdefault("auto.commit.interval.ms", AT_LEAST_ONCE_COMMIT_INTERVAL_MS)
         conf["isolation.level"] = "read_committed"
     _reject_owned(environ, _OWNED_CONSUMER)
     if on_stats is not None:
