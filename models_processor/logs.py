@@ -41,9 +41,22 @@ def trace_context(trace_id: str | None) -> Iterator[None]:
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request_id, and any `extra=` fields."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        # The formatted second of the last line: lines come many a second, strftime is the costly part.
+        self._second: tuple[int, str] = (-1, "")
+
+    def _timestamp(self, created: float, msecs: float) -> str:
+        whole = int(created)
+        second, text = self._second
+        if second != whole:
+            text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+            self._second = (whole, text)  # one tuple, swapped whole: safe between handler threads
+        return f"{text}.{int(msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": self._timestamp(record.created, record.msecs),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),

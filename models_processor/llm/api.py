@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticSerializationError
 
 
 class ImageNotBase64(ValueError):
@@ -111,6 +113,15 @@ class _CompletionRequest(BaseModel):
         """The JSON body: unset fields left out."""
         return self.model_dump(mode="json", exclude_none=True)
 
+    def body(self) -> bytes:
+        """wire() serialised in one step (pydantic's serializer, no dict in between). A lone UTF-16
+        surrogate (from a JSON prompt) cannot be UTF-8: then json.dumps escapes it, and Go's decoder reads
+        the escape as U+FFFD."""
+        try:
+            return self.model_dump_json(exclude_none=True).encode()
+        except PydanticSerializationError:
+            return json.dumps(self.wire()).encode()
+
 
 class GenerateRequest(_CompletionRequest):
     prompt: str | None = None
@@ -139,6 +150,13 @@ class _Final(BaseModel):
     eval_duration: int | None = None
 
 
+def _text_of(value: object) -> str | None:
+    """A streamed field as a str ("" when absent), None when it is not one."""
+    if value is None:
+        return ""
+    return value if type(value) is str else None
+
+
 class GenerateResponse(_Final):
     response: str = ""
     thinking: str | None = None
@@ -146,12 +164,30 @@ class GenerateResponse(_Final):
     def piece(self) -> tuple[str, str]:
         return self.response, self.thinking or ""
 
+    @staticmethod
+    def raw_piece(line: dict[str, Any]) -> tuple[str, str] | None:
+        """(text, thinking) of a streamed line that is not the final one, read without building a model (a
+        stream is one line per token); None for the final line or anything unexpected: validate that."""
+        if line.get("done", False) is not False:
+            return None
+        text, thinking = _text_of(line.get("response")), _text_of(line.get("thinking"))
+        return None if text is None or thinking is None else (text, thinking)
+
 
 class ChatResponse(_Final):
     message: Message = Field(default_factory=Message)
 
     def piece(self) -> tuple[str, str]:
         return self.message.content, self.message.thinking or ""
+
+    @staticmethod
+    def raw_piece(line: dict[str, Any]) -> tuple[str, str] | None:
+        """As GenerateResponse.raw_piece, for a chat line's `message`."""
+        message = line.get("message")
+        if line.get("done", False) is not False or type(message) is not dict:
+            return None
+        text, thinking = _text_of(message.get("content")), _text_of(message.get("thinking"))
+        return None if text is None or thinking is None else (text, thinking)
 
 
 class ErrorResponse(BaseModel):

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import requests
+import urllib3
 from pydantic import BaseModel, ValidationError
 from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
@@ -44,6 +45,7 @@ from .api import (
 )
 from .base import Generation, ModelCallError
 from .failures import FailureReason, OllamaCallError, RepeatGuardCut, classify, deadline_failure, transport_failure
+from .transport import StreamingPost, body_lines, body_text, finish, socket_of
 
 __all__ = ["OllamaClient", "RepeatGuardCut"]
 
@@ -108,6 +110,8 @@ class OllamaClient:
             session.mount("http://", adapter)
             session.mount("https://", adapter)
         self._session = session
+        # generate/chat, the calls of every request: on the same pool, without requests' per-call work.
+        self._post = StreamingPost(session, self.base_url)
         # The server's parallel slots: a call beyond them waits here, where only the deadline bounds the
         # wait, instead of inside the server, where our read timeout would count the wait as a stall.
         self._slots = threading.BoundedSemaphore(max_in_flight) if max_in_flight > 0 else None
@@ -208,11 +212,22 @@ class OllamaClient:
 
     # ------------------------------------------------------------------ retries
     def _with_retries(self, attempt: Callable[[], Generation], deadline: Deadline, what: str) -> Generation:
+        # Most calls succeed at once: the retry machinery is only built after a transient failure, which
+        # then counts as tenacity's first attempt (same backoff, stop rules and logs as without the shortcut).
+        try:
+            return attempt()
+        except ModelCallError as exc:
+            if not exc.transient or self._max_attempts <= 1:
+                raise
+            first_failure: ModelCallError | None = exc
         attempts = 0
 
         def counted() -> Generation:
-            nonlocal attempts
+            nonlocal attempts, first_failure
             attempts += 1
+            if first_failure is not None:
+                failure, first_failure = first_failure, None
+                raise failure
             return attempt()
 
         retrying = Retrying(
@@ -242,26 +257,43 @@ class OllamaClient:
         self._acquire_slot(deadline, model)
         try:
             timeout, capped = self._first_byte_timeout(deadline, model)
-            resp = self._send("POST", path, request.wire(), timeout, model=model, capped=capped)
+            resp = self._post_completion(path, request.body(), timeout, model, capped)
             try:
                 if request.stream:
-                    # The first chunk arrived with the headers: from here on, silence is a stalled stream.
-                    self._tighten_read_timeout(resp, deadline)
                     return self._read_stream(resp, deadline, model, shape)
                 return self._read_whole(resp, model, shape)
             except requests.RequestException as exc:
                 raise self._transport_error(exc, deadline, capped, True, model) from None
             finally:
-                resp.close()
+                finish(resp)
         finally:
             if self._slots is not None:
                 self._slots.release()
 
-    def _read_whole(self, resp: requests.Response, model: str, shape: type[Completion]) -> Generation:
+    def _post_completion(self, path: str, body: bytes, timeout: tuple[float, float], model: str,
+                         capped: bool) -> urllib3.BaseHTTPResponse:
+        """_send for generate/chat (transport.py): up to the headers; a non-200 status becomes an error."""
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("ollama POST %s%s model=%s timeout=%s", self.base_url, path, model, timeout)
         try:
-            data = json.loads(resp.content)
+            resp = self._post.post(path, body, timeout)
+        except requests.RequestException as exc:
+            raise self._transport_error(exc, None, capped, False, model) from None
+        if resp.status != 200:
+            try:
+                text = _error_text(body_text(resp))
+            except requests.RequestException:
+                text = ""
+            finally:
+                finish(resp)
+            raise self._classify(resp.status, text, model)
+        return resp
+
+    def _read_whole(self, resp: urllib3.BaseHTTPResponse, model: str, shape: type[Completion]) -> Generation:
+        try:
+            data = json.loads(body_text(resp))
         except ValueError:
-            raise self._bad_response("a generate/chat answer", resp.status_code) from None
+            raise self._bad_response("a generate/chat answer", resp.status) from None
         if isinstance(data, dict) and "error" in data:
             raise self._classify(None, str(data["error"]), model)
         final = self._parse(shape, data)
@@ -271,28 +303,57 @@ class OllamaClient:
             raise RepeatGuardCut(model, text)
         return _generation(final, text, thinking, model)
 
-    def _read_stream(self, resp: requests.Response, deadline: Deadline, model: str,
+    def _read_stream(self, resp: urllib3.BaseHTTPResponse, deadline: Deadline, model: str,
                      shape: type[Completion]) -> Generation:
+        """One line per token: the lines before the final one are read without a pydantic model
+        (raw_piece); the final one, with the accounting, and anything unexpected are validated."""
+        # The first chunk arrived with the headers: from here on, silence is a stalled stream. The read
+        # timeout is per socket read (the gap allowed between tokens), shrunk as the deadline nears so a
+        # stream that hangs after some content still ends at the deadline.
+        read_timeout = self.read_timeout
+        sock = socket_of(resp)
+        if sock is not None:
+            sock.settimeout(max(0.001, min(read_timeout, deadline.remaining())))
         parts: list[str] = []
         thoughts: list[str] = []
-        for line in self._lines(resp, deadline):
+        lines = body_lines(resp)
+        for raw in lines:
+            line = self._json_object(raw)
             if "error" in line:
                 # An error line in a 200 stream, before content (<= v0.12.5) or after it.
                 raise self._classify(None, str(line["error"]), model, streamed=bool(parts))
-            chunk = self._parse(shape, line)
-            text, thinking = chunk.piece()
-            parts.append(text)
-            if thinking:
-                thoughts.append(thinking)
-            if chunk.done:
-                # Read the end of the chunked body: a fully read response returns its keep-alive
-                # connection to the pool; one closed early costs a new TCP connect per call.
-                for _ in resp.iter_content(chunk_size=None):
-                    pass
-                return _generation(chunk, "".join(parts), "".join(thoughts), model)
-            if deadline.expired():
+            piece = shape.raw_piece(line)
+            if piece is None:
+                chunk = self._parse(shape, line)
+                text, thinking = chunk.piece()
+                if chunk.done:
+                    parts.append(text)
+                    if thinking:
+                        thoughts.append(thinking)
+                    # Read the end of the chunked body: a fully read response returns its keep-alive
+                    # connection to the pool; one closed early costs a new TCP connect per call.
+                    for _ in lines:
+                        pass
+                    return _generation(chunk, "".join(parts), "".join(thoughts), model)
+                piece = text, thinking
+            parts.append(piece[0])
+            if piece[1]:
+                thoughts.append(piece[1])
+            remaining = deadline.remaining()
+            if remaining <= 0:
                 raise self._deadline_error(model, "while the model was still generating")
+            if remaining < read_timeout and sock is not None:
+                sock.settimeout(max(0.001, remaining))
         raise RepeatGuardCut(model, "".join(parts))
+
+    def _json_object(self, raw: bytes) -> dict[str, object]:
+        try:
+            obj = json.loads(raw.decode())
+        except ValueError:
+            raise self._bad_response("a malformed NDJSON line") from None
+        if type(obj) is not dict:
+            raise self._bad_response("an NDJSON line that is not an object")
+        return obj
 
     def _parse(self, shape: type[ResponseT], data: object) -> ResponseT:
         try:
@@ -300,28 +361,11 @@ class OllamaClient:
         except ValidationError:
             raise self._bad_response(f"a {shape.__name__} line") from None
 
-    def _lines(self, resp: requests.Response, deadline: Deadline | None = None) -> Iterator[dict[str, object]]:
-        # chunk_size=None yields each HTTP chunk as it arrives (Ollama flushes one chunk per token).
+    def _lines(self, resp: requests.Response) -> Iterator[dict[str, object]]:
+        """The NDJSON lines of a pull (chunk_size=None: each HTTP chunk as it arrives)."""
         for raw in resp.iter_lines(chunk_size=None):
-            if not raw or not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except ValueError:
-                raise self._bad_response("a malformed NDJSON line") from None
-            if not isinstance(obj, dict):
-                raise self._bad_response("an NDJSON line that is not an object")
-            yield obj
-            if deadline is not None:
-                self._tighten_read_timeout(resp, deadline)
-
-    def _tighten_read_timeout(self, resp: requests.Response, deadline: Deadline) -> None:
-        """The read timeout is per socket read: the gap allowed between tokens, shrunk as the deadline
-        nears so a stream that hangs after some content still ends at the deadline."""
-        conn = getattr(resp.raw, "connection", None) or getattr(resp.raw, "_connection", None)
-        sock = getattr(conn, "sock", None)
-        if sock is not None:
-            sock.settimeout(max(0.001, min(self.read_timeout, deadline.remaining())))
+            if raw and raw.strip():
+                yield self._json_object(raw)
 
     def _acquire_slot(self, deadline: Deadline, model: str) -> None:
         if deadline.expired():

@@ -214,10 +214,12 @@ class OllamaTextModel:
         self.metrics = metrics
         self.validation_retries = max(0, validation_retries)
         self.role = role
+        self._name_valid = is_valid_model_name(model)  # once, not per request
 
     def generate_text(self, prompt: str, *, deadline: Deadline, model: str | None = None) -> Generation:
         model_name = model or self.model_name
-        if not is_valid_model_name(model_name):
+        valid = self._name_valid if model_name == self.model_name else is_valid_model_name(model_name)
+        if not valid:
             raise ModelCallError(ErrorCode.INVALID_REQUEST, f"invalid model name {model_name!r}", transient=False)
         system, text = text_prompt(prompt)
         try:
@@ -268,7 +270,9 @@ class OllamaTextModel:
             # Free text cut at num_predict is still an answer; say so in the logs, not as an error.
             log.info("text %s: answer cut at the token limit (done_reason=length)", model_name)
         _count_request(self.metrics, self.role, model_name, "ok")
-        log.info("text %s: %d chars; prompt_tokens=%s eval_tokens=%s load=%.2fs total=%.2fs", model_name,
-                 len(outcome.text), outcome.prompt_eval_count, outcome.eval_count,
-                 (outcome.load_duration_ns or 0) / 1e9, (outcome.total_duration_ns or 0) / 1e9)
+        # DEBUG: the request's own "request answered" line is its INFO line; the counts are in the metrics.
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("text %s: %d chars; prompt_tokens=%s eval_tokens=%s load=%.2fs total=%.2fs", model_name,
+                      len(outcome.text), outcome.prompt_eval_count, outcome.eval_count,
+                      (outcome.load_duration_ns or 0) / 1e9, (outcome.total_duration_ns or 0) / 1e9)
         return outcome
