@@ -52,4 +52,4 @@ clean:
 ## docs/local-ollama.md); nothing to do when OLLAMA_HOST names an existing server
 ollama-local: $(STAMP)
 	@if [ -n "$$OLLAMA_HOST" ]; then echo "OLLAMA_HOST=$$OLLAMA_HOST: using that server, no local Ollama build"; \
-	else $(PY) deploy/local-ollama/server.py install-model; fi
+	else $(PY) -m testkit.local_ollama install-model; fi

@@ -34,7 +34,7 @@ def real_ollama_section(data: dict[str, Any] | None) -> list[str]:
     results = data["results"]
     naive_tps, direct_tps = _baselines(data)
     out += [f"Run: {m.get('date')}; load average {m.get('loadavg_1m', 0):.1f}"
-            f"{'; --quick' if p.get('quick') else ''}. Ollama 0.17.4 built locally (deploy/local-ollama), model "
+            f"{'; --quick' if p.get('quick') else ''}. Ollama 0.17.4 built locally (testkit/local_ollama), model "
             f"`{data.get('model')}` (Gemma 3 270M Q4_K_M, CPU), OLLAMA_NUM_PARALLEL={p.get('parallel')}, service "
             f"CONCURRENT_REQUESTS={p.get('concurrency')}. Beside the stand-in figures above: here the model cost "
             "is real generation on this machine's CPU, so tokens/s is the fair unit (answers differ in length). "

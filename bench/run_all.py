@@ -2,7 +2,7 @@
 
 Default (quick, about 10 minutes on the 2-core machine):
   bench/throughput.py --quick, bench/ollama_slots.py --quick, bench/ollama_real.py --quick (the real Ollama of
-  deploy/local-ollama, or OLLAMA_HOST), bench/sweep.py --quick,
+  testkit/local_ollama, or OLLAMA_HOST), bench/sweep.py --quick,
   bench/accuracy.py --json bench/out/accuracy.json, bench/ocr_speed.py --reps 1 --json bench/out/ocr_speed.json,
   then bench/report.py.
 --full: the same without --quick (ocr_speed with its default 3 repetitions), plus bench/faults/run.py and

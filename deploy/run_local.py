@@ -5,7 +5,7 @@
                        photo request, print both answers, and say how to stop
     run_local.py down  stop the processor (SIGTERM: it drains and commits), the model server and the broker
 
-Model server: OLLAMA_HOST when set; otherwise deploy/local-ollama/server.py starts Ollama 0.17.4 with the tiny
+Model server: OLLAMA_HOST when set; otherwise testkit/local_ollama starts Ollama 0.17.4 with the tiny
 text-only model gemma3-tiny (built into the user cache on first use: about 10 minutes on 2 cores, once; see
 docs/local-ollama.md). That model cannot see images, so the processor's vision check says so; photo requests
 are still answered from OCR.
@@ -27,9 +27,9 @@ from testkit.broker import LocalBroker
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".cache" / "run"
-OLLAMA = [sys.executable, str(ROOT / "deploy" / "local-ollama" / "server.py")]
+OLLAMA = [sys.executable, "-m", "testkit.local_ollama"]
 OLLAMA_RUN_DIR = RUN_DIR / "ollama"
-LOCAL_MODEL = "gemma3-tiny"  # deploy/local-ollama/ollama_build.py MODEL_NAME
+LOCAL_MODEL = "gemma3-tiny"  # testkit/local_ollama/build.py MODEL_NAME
 KAFKA_PORT = os.environ.get("LOCAL_KAFKA_PORT", "19092")
 HTTP_PORT = os.environ.get("PORT", "5000")
 PID_FILE = RUN_DIR / "processor.pid"

@@ -1,4 +1,4 @@
-"""The real Ollama for tests, benchmarks and `make run`: the one wrapper of deploy/local-ollama/server.py.
+"""The real Ollama for tests, benchmarks and `make run`: the one wrapper of testkit/local_ollama/server.py.
 
     with LocalOllama(env={"OLLAMA_NUM_PARALLEL": "2"}) as server:   # a temp run dir, removed on exit
         requests.post(f"{server.base_url}/api/generate", json={"model": server.model, ...})
@@ -15,29 +15,31 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from testkit.local_ollama.build import MODEL_NAME, OLLAMA_VERSION
+from testkit.local_ollama.server import COMMAND, child_env
+
 REPO = Path(__file__).resolve().parent.parent
-SERVER_SCRIPT = REPO / "deploy" / "local-ollama" / "server.py"
-LOCAL_MODEL = "gemma3-tiny"  # deploy/local-ollama/ollama_build.py MODEL_NAME
-LOCAL_VERSION = "0.17.4"
+SERVER_COMMAND = COMMAND  # python -m testkit.local_ollama
+LOCAL_MODEL = MODEL_NAME
+LOCAL_VERSION = OLLAMA_VERSION
 # A cold build is about 10 minutes on 2 idle cores; a busy CI box can take twice that.
 BUILD_TIMEOUT_S = 3600.0
 START_TIMEOUT_S = 180.0
 DEFAULT_PORT = 11434
 
-__all__ = ["LOCAL_MODEL", "SERVER_SCRIPT", "LocalOllama", "ensure_built", "normalize_host", "run_server_script"]
+__all__ = ["LOCAL_MODEL", "SERVER_COMMAND", "LocalOllama", "ensure_built", "normalize_host", "run_server_script"]
 
 
 def run_server_script(*args: str, timeout: float = START_TIMEOUT_S) -> str:
-    """Run deploy/local-ollama/server.py with `args`; its stdout, or RuntimeError with its stderr."""
+    """Run `python -m testkit.local_ollama` with `args`; its stdout, or RuntimeError with its stderr."""
     try:
-        proc = subprocess.run([sys.executable, str(SERVER_SCRIPT), *args], capture_output=True, text=True,
+        proc = subprocess.run([*SERVER_COMMAND, *args], capture_output=True, text=True, env=child_env(),
                               timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"server.py {' '.join(args)} did not finish in {timeout:g} s") from None

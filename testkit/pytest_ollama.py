@@ -3,7 +3,7 @@
 Loaded by tests/conftest.py (`pytest_plugins = [..., "testkit.pytest_ollama"]`). Fixtures:
 
 - `ollama_real` (session) -> LocalOllama, started: `.base_url`, `.model`. OLLAMA_HOST set -> that server
-  (model: OLLAMA_TEST_MODEL, default "gemma3-tiny"), nothing built. Otherwise deploy/local-ollama/server.py
+  (model: OLLAMA_TEST_MODEL, default "gemma3-tiny"), nothing built. Otherwise testkit/local_ollama/server.py
   builds Ollama once into the user cache, imports the model and starts a server in a temp run dir
   (server defaults: OLLAMA_NUM_PARALLEL=1).
 - `ollama_real_factory` (session) -> callable(env={...}) -> another started local server with those server
@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from testkit.ollama_local import BUILD_TIMEOUT_S, SERVER_SCRIPT, LocalOllama
+from testkit.local_ollama.server import child_env
+from testkit.ollama_local import BUILD_TIMEOUT_S, SERVER_COMMAND, LocalOllama
 
 FIXTURES = frozenset({"ollama_real", "ollama_real_factory", "ollama_real_own"})
 _BUILD_ERROR = pytest.StashKey[str]()
@@ -47,7 +48,7 @@ def _build_with_progress(config: pytest.Config) -> str:
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
         print("\nlocal Ollama: building/importing once into the user cache if needed "
               "(a first build compiles llama.cpp: about 10 minutes on 2 cores)", file=sys.stderr, flush=True)
-        proc = subprocess.Popen([sys.executable, str(SERVER_SCRIPT), "install-model"], stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen([*SERVER_COMMAND, "install-model"], env=child_env(), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
                                 preexec_fn=_die_with_parent)
         lines: list[str] = []

@@ -4,7 +4,7 @@ It is a real HTTP server on loopback that follows Ollama v0.17.4 (docs/ollama.md
 named below): the same routes, status codes, error strings, NDJSON streaming, model-name rules, and the
 scheduler's concurrency shape (per-model NUM_PARALLEL slots with unbounded waiting, one model load at a
 time, a bounded load queue that answers 503). Faults are scripted with `Reply` objects. The real server
-(deploy/local-ollama, tests/ollama/) is the reference; this stand-in is for what it cannot be made to do
+(testkit/local_ollama, tests/ollama/) is the reference; this stand-in is for what it cannot be made to do
 on demand (503 storms, hung streams, crashes at a chosen moment).
 
 Corrected where it differed from the real v0.17.4 server:

@@ -149,9 +149,9 @@ def test_sigterm_reaches_ollama(rendered, overlay):
 
 
 def _tested_ollama_version() -> str:
-    text = (ROOT / "deploy" / "local-ollama" / "ollama_build.py").read_text()
+    text = (ROOT / "testkit" / "local_ollama" / "build.py").read_text()
     match = re.search(r'^OLLAMA_VERSION = "([0-9.]+)"', text, re.MULTILINE)
-    assert match, "deploy/local-ollama/ollama_build.py must define OLLAMA_VERSION"
+    assert match, "testkit/local_ollama/build.py must define OLLAMA_VERSION"
     return match.group(1)
 
 

@@ -1,5 +1,5 @@
 """The pod's Ollama containers run for real: the rendered manifest's own command, args, environment and
-probe commands, against the Ollama 0.17.4 the tests build (deploy/local-ollama) and a copy of its model
+probe commands, against the Ollama 0.17.4 the tests build (testkit/local_ollama) and a copy of its model
 store (the tiny model `gemma3-tiny` stands in for llava:7b; nothing is downloaded).
 
 Only what cannot exist outside a cluster is mapped: /bin/ollama -> the local binary, /models and $HOME ->
@@ -10,7 +10,6 @@ rendered ConfigMap's script. Issue 15, items 1 (probes), 2 (no prune, pull once 
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import os
 import signal
 import socket
@@ -22,28 +21,20 @@ from types import ModuleType
 
 import pytest
 
+from testkit.local_ollama import build
 from testkit.ollama_local import LOCAL_MODEL, ensure_built
 
-from .conftest import OVERLAYS, ROOT, argv, container, one, plain_env, pod_spec
+from .conftest import OVERLAYS, argv, container, one, plain_env, pod_spec
 
 UNREFERENCED_BLOB = "sha256-" + "ab" * 32          # a finished blob no manifest names yet (another pod's pull)
 PARTIAL_DOWNLOAD = "sha256-" + "cd" * 32 + "-partial"  # a download in progress
 
 
-def _build_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ollama_build", ROOT / "deploy" / "local-ollama" / "ollama_build.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def ollama_build() -> ModuleType:
     ensure_built()  # the binary and the imported tiny model, built once per machine
-    module = _build_module()
-    assert module.binary_path().exists()
-    return module
+    assert build.binary_path().exists()
+    return build
 
 
 @pytest.fixture

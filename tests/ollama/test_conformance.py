@@ -1,6 +1,6 @@
 """Conformance of the Ollama client (models_processor/llm/) with a real Ollama v0.17.4 server.
 
-The server is built by deploy/local-ollama (testkit/pytest_ollama.py fixtures) and runs the tiny text-only
+The server is built by testkit/local_ollama (testkit/pytest_ollama.py fixtures) and runs the tiny text-only
 Gemma 3 270M model (`gemma3-tiny`). Each test names the issue-10 defect it covers; the stand-in
 (testkit/fakes/ollama_server.py) copies what these tests show, and test_standin_matches_the_real_server
 checks that it still does. Answers are kept to a few tokens: on a shared 2-core machine the model makes

@@ -1,16 +1,15 @@
-"""deploy/local-ollama/server.py without a server: what it says when it cannot build, and its cache reuse."""
+"""testkit/local_ollama (`python -m testkit.local_ollama`) without a server: what it says when it cannot build, and its cache reuse."""
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from testkit.ollama_local import SERVER_SCRIPT, normalize_host
+from testkit.ollama_local import SERVER_COMMAND, normalize_host
 
 
 def _server_py(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(SERVER_SCRIPT), *args], capture_output=True, text=True,
+    return subprocess.run([*SERVER_COMMAND, *args], capture_output=True, text=True,
                           env={**os.environ, **env}, timeout=120, stdin=subprocess.DEVNULL)
 
 

