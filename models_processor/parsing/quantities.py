@@ -8,11 +8,12 @@ Rules (deterministic, no dependency):
   counted as 1: the result schema wants None, and "a handful" is not a measured amount).
 - unit: canonical short names (g, kg, ml, tsp, tbsp, cup, oz, lb, clove, can, ...) from aliases with or
   without a trailing dot or plural s, attached ("200g") or separate, tolerating one OCR glyph confusion
-  in the unit token ("1 Isp" tsp, "100 mI" ml, "2 0z" oz: see lookup_unit_ocr); a parenthesised size after the
-  number ("1 (14 oz) can tomatoes") is skipped and the unit after it is used.
+  in the unit token ("1 Isp" tsp, "100 mI" ml, "2 0z" oz, "1/2 cip" cup: see lookup_unit_ocr); a
+  parenthesised size after the number ("1 (14 oz) can tomatoes") is skipped and the unit after it is used.
 - name: the remaining noun phrase, without a leading "of", leading size words (large, small, ...),
-  trailing preparation notes after a comma (", sifted", ", thinly sliced", ", to serve"), trailing
-  parentheses and "to taste"/"to serve". original_text is always the line as given.
+  trailing preparation notes after a comma (", sifted", ", thinly sliced", ", to serve", ", skin removed"),
+  trailing parentheses and "to taste"/"to serve". original_text is always the line as given.
+ingredient-parser-nlp was measured against these rules and not adopted (docs/parsing.md).
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ NOTE_CLAUSE_RE = re.compile(
     r",\s*(?:(?:finely|thinly|roughly|coarsely|freshly|lightly|well|very|cut|plus|to|for|at|about|"
     r"optional|divided|or more|if|such as|preferably|room|beaten|torn|ground|frozen|thawed|halved|"
     r"quartered|zest|juice)\b|\w+ed\b|\w+ly\b).*$", re.I)
+# A last comma clause of two or three words ending in a participle ("skin removed", "leaves picked").
+TRAILING_PARTICIPLE_RE = re.compile(r",\s*(?:[A-Za-z-]+\s+){1,2}[A-Za-z-]+ed\s*$")
 _UNIT_TOKEN = r"(?:fl\.?\s*oz|[A-Za-z]+)\.?"
 _AMOUNT = r"(?:\d+(?:[.,]\d+)?(?:\s+\d+/\d+)?|\d+/\d+)"
 # What follows a unit and only restates or adds to the amount: "200g/7oz", "2 tbsp + 1 tsp", "plus 2 tsp".
@@ -202,7 +205,26 @@ def lookup_unit_ocr(word: str) -> str | None:
             variants.add(word[:m.start()] + right + word[m.end():])
     found = {u for v in variants if len(v) >= 2 and re.fullmatch(r"[A-Za-z]+", v)
              for u in [UNIT_ALIASES.get(v.lower())] if u is not None}
-    return found.pop() if len(found) == 1 else None
+    if len(found) == 1:
+        return found.pop()
+    return "cup" if not found and _near_cup(word) else None
+
+
+# Letters OCR reads in place of the letters of "cups" in small print ("cip", "cuos", "cupa"); a letter
+# that makes another word ("cut", "cap", "caps") is not among them.
+_CUP_CONFUSIONS = {"u": "iovn", "p": "oqn", "s": "aezo"}
+
+
+def _near_cup(word: str) -> bool:
+    """"cup" or "cups" with exactly one letter that OCR confuses with the printed one."""
+    low = word.lower()
+    for target in ("cup", "cups"):
+        if len(low) != len(target) or low == target:
+            continue
+        wrong = [(got, want) for got, want in zip(low, target, strict=True) if got != want]
+        if len(wrong) == 1 and wrong[0][0] in _CUP_CONFUSIONS.get(wrong[0][1], ""):
+            return True
+    return False
 
 
 def _take_unit(text: str) -> tuple[str | None, str]:
@@ -227,6 +249,7 @@ def repair_glyphs(text: str) -> str:
     s = _GLYPH_ECHO.sub(lambda m: f"{m.group(1)} " * bool(m.group(1)) + f"{_GLYPH_NUMERATOR[m.group(2)]}/{m.group(3)}",
                         text)
     s = re.sub(r"([½¼¾])/(?!\d)", r"\1", s)
+    s = re.sub(r"∛(?!/\d)", "¾", s)  # the cube-root sign is OCR's reading of a ¾ glyph
     # "3 1½": no mixed number has two whole parts; the "1" is the glyph's numerator read twice ("3 ½").
     s = re.sub(r"^(\d+)\s+1\s?([½¼])", r"\1 \2", s)
     return re.sub(r"[¹²³∛](?=/\d)", lambda m: m.group(0).translate(_SUPERSCRIPT), s)
@@ -285,6 +308,7 @@ def clean_name(rest: str) -> str | None:
     name = re.sub(r"^\([^)]*\)\s*", "", name)  # "(about 1 lb) tomatoes": the size is not the name
     name = SIZE_WORDS.sub("", name)
     name = NOTE_CLAUSE_RE.sub("", name)
+    name = TRAILING_PARTICIPLE_RE.sub("", name)
     name = TO_TASTE_RE.split(name)[0]
     name = re.sub(r"\s*\([^)]*\)?\s*$", "", name)  # trailing "(optional)", "(I used ...)", unclosed
     name = re.sub(r"\s+", " ", name).strip(" ,;:-.")

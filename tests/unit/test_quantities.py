@@ -97,3 +97,40 @@ def test_unit_token_with_one_ocr_glyph_confusion():
     # Not a unit: no confusion makes these one, and "t" itself is never rewritten.
     for text in ("4 ct eggs", "3 eggs", "2 lime"):
         assert parse_ingredient(text).unit is None, text
+
+
+@pytest.mark.parametrize("line,quantity,unit,name", [
+    # A comma clause that ends in a participle is preparation, whatever word opens it.
+    ("1 kg chicken thighs, skin removed", 1.0, "kg", "chicken thighs"),
+    ("\u00bd bunch fresh coriander, leaves picked", 0.5, "bunch", "fresh coriander"),
+    ("2 red peppers, seeds discarded", 2.0, None, "red peppers"),
+    # ... but a comma inside a name list is not cut.
+    ("salt, pepper", None, None, "salt, pepper"),
+    ("3 apples, pears or plums", 3.0, None, "apples, pears or plums"),
+])
+def test_comma_clause_with_a_participle_is_preparation(line, quantity, unit, name):
+    ing = parse_ingredient(line)
+    assert (ing.quantity, ing.unit, ing.name) == (quantity, unit, name)
+
+
+@pytest.mark.parametrize("line,quantity,unit,name", [
+    # OCR damage to "cup"/"cups" after a measured amount (real recorded OCR of a pumpkin pie card).
+    ("1/2 cip canoia ol", 0.5, "cup", "canoia ol"),
+    ("1/4 cip dark brown wuger", 0.25, "cup", "dark brown wuger"),
+    ("1 1/4 cupa rice mik", 1.25, "cup", "rice mik"),
+    ("2 cuos flour", 2.0, "cup", "flour"),
+    # Not cups: real words, or too far from "cup".
+    ("2 chips ahoy", 2.0, None, "chips ahoy"),
+    ("1 clip", 1.0, None, "clip"),
+    ("2 crab claws", 2.0, None, "crab claws"),
+])
+def test_cup_with_one_ocr_letter_wrong(line, quantity, unit, name):
+    ing = parse_ingredient(line)
+    assert (ing.quantity, ing.unit, ing.name) == (quantity, unit, name)
+
+
+def test_bare_cube_root_sign_is_three_quarters():
+    # OCR reads the "3/4" glyph as the cube-root sign, with or without its denominator.
+    for line in ("\u221b cup brown sugar, packed", "\u221b/4 cup brown sugar, packed"):
+        ing = parse_ingredient(line)
+        assert (ing.quantity, ing.unit, ing.name) == (0.75, "cup", "brown sugar"), line
