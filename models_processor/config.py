@@ -103,6 +103,7 @@ class Settings(BaseSettings):
     ollama_max_in_flight: int = Field(0, ge=0, description="cap on concurrent calls per model server (0 = its parallel slots)")
     llm_vision_backend: LlmBackend = Field(LlmBackend.OLLAMA, description="ollama, or openai: OLLAMA_VISION_HOST is an OpenAI-compatible server (vLLM, llama.cpp, Ollama's /v1)")
     llm_text_backend: LlmBackend = Field(LlmBackend.OLLAMA, description="ollama, or openai: OLLAMA_TEXT_HOST is an OpenAI-compatible server")
+    openai_max_in_flight: int | Literal["auto"] = Field(0, description="calls at once per openai-backend server: 0 = no cap (the workers bound it), N, or auto = adapted from its time to first token and 429/503 answers (docs/openai-compat.md)")
     openai_api_key: SecretStr = Field(SecretStr(""), description="bearer token for the openai backend (from a Secret; never logged)")
     llm_think: bool = Field(False, description="let thinking models think (think: true); off spends num_predict on the answer")
     llm_temperature: float = Field(0.0, ge=0, le=2, description="model option temperature")
@@ -134,6 +135,19 @@ class Settings(BaseSettings):
             count = 0
         if not 1 <= count <= 256:
             raise ValueError("must be auto or a whole number from 1 to 256")
+        return count
+
+    @field_validator("openai_max_in_flight", mode="plain")
+    @classmethod
+    def _openai_cap(cls, value: object) -> int | Literal["auto"]:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            count = int(value) if isinstance(value, int | str) and not isinstance(value, bool) else -1
+        except ValueError:
+            count = -1
+        if not 0 <= count <= 256:
+            raise ValueError("must be auto or a whole number from 0 (no cap) to 256")
         return count
 
     @field_validator("photo_fallback_order")

@@ -1,23 +1,42 @@
 """LLM_VISION_BACKEND / LLM_TEXT_BACKEND = openai: the role's server is OpenAI-compatible. The role keeps the
 structured and text models of structured.py (validation retries, result cache, metrics) on an
-OpenAICompatClient, and its readiness lists /v1/models. Ollama stays the default (README.md)."""
+OpenAICompatClient, and its readiness lists /v1/models. Ollama stays the default (README.md). The clients of
+one server share its in-flight limit (OPENAI_MAX_IN_FLIGHT, llm/limiter.py; docs/openai-compat.md)."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, cast
 
+from ..concurrency import worker_count
 from ..config import LlmBackend, Settings
 from ..metrics import Metrics
 from .base import ModelServerProbe
 from .cache import ResultCache
+from .limiter import ConcurrencyLimit, FixedLimit, VegasLimit
 from .readiness import ModelCapabilities, OllamaReadiness
 from .structured import OllamaTextModel, OllamaVisionModel
 
 if TYPE_CHECKING:
     from .factory import ModelSet
 
+log = logging.getLogger(__name__)
+
 _VISION_VARIABLE = "OLLAMA_VISION_MODEL (or OLLAMA_MODEL)"
 _TEXT_VARIABLE = "OLLAMA_TEXT_MODEL (or OLLAMA_MODEL)"
+
+
+def in_flight_limit(settings: Settings, host: str) -> ConcurrencyLimit:
+    """OPENAI_MAX_IN_FLIGHT for one server: no cap (0), N, or auto, starting from the slots the settings
+    suggest (OLLAMA_NUM_PARALLEL) and bounded by the workers, who cannot have more calls in flight."""
+    if settings.openai_max_in_flight != "auto":
+        return FixedLimit(int(settings.openai_max_in_flight))
+
+    def changed(limit: int, why: str) -> None:
+        log.info("in-flight limit of %s now %d (%s)", host, limit, why)
+
+    workers = worker_count(settings)
+    return VegasLimit(min(workers, settings.ollama_num_parallel), max_limit=workers, on_change=changed)
 
 
 def with_openai_backends(settings: Settings, metrics: Metrics, models: ModelSet) -> ModelSet:
@@ -35,11 +54,15 @@ def with_openai_backends(settings: Settings, metrics: Metrics, models: ModelSet)
                                       if not (isinstance(p, OllamaReadiness) and p.role in roles)]
     models.servers = [s for s in models.servers if s.role not in roles]
 
+    limits: dict[str, ConcurrencyLimit] = {}
+
     def client(host: str, role: str) -> Any:
         # structured.py calls chat/generate/base_url (and show through ModelCapabilities): the same surface.
+        limit = limits.setdefault(host, in_flight_limit(settings, host))
         return cast(Any, OpenAICompatClient(host, api_key=settings.openai_api_key.get_secret_value(),
                                             connect_timeout=settings.ollama_health_timeout,
-                                            read_timeout=settings.ollama_request_timeout, metrics=metrics, role=role))
+                                            read_timeout=settings.ollama_request_timeout, metrics=metrics, role=role,
+                                            limit=limit, pool_size=worker_count(settings)))
 
     if "vision" in roles and settings.vision_host:
         vision = client(settings.vision_host, "vision")

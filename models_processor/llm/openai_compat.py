@@ -12,6 +12,7 @@ an unknown model is model_not_found. Readiness lists /v1/models.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from ..deadline import Deadline
 from ..errors import ErrorCode
@@ -28,9 +30,13 @@ from ..tracing import span
 from .api import ChatRequest, GenerateRequest, Message, ShowResponse
 from .base import Generation, ModelCallError
 from .failures import FailureReason, OllamaCallError, deadline_failure
+from .limiter import ConcurrencyLimit, FixedLimit, Outcome
 from .openai_errors import GENERIC_KIND, ServerError, classify_openai, retry_after, server_kind
 
 log = logging.getLogger(__name__)
+
+# Answers that mean the server is overloaded: an adaptive in-flight limit backs off (limiter.py).
+_OVERLOAD = frozenset({FailureReason.STATUS_429, FailureReason.STATUS_503, FailureReason.FIRST_BYTE_TIMEOUT})
 
 def _content(message: Message) -> str | list[dict[str, Any]]:
     if not message.images:
@@ -66,11 +72,14 @@ def chat_body(request: ChatRequest | GenerateRequest) -> dict[str, Any]:
 
 
 class OpenAICompatClient:
-    """One OpenAI-compatible base URL (without /v1). Thread-safe like requests.Session."""
+    """One OpenAI-compatible base URL (without /v1). Thread-safe like requests.Session. `limit` caps the calls
+    in flight (OPENAI_MAX_IN_FLIGHT; shared by the clients of one server); each attempt holds a slot, a retry's
+    wait does not."""
 
     def __init__(self, base_url: str, *, api_key: str = "", connect_timeout: float, read_timeout: float,
                  metrics: Metrics, role: str = "vision", max_attempts: int = 4, backoff_initial: float = 0.5,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None, limit: ConcurrencyLimit | None = None,
+                 pool_size: int = 10) -> None:
         self.base_url = base_url.rstrip("/")
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -78,7 +87,13 @@ class OpenAICompatClient:
         self._metrics = metrics
         self._max_attempts = max(1, max_attempts)
         self._backoff_initial = backoff_initial
-        self._session = session or requests.Session()
+        self.limit: ConcurrencyLimit = limit or FixedLimit(0)
+        if session is None:  # one kept-alive connection per call in flight, not urllib3's default 10
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size))
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self._session = session
         self._session.trust_env = False
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.server_kind = GENERIC_KIND  # named once /v1/models has answered
@@ -120,7 +135,7 @@ class OpenAICompatClient:
         with span("model call", {"model": request.model, "server": self.base_url, "path": "/v1/chat/completions"}):
             for attempt in range(1, self._max_attempts + 1):
                 try:
-                    outcome = self._attempt(body, request.model, deadline)
+                    outcome = self._attempt_in_slot(body, request.model, deadline)
                     return dataclasses.replace(outcome, attempts=attempt)
                 except _Retry as retry:
                     if attempt == self._max_attempts or retry.wait >= deadline.remaining():
@@ -131,7 +146,27 @@ class OpenAICompatClient:
                     time.sleep(retry.wait)
         raise AssertionError("unreachable")
 
-    def _attempt(self, body: dict[str, Any], model: str, deadline: Deadline) -> Generation:
+    def _attempt_in_slot(self, body: dict[str, Any], model: str, deadline: Deadline) -> Generation:
+        """One attempt holding a slot of the in-flight limit, which learns its time to first token."""
+        permit = self.limit.acquire(deadline.remaining())
+        if permit is None:
+            raise deadline_failure(model, self.role, self.base_url,
+                                   f"waiting for one of the server's {self.limit.limit} call slots")
+        outcome, latency = Outcome.IGNORED, None
+        try:
+            started = time.monotonic()
+            generation, first_token_at = self._attempt(body, model, deadline)
+            outcome, latency = Outcome.SUCCESS, first_token_at - started
+            return generation
+        except _Retry as retry:
+            if retry.error.reason in _OVERLOAD:
+                outcome = Outcome.DROPPED
+            raise
+        finally:
+            self.limit.release(permit, outcome, latency)
+
+    def _attempt(self, body: dict[str, Any], model: str, deadline: Deadline) -> tuple[Generation, float]:
+        """The answer and when its first token arrived (monotonic)."""
         if deadline.expired():
             raise deadline_failure(model, self.role, self.base_url, "before the call")
         read = min(self.read_timeout, max(0.1, deadline.remaining()))
@@ -139,8 +174,13 @@ class OpenAICompatClient:
             resp = self._session.post(f"{self.base_url}/v1/chat/completions", json=body, headers=self._headers,
                                       timeout=(self.connect_timeout, read), stream=True)
         except requests.RequestException as exc:
+            if deadline.expired():
+                raise deadline_failure(model, self.role, self.base_url, "waiting for the answer") from None
+            # No status line within the read timeout: the server is queueing us (or loading), not refusing.
+            reason = FailureReason.FIRST_BYTE_TIMEOUT if isinstance(exc, requests.ReadTimeout) else \
+                FailureReason.CONNECTION
             error = OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"{self.role} model server {self.base_url}: {exc}",
-                                    transient=True, reason=FailureReason.CONNECTION)
+                                    transient=True, reason=reason)
             raise _Retry(error, self._backoff_initial) from None
         try:
             if resp.status_code != 200:
@@ -164,7 +204,8 @@ class OpenAICompatClient:
                                model=model, role=self.role, base_url=self.base_url)
 
     def _events(self, resp: requests.Response, deadline: Deadline) -> Iterator[dict[str, Any]]:
-        for raw in resp.iter_lines():
+        lines = resp.iter_lines()
+        for raw in lines:
             if deadline.expired():
                 raise requests.ReadTimeout("request deadline passed")
             line = raw.decode("utf-8", "replace").strip() if raw else ""
@@ -172,11 +213,20 @@ class OpenAICompatClient:
                 continue  # blank separators, comments (": keep-alive"), event names
             data = line[5:].strip()
             if data == "[DONE]":
-                return
+                break
             yield json.loads(data)
+        else:
+            return
+        # Read on to the body's end (the servers end it right after [DONE]): leaving the line iterator early
+        # makes urllib3 close the socket, and every call would connect anew. A stall here costs the read
+        # timeout, never the answer.
+        with contextlib.suppress(requests.RequestException):
+            for _ in lines:
+                pass
 
-    def _read_events(self, resp: requests.Response, model: str, deadline: Deadline) -> Generation:
+    def _read_events(self, resp: requests.Response, model: str, deadline: Deadline) -> tuple[Generation, float]:
         text: list[str] = []
+        first_token_at: float | None = None
         finish, served = "", model
         usage: dict[str, Any] = {}
         for event in self._events(resp, deadline):
@@ -186,14 +236,19 @@ class OpenAICompatClient:
             served = str(event.get("model") or served)
             usage = event.get("usage") or usage
             for choice in event.get("choices") or []:
-                text.append(str((choice.get("delta") or {}).get("content") or ""))
+                piece = str((choice.get("delta") or {}).get("content") or "")
+                if piece and first_token_at is None:
+                    first_token_at = time.monotonic()
+                text.append(piece)
                 finish = str(choice.get("finish_reason") or finish)
         if not finish:
             raise OllamaCallError(ErrorCode.MODEL_UNAVAILABLE, f"{self.role} model server {self.base_url}: the "
                                   "stream ended without a finish_reason", transient=True,
                                   reason=FailureReason.STREAM_CUT)
-        return Generation(text="".join(text), model=served, done_reason="length" if finish == "length" else "stop",
-                          prompt_eval_count=usage.get("prompt_tokens"), eval_count=usage.get("completion_tokens"))
+        generation = Generation(text="".join(text), model=served,
+                                done_reason="length" if finish == "length" else "stop",
+                                prompt_eval_count=usage.get("prompt_tokens"), eval_count=usage.get("completion_tokens"))
+        return generation, first_token_at if first_token_at is not None else time.monotonic()
 
 
 class _Retry(Exception):

@@ -1,0 +1,190 @@
+"""How many calls one model server gets at once: a fixed cap, or one adapted from what the server does when
+its parallelism is unknown (an OpenAI-compatible server with continuous batching: vLLM's --max-num-seqs and
+KV-cache room, a cloud endpoint). docs/openai-compat.md "In-flight limit" explains the choice.
+
+The adaptive limit follows the Vegas rule of Netflix's concurrency-limits (VegasLimit): with the server's
+no-load latency as a baseline, `in flight x (1 - baseline / latency)` estimates how many of our calls wait in
+the server's queue rather than run (Little's law). The goal is every slot busy plus one or two calls ready to
+take the next free slot: fewer queued than ALPHA and the limit grows by one, more than BETA and it shrinks by
+half the excess. The latency is the time to the first token, where queueing shows and output length does
+not; each decision takes the median of about one sample per slot. The baseline is measured, not guessed: a
+probe runs the first window with one call at a time, and every PROBE_EVERY windows one window at half the
+limit (calls started before the probe do not count), since a server that is always full never shows its
+no-load latency otherwise. An overload answer (429, 503, no first byte in time) cuts the limit by BACKOFF at
+once, as AIMD does. The limit grows only while calls really reach it, so a quiet service does not inflate
+it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class Outcome(StrEnum):
+    """What a call that held a slot tells the limit."""
+
+    SUCCESS = "success"  # answered: its latency is a sample
+    DROPPED = "dropped"  # the server was overloaded (429, 503, first-byte timeout): back off
+    IGNORED = "ignored"  # failed for another reason (refused, bad request): says nothing about load
+
+
+@dataclass(frozen=True)
+class Permit:
+    """One held slot; given back with ConcurrencyLimit.release exactly once."""
+
+    epoch: int = 0  # the adaptive limit's probe generation when the call started
+
+
+class ConcurrencyLimit(Protocol):
+    """A counting gate whose size may change. acquire() -> a Permit once a slot is held, None on timeout."""
+
+    @property
+    def limit(self) -> int: ...
+
+    @property
+    def in_flight(self) -> int: ...
+
+    def acquire(self, timeout: float) -> Permit | None: ...
+
+    def release(self, permit: Permit, outcome: Outcome, latency_s: float | None = None) -> None: ...
+
+
+class _Gate:
+    """The waiting part both limits share: at most _size() holders."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def _size(self) -> int:
+        raise NotImplementedError
+
+    def _permit(self) -> Permit:
+        return Permit()
+
+    def acquire(self, timeout: float) -> Permit | None:
+        until = time.monotonic() + max(0.0, timeout)
+        with self._cond:
+            while self._in_flight >= self._size():
+                left = until - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+            self._in_flight += 1
+            return self._permit()
+
+    def _released(self) -> None:
+        """Called with the condition held."""
+        self._in_flight -= 1
+        self._cond.notify_all()  # the size may have grown by more than one
+
+
+class FixedLimit(_Gate):
+    """OPENAI_MAX_IN_FLIGHT=N: at most N calls at once; 0 = no cap."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self._fixed = size if size > 0 else 1 << 30
+
+    @property
+    def limit(self) -> int:
+        return self._fixed
+
+    def _size(self) -> int:
+        return self._fixed
+
+    def release(self, permit: Permit, outcome: Outcome, latency_s: float | None = None) -> None:
+        with self._cond:
+            self._released()
+
+
+class VegasLimit(_Gate):
+    """OPENAI_MAX_IN_FLIGHT=auto: the limit adapted from time-to-first-token samples (module docstring)."""
+
+    ALPHA = 1.0  # fewer of our calls queued at the server than this: grow
+    BETA = 3.0  # more than this: shrink
+    BACKOFF = 0.75  # the limit after an overload answer, as a share of what it was
+    PROBE_EVERY = 25  # windows between baseline probes (the server's no-load latency may change)
+
+    def __init__(self, initial: int, *, min_limit: int = 1, max_limit: int = 64,
+                 on_change: Callable[[int, str], None] | None = None) -> None:
+        super().__init__()
+        self.min_limit = max(1, min_limit)
+        self.max_limit = max(self.min_limit, max_limit)
+        self._limit = float(min(self.max_limit, max(self.min_limit, initial)))
+        self._on_change = on_change
+        self._baseline: float | None = None
+        self._window: list[float] = []
+        self._peak = 0  # most calls in flight at once during the window
+        self._windows = 0
+        self._epoch = 0
+        self._probe: int | None = 1  # the size during a baseline probe; the first one runs calls one by one
+
+    @property
+    def limit(self) -> int:
+        return int(self._limit)
+
+    @property
+    def baseline_s(self) -> float | None:
+        return self._baseline
+
+    def _size(self) -> int:
+        return self._probe if self._probe is not None else int(self._limit)
+
+    def _permit(self) -> Permit:
+        self._peak = max(self._peak, self._in_flight)
+        return Permit(self._epoch)
+
+    def release(self, permit: Permit, outcome: Outcome, latency_s: float | None = None) -> None:
+        with self._cond:
+            self._released()
+            if outcome is Outcome.DROPPED:
+                self._set(max(self.min_limit, math.floor(self._limit * self.BACKOFF)), "overload answer")
+                self._start_window()
+            # A call from before a probe says nothing about it.
+            elif outcome is Outcome.SUCCESS and latency_s and latency_s > 0 and permit.epoch == self._epoch:
+                self._sample(latency_s)
+
+    def _start_window(self) -> None:
+        self._window.clear()
+        self._peak = self._in_flight
+
+    def _sample(self, latency_s: float) -> None:
+        self._window.append(latency_s)
+        if len(self._window) < max(3, self._size()):  # about one sample per slot: one "round trip"
+            return
+        # The window's median: one long prompt (an image) must not read as a queue.
+        latency = sorted(self._window)[len(self._window) // 2]
+        peak, reached = self._peak, self._peak >= self._size()
+        self._start_window()
+        if self._probe is not None:
+            self._baseline, self._probe = latency, None
+            self._cond.notify_all()
+            return
+        self._windows += 1
+        assert self._baseline is not None
+        self._baseline = min(self._baseline, latency)
+        queued = peak * (1.0 - self._baseline / latency)
+        if queued > self.BETA:
+            self._set(self._limit - max(1.0, (queued - self.BETA) / 2), f"{queued:.1f} calls queued at the server")
+        elif queued < self.ALPHA and reached:
+            self._set(self._limit + 1, f"{queued:.1f} calls queued at the server")
+        if self._windows % self.PROBE_EVERY == 0:
+            self._probe, self._epoch = max(1, int(self._limit) // 2), self._epoch + 1
+
+    def _set(self, value: float, why: str) -> None:
+        new = min(float(self.max_limit), max(float(self.min_limit), value))
+        if int(new) != int(self._limit) and self._on_change is not None:
+            self._on_change(int(new), why)
+        self._limit = new
+        self._cond.notify_all()
