@@ -5,11 +5,15 @@ are produced again after an exponential backoff; failures retrying cannot fix ar
 undeliverable.py) so that no record holds its partition for ever.
 
 The produce phase is bounded (docs/guarantees.md): a full local queue is waited out for at most
-QUEUE_FULL_WAIT_S before the record goes to the retry queue (the loop keeps polling meanwhile), and a
-record whose delivery report has not come within the producer's delivery.timeout.ms plus
-REPORT_MARGIN_S raises FatalKafkaError. librdkafka reports every message by delivery.timeout.ms (as
-delivered, or failed with _MSG_TIMED_OUT): a report overdue past it means the producer is stuck, which
-only a new process recovers; the answers not yet delivered are processed again from the committed offsets.
+QUEUE_FULL_WAIT_S before the record goes to the retry queue (the loop keeps polling meanwhile), and
+FatalKafkaError stops the service when
+  - a delivery report has not come within the producer's delivery.timeout.ms plus REPORT_MARGIN_S:
+    librdkafka reports every message by then (delivered, or failed with _MSG_TIMED_OUT), so the producer
+    is stuck;
+  - a job's answer is still undelivered twice delivery.timeout.ms plus REPORT_MARGIN_S after it was first
+    produced, its retry included: an idempotent producer was seen failing every message with
+    _MSG_TIMED_OUT after a broker restart while the consumer worked on (docs/guarantees.md).
+A new process has a new producer; the answers not delivered are processed again from the committed offsets.
 """
 
 from __future__ import annotations
@@ -49,16 +53,24 @@ def backoff(attempt: int) -> float:
     return float(min(RETRY_MAX_S, RETRY_BASE_S * 2 ** max(0, attempt - 1)))
 
 
-def report_deadline_s(environ: Mapping[str, str] | None = None) -> float:
-    """How long after produce() a delivery report may take: the producer's delivery.timeout.ms (its alias
-    message.timeout.ms) as KAFKA_* variables set it, plus REPORT_MARGIN_S."""
+def delivery_timeout_s(environ: Mapping[str, str] | None = None) -> float:
+    """The producer's delivery.timeout.ms (or its alias message.timeout.ms) as KAFKA_* variables set it."""
     overrides = librdkafka_overrides(os.environ if environ is None else environ)
     value = overrides.get("delivery.timeout.ms", overrides.get("message.timeout.ms", DEFAULT_DELIVERY_TIMEOUT_MS))
     try:
-        timeout_ms = int(value)
+        return int(value) / 1000
     except ValueError:  # librdkafka refuses the producer's configuration before this matters
-        timeout_ms = DEFAULT_DELIVERY_TIMEOUT_MS
-    return timeout_ms / 1000 + REPORT_MARGIN_S
+        return DEFAULT_DELIVERY_TIMEOUT_MS / 1000
+
+
+def report_deadline_s(environ: Mapping[str, str] | None = None) -> float:
+    """How long after produce() its delivery report may take."""
+    return delivery_timeout_s(environ) + REPORT_MARGIN_S
+
+
+def job_deadline_s(environ: Mapping[str, str] | None = None) -> float:
+    """How long a job's answer may take to be delivered, one retry after a retriable failure included."""
+    return 2 * delivery_timeout_s(environ) + REPORT_MARGIN_S
 
 
 class AnswerSender:
@@ -72,11 +84,15 @@ class AnswerSender:
         self._retries: list[tuple[float, int, Job, OutputRecord, int]] = []  # (due, seq, job, record, attempt)
         self._seq = itertools.count()
         self._report_deadline_s = report_deadline_s()
+        self._job_deadline_s = job_deadline_s()
         self._awaiting: dict[int, tuple[float, str]] = {}  # produce seq -> (when produced, request id)
+        self._producing: dict[Job, float] = {}  # job -> when its records were first produced
+        self._next_check = 0.0
 
     def send(self, job: Job) -> None:
         job.state = JobState.PRODUCING
         job.unacked = len(job.records)
+        self._producing[job] = time.monotonic()
         for record in job.records:
             with span("produce", {"topic": record.topic}, parent=of_headers(job.source.headers)):
                 self._produce(job, record, attempt=1)
@@ -84,21 +100,29 @@ class AnswerSender:
     def serve_retries(self) -> None:
         """Produce the records whose retry is due, and check that no delivery report is overdue (called
         every loop iteration)."""
-        self._check_reports()
         now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + 1.0
+            self._check_deadlines(now)
         while self._retries and self._retries[0][0] <= now:
             _, _, job, record, attempt = heapq.heappop(self._retries)
             if self._is_current(job) and job.state is JobState.PRODUCING and not self._produce(job, record, attempt):
                 return  # the queue is still full: the other due retries wait for the next iteration
 
-    def _check_reports(self) -> None:
-        if not self._awaiting:
-            return
-        produced_at, request_id = min(self._awaiting.values())
-        late = time.monotonic() - produced_at
-        if late > self._report_deadline_s:
-            raise FatalKafkaError(f"no delivery report for an answer of request {request_id} {late:.0f} s after "
-                                  f"it was produced (limit {self._report_deadline_s:.0f} s): the producer is stuck")
+    def _check_deadlines(self, now: float) -> None:
+        if self._awaiting:
+            produced_at, request_id = min(self._awaiting.values())
+            if now - produced_at > self._report_deadline_s:
+                raise FatalKafkaError(f"no delivery report for an answer of request {request_id} "
+                                      f"{now - produced_at:.0f} s after it was produced (limit "
+                                      f"{self._report_deadline_s:.0f} s): the producer is stuck")
+        for job, since in list(self._producing.items()):
+            if job.state is not JobState.PRODUCING or not self._is_current(job):
+                del self._producing[job]  # delivered, or its partition left us
+            elif now - since > self._job_deadline_s:
+                raise FatalKafkaError(f"the answer of request {job.request_id} is undelivered {now - since:.0f} s "
+                                      f"after it was produced (limit {self._job_deadline_s:.0f} s), retries "
+                                      "included: the producer cannot deliver")
 
     def _produce(self, job: Job, record: OutputRecord, attempt: int) -> bool:
         """Hand the record to the producer; False when the local queue stayed full (then it is retried)."""
@@ -131,6 +155,7 @@ class AnswerSender:
         if err is None:
             job.unacked -= 1
             if job.unacked == 0:
+                self._producing.pop(job, None)
                 self._on_delivered(job)
             return
         self._metrics.produce_errors.labels(record.topic).inc()

@@ -15,10 +15,12 @@ from testkit.fake_kafka_run import P0, Running, settings, text_request
 from testkit.fakes.kafka_clients import FakeProducer, error
 
 
-def test_report_deadline_follows_the_producers_delivery_timeout():
-    assert delivery.report_deadline_s({}) == 120 + delivery.REPORT_MARGIN_S  # client_config's default
-    assert delivery.report_deadline_s({"KAFKA_DELIVERY_TIMEOUT_MS": "300000"}) == 300 + delivery.REPORT_MARGIN_S
-    assert delivery.report_deadline_s({"KAFKA_MESSAGE_TIMEOUT_MS": "5000"}) == 5 + delivery.REPORT_MARGIN_S
+def test_deadlines_follow_the_producers_delivery_timeout():
+    margin = delivery.REPORT_MARGIN_S
+    assert delivery.report_deadline_s({}) == 120 + margin  # client_config's default
+    assert delivery.report_deadline_s({"KAFKA_DELIVERY_TIMEOUT_MS": "300000"}) == 300 + margin
+    assert delivery.report_deadline_s({"KAFKA_MESSAGE_TIMEOUT_MS": "5000"}) == 5 + margin
+    assert delivery.job_deadline_s({"KAFKA_DELIVERY_TIMEOUT_MS": "20000"}) == 40 + margin
 
 
 def test_at_least_once_a_producer_that_never_reports_stops_the_service(monkeypatch):
@@ -38,6 +40,24 @@ def test_at_least_once_a_producer_that_never_reports_stops_the_service(monkeypat
         assert isinstance(run.error, FatalKafkaError) and "no delivery report" in str(run.error), run.error
         assert time.monotonic() - started < 3
         assert run.consumer.closed and P0 not in run.consumer.stored  # nothing committed for the answer
+
+
+def test_at_least_once_an_answer_that_keeps_timing_out_stops_the_service(monkeypatch):
+    """Every delivery fails with the retriable _MSG_TIMED_OUT (seen after a broker restart: the idempotent
+    producer delivered nothing more while the consumer worked on). Before: produced again after a backoff,
+    for ever, the partition held. Now: past twice delivery.timeout.ms (one retry) plus the margin,
+    FatalKafkaError; the restarted process has a new producer."""
+    monkeypatch.setenv("KAFKA_DELIVERY_TIMEOUT_MS", "300")
+    monkeypatch.setattr(delivery, "REPORT_MARGIN_S", 0.4)
+    with Running(settings()) as run:
+        run.producer.topic_errors["answers"] = error(KafkaError._MSG_TIMED_OUT, "Local: Message timed out",
+                                                     retriable=True)
+        run.consumer.schedule("assign", [P0])
+        run.consumer.append(P0, text_request("one"), key=b"r0")
+        run.wait_for(lambda: run.producer.delivery_failures["answers"] >= 2, what="the answer retried")
+        run.wait_for(lambda: not run.alive, timeout=5, what="the loop to stop", error_expected=True)
+        assert isinstance(run.error, FatalKafkaError) and "cannot deliver" in str(run.error), run.error
+        assert run.consumer.closed and P0 not in run.consumer.stored
 
 
 def test_at_least_once_a_full_queue_does_not_hold_up_the_poll_loop():
