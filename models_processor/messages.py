@@ -73,6 +73,13 @@ def decode_request(value: bytes | None, *, max_bytes: int) -> Request:
             ErrorCode.INVALID_REQUEST, f"message is {len(value)} bytes, above MAX_MESSAGE_BYTES={max_bytes}"
         )
     try:
+        # One step for the common valid request (no dict in between). Anything it refuses is read again
+        # below, which names the error (invalid_json or invalid_request) and accepts what Python's json
+        # accepts and pydantic's parser does not (a BOM, UTF-16, lone surrogates).
+        return Request.model_validate_json(value)
+    except ValidationError:
+        pass
+    try:
         data = json.loads(value)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProcessingError(ErrorCode.INVALID_JSON, f"value is not JSON: {exc}") from None

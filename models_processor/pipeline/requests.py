@@ -122,8 +122,9 @@ class RequestProcessor:
         timings = response.timings_ms or {}
         for stage, ms in timings.items():
             self._metrics.stage_seconds.labels(stage).observe(ms / 1000)
-        log.info("request answered", extra={"kind": kind, "result_kind": response.kind.value if response.kind else None,
-                                            "timings_ms": timings})
+        if log.isEnabledFor(logging.INFO):
+            result_kind = response.kind.value if response.kind else None
+            log.info("request answered", extra={"kind": kind, "result_kind": result_kind, "timings_ms": timings})
         return Processed(request_id, kind, response, reply_topic)
 
     def _filtered_out(self, email: str) -> bool:
