@@ -141,7 +141,9 @@ def producer_config(settings: Settings, *, environ: Mapping[str, str] | None = N
                     on_error: Callable[[Any], None] | None = None) -> dict[str, Any]:
     environ = os.environ if environ is None else environ
     conf = _without(_common(settings, environ), _CONSUMER_ONLY)
-    conf.setdefault("linger.ms", 2)  # answers are small and latency-bound
+    # librdkafka's default. At 2 ms its broker thread spent 1.4-2 ms of CPU per answer under a burst, more
+    # than the Python side of the request (docs/BENCHMARKS.md, "Against Faust-streaming and Quix Streams").
+    conf.setdefault("linger.ms", 5)
     conf.setdefault("compression.type", "lz4")
     # Retries inside librdkafka are bounded by this; past it the delivery callback reports the failure.
     conf.setdefault("delivery.timeout.ms", 120_000)
