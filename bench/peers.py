@@ -33,8 +33,10 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -85,15 +87,17 @@ def peers_python(venv: Path) -> Path:
 
 
 class PeerProcesses:
-    """N peer processes (one job), each with its own RSS sampler; stopped with SIGTERM."""
+    """N peer processes (one job), each with its own RSS sampler; stopped with SIGTERM. They run in a
+    temporary directory, removed when they stop: Faust writes its data directory (<app id>-data) there."""
 
     def __init__(self, argv: list[str], env: dict[str, str], count: int, label: str) -> None:
         OUT_DIR.mkdir(parents=True, exist_ok=True)
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"bench-{label}-"))
         self.procs: list[subprocess.Popen] = []
         self.samplers: list[RssSampler] = []
         for i in range(count):
             with open(OUT_DIR / f"{label}-{i}.log", "wb") as log:  # the child keeps its own descriptor
-                proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(argv, cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
             self.procs.append(proc)
             self.samplers.append(RssSampler(proc.pid).start())
 
@@ -110,6 +114,8 @@ class PeerProcesses:
                 p.wait(30)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait(30)
+        shutil.rmtree(self.workdir, ignore_errors=True)
         return peaks
 
 
