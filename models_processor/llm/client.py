@@ -21,8 +21,7 @@ import requests
 import urllib3
 from pydantic import BaseModel, ValidationError
 from requests.adapters import HTTPAdapter
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
-from tenacity.stop import stop_base
+from tenacity import RetryCallState
 
 from ..deadline import Deadline
 from ..errors import ErrorCode
@@ -43,8 +42,9 @@ from .api import (
     ShowResponse,
     VersionResponse,
 )
-from .base import Generation, ModelCallError
+from .base import Generation
 from .failures import FailureReason, OllamaCallError, RepeatGuardCut, classify, deadline_failure, transport_failure
+from .retries import RetryPolicy
 from .transport import StreamingPost, body_lines, body_text, finish, socket_of
 
 __all__ = ["OllamaClient", "RepeatGuardCut"]
@@ -61,16 +61,6 @@ def _error_text(body: str) -> str:
         return ErrorResponse.model_validate_json(body).error.strip()
     except ValidationError:
         return body.strip()[:500]
-
-
-class _StopBeforeDeadline(stop_base):
-    """Stop retrying when the next backoff sleep would end after the deadline (no time for an attempt)."""
-
-    def __init__(self, deadline: Deadline) -> None:
-        self._deadline = deadline
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return bool(retry_state.upcoming_sleep >= self._deadline.remaining())
 
 
 def _generation(final: Completion, text: str, thinking: str, model: str) -> Generation:
@@ -96,9 +86,7 @@ class OllamaClient:
         self.role = role
         self.max_in_flight = max_in_flight
         self._metrics = metrics
-        self._max_attempts = max(1, max_attempts)
-        self._backoff_initial = backoff_initial
-        self._backoff_max = backoff_max
+        self._retry = RetryPolicy(max(1, max_attempts), backoff_initial, backoff_max)
         if session is None:
             session = requests.Session()
             # A sidecar or cluster service reached directly: no proxy variables or ~/.netrc to consult.
@@ -212,36 +200,7 @@ class OllamaClient:
 
     # ------------------------------------------------------------------ retries
     def _with_retries(self, attempt: Callable[[], Generation], deadline: Deadline, what: str) -> Generation:
-        # Most calls succeed at once: the retry machinery is only built after a transient failure, which
-        # then counts as tenacity's first attempt (same backoff, stop rules and logs as without the shortcut).
-        try:
-            return attempt()
-        except ModelCallError as exc:
-            if not exc.transient or self._max_attempts <= 1:
-                raise
-            first_failure: ModelCallError | None = exc
-        attempts = 0
-
-        def counted() -> Generation:
-            nonlocal attempts, first_failure
-            attempts += 1
-            if first_failure is not None:
-                failure, first_failure = first_failure, None
-                raise failure
-            return attempt()
-
-        retrying = Retrying(
-            retry=retry_if_exception(lambda e: isinstance(e, ModelCallError) and e.transient),
-            wait=wait_exponential_jitter(multiplier=self._backoff_initial, max=self._backoff_max,
-                                         jitter=self._backoff_initial),
-            stop=stop_after_attempt(self._max_attempts) | _StopBeforeDeadline(deadline),
-            before_sleep=lambda rs: self._on_retry(rs, what),
-            reraise=True,  # the caller sees the last ModelCallError, not tenacity's RetryError
-        )
-        outcome = retrying(counted)
-        if attempts == 1:
-            return outcome
-        return Generation(**{**outcome.__dict__, "attempts": attempts})
+        return self._retry.run(attempt, deadline, lambda rs: self._on_retry(rs, what))
 
     def _on_retry(self, retry_state: RetryCallState, what: str) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
