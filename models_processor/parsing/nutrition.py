@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from models_processor.ocr.base import OcrLine, OcrResult
-from models_processor.parsing.checks import Checked, check_nutrition
+from models_processor.parsing.checks import ILLEGIBLE, Checked, check_nutrition, legible
 from models_processor.parsing.layout import deskew, group_rows, merge_row
 from models_processor.parsing.nutrition_values import (
     has_value,
@@ -60,10 +60,13 @@ FIELD_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 # Any nutrient name that may start a second entry in the middle of a cell: after a value, a percentage, a
 # closing bracket, a comma or a bullet ("Iron 8mg 45% Potassium 235mg 6%", linear labels "Total Fat 8g (10%
 # DV), Sat. Fat 1g (5% DV), ...").
+# EU linear declarations ("energy 1201 kJ / 287 kcal; fat 8.1 g, of which saturates 1.1 g; carbohydrate ...")
+# separate entries with semicolons and name them in lower case, salt included.
 MID_ROW_NAME = re.compile(
-    r"(?<=[%\d•·g),:])\s*[•·,]?\s*(?=(?:calories\b(?!\s*from)|calcium|iron|potassium|vitamin|sodium|chol(?:esterol|est)?\.?|protein|"
+    r"(?<=[%\d•·g),:;])\s*[•·,;]?\s*(?=(?:calories\b(?!\s*from)|calcium|iron|potassium|vitamin|sodium|chol(?:esterol|est)?\.?|protein|"
     r"\+\s*trans|trans\.?\s*fat|magnesium|zinc|phosphorus|total\s*fat|sat(?:urated|\.)\s*fat|total\s*carb|"
-    r"dietary\s*fib|fib(?:er|re)\b|total\s*sugars|sugars\b|incl(?:udes|\.)\s*\d)\b)")
+    r"dietary\s*fib|fib(?:er|re)\b|total\s*sugars|sugars\b|incl(?:udes|\.)\s*\d|energy\b|fat\b|of\s*which\b|"
+    r"carbohydrates?\b|salt\b)\b)")
 # "Includes 10g Added Sugars": the value sits between "includes" and the name.
 INCLUDES_RE = re.compile(r"^incl(?:udes|\.)?\s*(?P<value>(?:<|less than)?\s*\d+(?:[.,]\d+)?\s*m?g)\s*added\s*sugar")
 SERVING_SIZE_RE = re.compile(r"\bserv(?:ing|\.)?\s*size\b\s*:?\s*", re.I)
@@ -110,8 +113,25 @@ def _split_mid_row(line: OcrLine) -> list[Cell]:
         return [Cell(text, line.left, line.right)]
     cuts = [0] + [m.start() for m in MID_ROW_NAME.finditer(text) if m.start() > 0] + [len(text)]
     width = (line.right - line.left) / max(1, len(text))
-    return [Cell(text[a:b].strip(" •·,"), line.left + a * width, line.left + b * width)
-            for a, b in itertools.pairwise(cuts) if text[a:b].strip(" •·,")]
+    return [Cell(text[a:b].strip(" •·,;"), line.left + a * width, line.left + b * width)
+            for a, b in itertools.pairwise(cuts) if text[a:b].strip(" •·,;")]
+
+
+# Running text wrapped inside a name ("..., of" / "which saturates 10.1 g") on linear labels.
+DANGLING_RE = re.compile(r"(?:^|\s)(?:of|of which|which)$")
+
+
+def _join_dangling(rows: list[list[Cell]]) -> list[list[Cell]]:
+    """A row ending in a connector word continues on the next row: the word joins that row's first cell."""
+    for r in range(len(rows) - 1):
+        if rows[r] and rows[r + 1] and DANGLING_RE.search(rows[r][-1].text):
+            tail = rows[r][-1]
+            m = DANGLING_RE.search(tail.text)
+            assert m is not None
+            head = rows[r + 1][0]
+            rows[r + 1][0] = Cell(f"{tail.text[m.start():].strip()} {head.text}", head.left, head.right)
+            rows[r][-1] = Cell(tail.text[:m.start()].strip(), tail.left, tail.right)
+    return rows
 
 
 def _match_field(text: str) -> tuple[str, str] | None:
@@ -203,10 +223,14 @@ def _servings(row: Sequence[Cell]) -> float | None:
 def parse_nutrition_label(ocr: OcrResult) -> ParsedNutrition:
     """Fields of a nutrition label; `found` names the fields that were read off the label and passed the
     self-checks."""
+    if not legible(ocr):
+        return ParsedNutrition(result=NutritionLabelResult(), found=set(),
+                               checked=Checked(found=set(), failed={"page": ILLEGIBLE}))
     boxes = group_rows(deskew(ocr.lines))
     # Nutrients read from cells merged only across word-sized gaps: a name and its value printed apart
     # ("Total Carbohydrate" "14g") still join, while %DV cells and neighbouring panels stay separate.
-    rows = [[cell for line in merge_row(row, max_gap=WORD_GAP) for cell in _split_mid_row(line)] for row in boxes]
+    rows = _join_dangling([[cell for line in merge_row(row, max_gap=WORD_GAP) for cell in _split_mid_row(line)]
+                           for row in boxes])
     # The serving size is read from the unmerged boxes, so text of a neighbouring panel that touches
     # the size box is not taken along ("1 Bottle" + "Contains ...").
     raw_rows = [[repair_text_keep_case(ln.text) for ln in row] for row in boxes]

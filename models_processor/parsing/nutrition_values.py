@@ -77,6 +77,8 @@ def energy_kcal(text: str) -> float | None:
             continue
         unit = (m.group("unit") or "").lower()
         value = to_float(m.group("num"))
+        if not unit and re.match(r"\s*k", text[m.end():], re.I):
+            continue  # "967 k": a kJ or kcal cut short (glare, an edge): which one cannot be told
         if unit in ("kcal", "cal"):
             return value
         if unit == "kj" and kj is None:

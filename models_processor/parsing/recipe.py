@@ -21,10 +21,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from models_processor.ocr.base import OcrLine, OcrResult
-from models_processor.parsing.checks import Checked, check_recipe
+from models_processor.parsing.checks import ILLEGIBLE, Checked, check_recipe, legible
 from models_processor.parsing.layout import deskew, reading_order
 from models_processor.parsing.quantities import parse_ingredient
-from models_processor.parsing.recipe_blocks import group_ingredients, group_paragraphs, pair_quantity_column
+from models_processor.parsing.recipe_blocks import (
+    attach_drop_caps,
+    group_ingredients,
+    group_paragraphs,
+    pair_quantity_column,
+)
 from models_processor.parsing.recipe_lines import (
     NOTE_INLINE,
     Section,
@@ -41,7 +46,7 @@ from models_processor.parsing.recipe_lines import (
     join,
     running_lines,
 )
-from models_processor.parsing.recipe_meta import parse_duration, parse_servings, parse_times
+from models_processor.parsing.recipe_meta import parse_duration, parse_servings, parse_times, stacked_meta
 from models_processor.parsing.recipe_title import find_title
 from models_processor.schemas import Ingredient, RecipeResult
 
@@ -287,12 +292,18 @@ def _read_page(r: PageReader) -> None:
 
 
 def parse_recipe(ocr: OcrResult) -> ParsedRecipe:
-    ordered = [ln for ln in pair_quantity_column(reading_order(deskew(ocr.lines))) if not is_noise(ln)]
+    if not legible(ocr):
+        return ParsedRecipe(result=RecipeResult(), checked=Checked(found=set(), failed={"page": ILLEGIBLE}))
+    ordered = [ln for ln in pair_quantity_column(reading_order(attach_drop_caps(deskew(ocr.lines))))
+               if not is_noise(ln)]
     lines = [OcrLine(clean(ln.text), ln.score, ln.box) for ln in ordered]
     texts = [ln.text for ln in lines]
     times, time_idx = parse_times(texts)
     servings, serv_idx = parse_servings(texts)
-    skip = time_idx | serv_idx | running_lines(lines)
+    stacked_times, stacked_servings, stacked_idx = stacked_meta(lines)
+    times = times.model_copy(update={k: v for k, v in stacked_times.items() if getattr(times, k) is None})
+    servings = servings if servings is not None else stacked_servings
+    skip = time_idx | serv_idx | stacked_idx | running_lines(lines)
     title, title_idx = find_title(lines, skip)
     headers: list[tuple[Section, OcrLine]] = [(k, ln) for ln in lines for k in [header_kind(ln.text)]
                                               if k in (Section.INGREDIENTS, Section.INSTRUCTIONS)]

@@ -106,3 +106,25 @@ def pair_quantity_column(lines: Sequence[OcrLine]) -> list[OcrLine]:
     if len(joined) < 2:
         return list(lines)
     return [joined.get(id(ln), ln) for ln in lines if id(ln) not in used]
+
+
+def attach_drop_caps(lines: Sequence[OcrLine]) -> list[OcrLine]:
+    """A drop cap (one large capital beside the first lines of a paragraph: "C" + "rack the eggs ...") is
+    put back at the start of the line it begins; the line's box then starts at the capital."""
+    if len(lines) < 3:
+        return list(lines)
+    body = median(ln.height for ln in lines)
+    out = list(lines)
+    for cap in lines:
+        if not (re.fullmatch(r"[A-Z]", cap.text.strip()) and cap.height >= 1.6 * body):
+            continue
+        beside = [ln for ln in out if ln is not cap and ln.text[:1].islower()
+                  and -body < ln.left - cap.right < 2 * body and abs(ln.top - cap.top) < 0.6 * body]
+        if not beside:
+            continue
+        first = min(beside, key=lambda ln: ln.top)
+        (_, y0), (x1, y1), (x2, y2), (_, y3) = first.box
+        box = ((cap.left, y0), (x1, y1), (x2, y2), (cap.left, y3))
+        out[out.index(first)] = OcrLine(cap.text.strip() + first.text, first.score, box)
+        out.remove(cap)
+    return out

@@ -10,6 +10,7 @@ from statistics import median
 
 from models_processor.ocr.base import OcrLine
 from models_processor.parsing.quantities import lookup_unit, starts_with_quantity
+from models_processor.parsing.recipe_meta import ICON_GLYPH, duration_span
 
 
 class Section(Enum):
@@ -29,6 +30,10 @@ METHOD_HEADER = re.compile(r"^(?:method|directions?|instructions?|preparation|st
                            r"how to (?:make|cook|prepare)(?: it)?|to make|cooking instructions?)\s*:?$", re.I)
 NOTE_HEADER = re.compile(r"^(?:notes?|tips?|variations?|cook'?s notes?|chef'?s tips?|hints?|make ahead|"
                          r"storage|to store|substitutions?|scaling|serving suggestions?|freezing)\s*:?$", re.I)
+# A nutrition panel under a recipe card ("Nutrition", "Nutrition Facts", "Nutritional information"): its own
+# section, never part of the last step.
+NUTRITION_HEADER = re.compile(r"^(?:nutrition(?:al)?(?:\s+(?:facts|info(?:rmation)?|per serving))?|nutrition "
+                              r"(?:values|data))\s*:?$", re.I)
 # "Note: ..." / "Tip: ..." inline.
 NOTE_INLINE = re.compile(r"^(?:notes?|tips?|variations?|cook'?s note|hint)\s*[:\-–]\s*(?P<text>.+)$", re.I)
 # An ingredient group's header in any case: "For the sauce:", "FOR THE TOPPING", "To serve", "Filling:".
@@ -48,7 +53,8 @@ MARGIN_BAND = 0.06
 
 def clean(text: str) -> str:
     text = text.replace("℃", "°C").replace("℉", "°F")
-    text = re.sub(r"^[\s•·›»▪■●◦*\-–—]+(?=\S)", "", text)
+    # Bullets, and the check boxes of blog recipe cards ("☐ 2 cups flour").
+    text = re.sub(r"^[\s•·›»▪■●◦*\-–—☐□▢◻☑✓✔○]+(?=\S)", "", text)
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -110,6 +116,8 @@ def header_kind(text: str) -> Section | None:
         return Section.INSTRUCTIONS
     if NOTE_HEADER.match(t):
         return Section.NOTES
+    if NUTRITION_HEADER.match(t):
+        return Section.OTHER
     return None
 
 
@@ -153,9 +161,16 @@ def is_nutrition_line(text: str) -> bool:
     return NUTRITION_LINE.search(text) is not None
 
 
+def is_duration(text: str) -> bool:
+    """A line that is only a duration ("25 min", "1 hr 5 mins"): a time, never an ingredient."""
+    text = ICON_GLYPH.sub("", text.strip())
+    span = duration_span(text)
+    return span is not None and not text[span[1]:].strip(" .")
+
+
 def is_ingredient_line(text: str) -> bool:
     return starts_with_quantity(text) and not is_step_start(text) and len(text.split()) <= 12 \
-        and not is_nutrition_line(text)
+        and not is_nutrition_line(text) and not is_duration(text)
 
 
 def is_list_line(text: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from models_processor.ocr.base import OcrLine
 from models_processor.schemas import RecipeTimes
 
 SERVING_WORDS = r"(?:servings?|portions?|people|persons|helpings?)"
@@ -34,8 +35,9 @@ DURATION_RE = re.compile(
     r"^(?P<hh>\d+)\s*h\s*(?P<mm>\d{1,2})\b"  # "1h30" first: the general form would match it empty
     r"|^(?:about\s*)?(?:(?P<h>\d+(?:[.,]\d+)?)\s*(?:-\s*\d+\s*)?(?:h|hr|hrs|hour|hours)\b\.?\s*(?:and\s*)?)?"
     r"(?:(?P<m>\d+)\s*(?:-\s*\d+\s*)?(?:m|min|mins|minute|minutes)\b\.?)?", re.I)
-# Metadata segments are separated by bars, slashes, bullets, semicolons or wide spaces.
-SEGMENT_SPLIT = re.compile(r"\s*(?:[|•·;]|\s/\s|\s{3,})\s*")
+# Metadata segments are separated by bars, slashes, bullets, semicolons, tildes or wide spaces.
+# OCR often reads a middle dot as a full stop between spaces ("Serves 10 . Prep 20 minutes").
+SEGMENT_SPLIT = re.compile(r"\s*(?:[|•·;]|\s[/.~]\s|\s{3,})\s*")
 # A segment longer than this reads as a sentence: its numbers are not servings or times.
 META_MAX_WORDS = 8
 # After a duration, metadata ends, or another label / bracket / separator follows; a sentence goes on.
@@ -114,3 +116,44 @@ def parse_servings(lines: Sequence[str]) -> tuple[int | None, set[int]]:
                 if m:
                     return int(m.group("n")), {i}
     return None, set()
+
+
+# An icon before a label or value is read as one stray glyph ("0 40 min", "© PREP TIME").
+ICON_GLYPH = re.compile(r"^(?:[0OoQ©®@¤]|[^\w\s])\s+(?=\S)")
+SERVINGS_LABEL = re.compile(r"^(?:serves|servings?|portions?|yields?)\s*:?$", re.I)
+
+
+def _value_below(lines: Sequence[OcrLine], i: int) -> int | None:
+    """Index of the line printed right under line i and overlapping it sideways (an icon strip's value
+    under its label: "PREP TIME" over "25 min")."""
+    ln = lines[i]
+    below = [j for j, o in enumerate(lines) if j != i and o.top >= ln.center_y
+             and o.top - ln.bottom < 1.5 * ln.height and o.left < ln.right and o.right > ln.left]
+    return min(below, key=lambda j: lines[j].top) if below else None
+
+
+def stacked_meta(lines: Sequence[OcrLine]) -> tuple[dict[str, int], int | None, set[int]]:
+    """Times and servings printed as a label with its value underneath (recipe cards' icon strips):
+    (times by key, servings, indexes of the lines used). Only a bare duration or number counts as the value."""
+    times: dict[str, int] = {}
+    servings: int | None = None
+    used: set[int] = set()
+    for i, ln in enumerate(lines):
+        text = ICON_GLYPH.sub("", ln.text.strip())
+        keys = [key for key, label in TIME_LABELS if (m := label.match(text)) and not text[m.end():].strip()]
+        is_servings = SERVINGS_LABEL.match(text) is not None
+        if not keys and not is_servings:
+            continue
+        j = _value_below(lines, i)
+        if j is None:
+            continue
+        value = ICON_GLYPH.sub("", lines[j].text.strip())
+        span = duration_span(value)
+        if keys and span is not None and not value[span[1]:].strip(" .") and keys[0] not in times:
+            times[keys[0]] = span[0]
+            used |= {i, j}
+        number = re.fullmatch(r"(\d{1,3})(?:\s*(?:servings?|portions?|people))?", value, re.I)
+        if is_servings and number and servings is None:
+            servings = int(number.group(1))
+            used |= {i, j}
+    return times, servings, used

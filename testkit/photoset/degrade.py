@@ -97,17 +97,22 @@ def _remap(img: Image.Image, map_x: np.ndarray, map_y: np.ndarray) -> Image.Imag
 
 
 def cylinder(img: Image.Image, rng: random.Random) -> Image.Image:
-    """A label wrapped round a bottle or can, seen from a little above: text squeezed toward the left and right
-    edges, rows bowed, the sides darker. The label spans 100-140 degrees of the cylinder."""
+    """A label wrapped round a bottle or can: text squeezed toward the left and right edges, the sides darker,
+    and rows bowed as a camera sees circles round a cylinder: straight at the eye's height, curving more the
+    further above (ends lower) or below (ends higher) it. The label spans 100-140 degrees of the cylinder."""
     w, h = img.size
     half = np.radians(rng.uniform(50, 70))
     radius = (w / 2) / half
     out_w = int(2 * radius * np.sin(half))
-    bow = h * rng.uniform(0.025, 0.05)  # how far the middle of a row sags against its ends
-    us, vs = np.meshgrid(np.arange(out_w + 0.0), np.arange(h + 2 * bow))
+    eye = h * rng.uniform(0.3, 0.7)
+    bow = rng.uniform(0.06, 0.1)  # a row at the label's top or bottom edge sags by this share of its distance off the eye
+    margin = int(bow * h) + 2
+    us, vs = np.meshgrid(np.arange(out_w + 0.0), np.arange(h + 2.0 * margin))
     theta = np.arcsin(np.clip((us - out_w / 2) / radius, -1, 1))
+    sag = (1 - np.cos(theta)) / (1 - np.cos(half))  # 0 in the middle, 1 at the label's edges
     map_x = w / 2 + radius * theta
-    map_y = vs - bow - bow * (1 - np.cos(theta)) / (1 - np.cos(half)) + bow
+    # Output row v shows source row y with v = y + bow * (y - eye) * sag (rows above the eye: ends pulled up).
+    map_y = eye + (vs - margin - eye) / (1 + bow * sag)
     out = np.asarray(_remap(img, map_x, map_y)).astype(np.float32)
     light = 0.55 + 0.45 * np.cos(theta) ** 0.7
     return _pad(Image.fromarray(np.clip(out * light[:, :, None], 0, 255).astype(np.uint8)), 0.05)

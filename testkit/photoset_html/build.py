@@ -25,6 +25,8 @@ DAMAGED = [d for d in HELD_OUT_DEGRADATIONS if d != "clean"]
 # Part of every key: raise it when a change to the renderer's settings or to a damage function changes
 # the pixels of an unchanged source, so the cache is refilled (docs/parsing.md).
 GENERATOR_VERSION = "1"
+# Revisions of single damage functions, in their samples' keys only (so a change refills just those).
+DAMAGE_REVISIONS = {"cylinder": 2}
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,9 @@ class HtmlSample:
         return f"{self.doc.name}__{self.degradation}"
 
     def key(self) -> str:
+        revision = DAMAGE_REVISIONS.get(self.degradation, 1)
         text = "\x00".join([GENERATOR_VERSION, self.source.html, f"{self.source.scale:g}", self.degradation,
-                            self.damage_seed])
+                            self.damage_seed] + ([f"rev{revision}"] if revision > 1 else []))
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

@@ -75,14 +75,15 @@ def us_2016(rng: random.Random) -> tuple[str, dict[str, Any]]:
 {''.join(body)}{micro_html}
 <div class='foot'>* The % Daily Value (DV) tells you how much a nutrient in a serving of food contributes to a daily
 diet. 2,000 calories a day is used for general nutrition advice.</div></div>"""
-    return _page(US_CSS.replace("FONT", rng.choice(SANS[:3]) + ", sans-serif"), html), _us_truth(p, size, float(per))
+    truth = {**_us_truth(p, size, float(per)), "potassium_mg": p.potassium}
+    return _page(US_CSS.replace("FONT", rng.choice(SANS[:3]) + ", sans-serif"), html), truth
 
 
 DUAL_CSS = US_CSS + """
 .nf { width: 430px; } .nf table { width: 100%; border-collapse: collapse; font-size: 13px; }
 .nf td, .nf th { border-top: 1px solid #000; padding: 1px 3px; text-align: left; }
 .nf th { font-size: 12px; border-left: 1px solid #000; } .nf td + td { border-left: 1px solid #000; }
-.nf tr.cal td { font-size: 22px; font-weight: 900; border-top: 5px solid #000; }
+.nf tr.kcal td { font-size: 22px; font-weight: 900; border-top: 5px solid #000; }
 """
 
 
@@ -101,7 +102,7 @@ def us_dual(rng: random.Random) -> tuple[str, dict[str, Any]]:
 <div style='font-size:14px;border-top:1px solid #000'>{per} servings per container</div>
 <div class='size'><span>Serving size</span><span>{size}</span></div>
 <table><tr class='thick'><th style='border-left:0'></th><th>Per serving</th><th>Per container</th></tr>
-<tr class='cal'><td>Calories</td><td>{p.kcal}</td><td>{p.kcal * per}</td></tr>{trs}</table>
+<tr class='kcal'><td>Calories</td><td>{p.kcal}</td><td>{p.kcal * per}</td></tr>{trs}</table>
 <div class='foot'>* The % Daily Value (DV) tells you how much a nutrient in a serving of food contributes to a daily
 diet. 2,000 calories a day is used for general nutrition advice.</div></div>"""
     truth = _us_truth(p, size, float(per), added=False)
