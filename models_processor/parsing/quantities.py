@@ -5,11 +5,13 @@ Rules (deterministic, no dependency):
   fractions ("½", "1½"). A range ("2-3", "2 to 3", "2 or 3") gives its LOWER bound: the schema holds one
   number, the lower bound is what the recipe asks for at least, and it never invents a value that is
   not printed. "a pinch", "to taste", and lines without a number give quantity None ("a"/"an" are not
-  counted as 1: the result schema wants None, and "a handful" is not a measured amount).
+  counted as 1: the result schema wants None, and "a handful" is not a measured amount). Numbers written
+  as words ("two cups", "a dozen eggs") count; "1 lb 4 oz" is 1.25 lb.
 - unit: canonical short names (g, kg, ml, tsp, tbsp, cup, oz, lb, clove, can, ...) from aliases with or
   without a trailing dot or plural s, attached ("200g") or separate, tolerating one OCR glyph confusion
   in the unit token ("1 Isp" tsp, "100 mI" ml, "2 0z" oz, "1/2 cip" cup: see lookup_unit_ocr); a
-  parenthesised size after the number ("1 (14 oz) can tomatoes") is skipped and the unit after it is used.
+  parenthesised size after the number ("1 (14 oz) can tomatoes"), or a size before a pack ("1 14-ounce can",
+  "2 x 400g cans"), is skipped and the unit after it is used; so are qualifiers ("1 heaped tbsp").
 - name: the remaining noun phrase, without a leading "of", leading size words (large, small, ...),
   trailing preparation notes after a comma (", sifted", ", thinly sliced", ", to serve", ", skin removed"),
   trailing parentheses and "to taste"/"to serve". original_text is always the line as given.
@@ -83,14 +85,15 @@ _ONE_QTY = rf"(?:{_MIXED}|{_FRAC}|{_NUM})"
 # A quantity, optionally a range; the lower bound is kept.
 QTY_RE = re.compile(rf"^(?P<q1>{_ONE_QTY})(?:\s*(?:-|–|—|to|or)\s*(?P<q2>{_ONE_QTY}))?(?![\d/])")
 PAREN_RE = re.compile(r"^\(([^)]*)\)\s*")
-# List bullets OCR keeps in front of a line; a letter "o" counts only when a space follows it.
-BULLET_RE = re.compile(r"^\s*(?:[•·\-–—*›>»▪■□●◦]|o(?=\s))\s*")
+# List bullets OCR keeps in front of a line; a letter "o" counts only when a space follows it, a capital "O"
+# (a checkbox) only before a number.
+BULLET_RE = re.compile(r"^\s*(?:[•·\-–—*›>»▪■□●◦]|o(?=\s)|O(?=\s+\d))\s*")
 UNIT_WORD_RE = re.compile(r"^(fl\.?\s*oz\.?|fluid\s+ounces?|[A-Za-z]+)\.?(?=$|[\s,(/+]|\d)")
 # A unit token with OCR damage: letters mixed with glyphs read for letters ("m1", "0z", "tb|sp").
 OCR_UNIT_WORD_RE = re.compile(r"^([A-Za-z0|!][A-Za-z01|!]{1,5})\.?(?=$|[\s,(])")
 TO_TASTE_RE = re.compile(r"\b(to taste|as needed|as required|to serve|for serving|optional)\b", re.I)
 A_UNIT_RE = re.compile(r"^(?:a|an|one)\s+(?P<unit>[A-Za-z]+)\b(?:\s+of\b)?", re.I)
-SIZE_WORDS = re.compile(r"^(?:(?:extra[- ])?large|medium|small|big|heaped|heaping|level|scant|generous)\s+",
+SIZE_WORDS = re.compile(r"^(?:(?:extra[- ])?large|medium|small|big|heaped|heaping|rounded|level|scant|generous)\s+",
                         re.I)
 # A comma clause that describes preparation, not the ingredient ("sifted", "thinly sliced", "to serve").
 NOTE_CLAUSE_RE = re.compile(
@@ -103,7 +106,9 @@ _UNIT_TOKEN = r"(?:fl\.?\s*oz|[A-Za-z]+)\.?"
 _AMOUNT = r"(?:\d+(?:[.,]\d+)?(?:\s+\d+/\d+)?|\d+/\d+)"
 # What follows a unit and only restates or adds to the amount: "200g/7oz", "2 tbsp + 1 tsp", "plus 2 tsp".
 # The slash form tolerates OCR damage in its amount ("/5 1/2/2oz"): it is dropped anyway.
-ALT_MEASURE_RE = re.compile(rf"^(?:/\s*\d[\d/.,\s]*?\s*{_UNIT_TOKEN}|(?:\+|plus)\s*{_AMOUNT}\s*{_UNIT_TOKEN})\s*",
+# A slash measure may have two parts ("1kg/2lb 4oz").
+_SECOND_PART = r"(?:\s+\d+(?:[.,]\d+)?\s*(?:fl\.?\s*oz|oz|lb|ml|g)\b\.?)?"
+ALT_MEASURE_RE = re.compile(rf"^(?:/\s*\d[\d/.,\s]*?\s*{_UNIT_TOKEN}{_SECOND_PART}|(?:\+|plus)\s*{_AMOUNT}\s*{_UNIT_TOKEN})\s*",
                             re.I)
 # OCR around fraction glyphs: "½2" / "½/2" / "½4" (a glyph and a denominator), superscript digits
 # before a slash ("³/4"), the cube-root sign read for a ¾ ("∛/4"), "11/2" for 1 1/2 (no improper
@@ -114,6 +119,16 @@ _SUPERSCRIPT = str.maketrans("¹²³∛", "1233")
 _GLUED_MIXED = re.compile(r"^(\d{1,2})(\d)/([2348])(?!\d)")
 # "2 x 400g cans": a count of packs of a stated size; the size is skipped and the pack is the unit.
 MULTIPLIER_RE = re.compile(rf"^\s*[x×]\s*{_AMOUNT}\s*{_UNIT_TOKEN}\s+", re.I)
+# "1 14-ounce can", "2 15-oz cans", "1 400g tin": a size between the count and its pack, skipped when a pack
+# unit follows it.
+PACK_SIZE_RE = re.compile(rf"^\s*\d+(?:[.,]\d+)?\s*-?\s*(?P<size>{_UNIT_TOKEN})\s+(?P<pack>[A-Za-z]+)\b")
+PACK_UNITS = frozenset({"can", "jar", "package", "bottle", "stick", "piece"})
+# "1 lb 4 oz": the ounces after pounds are a part of the pounds.
+OUNCES_AFTER_POUNDS_RE = re.compile(r"^\s*(\d+(?:[.,]\d+)?)\s*(?:oz|ounces?)\b\.?\s*", re.I)
+NUMBER_WORDS = {w: i for i, w in enumerate(["one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                                            "ten", "eleven", "twelve"], start=1)}
+_NUMBER_WORD_RE = re.compile(rf"^({'|'.join(NUMBER_WORDS)})(?=\s)", re.I)
+_DOZEN_RE = re.compile(r"^(?:(\d+)\s+|an?\s+)?dozen\b", re.I)
 # Fractions damaged by OCR: "1% cups" (1½), "3 12 cups" (3½), "12 cup" (½ cup: twelve would be "cups").
 _OCR_HALF_PERCENT = re.compile(r"^(\d+)\s?%(?=\s*[A-Za-z])")
 _OCR_SPLIT_FRACTION = re.compile(r"^(\d+)\s+(12|14|34)(?=\s*[A-Za-z])")
@@ -276,19 +291,50 @@ def _starts_with_unit(text: str, units: frozenset[str]) -> bool:
     return bool(m and lookup_unit(m.group(1)) in units)
 
 
+def written_numbers(text: str) -> str:
+    """Numbers written as words at the start of a line: "two cups" -> "2 cups", "a dozen eggs" -> "12 eggs"."""
+    s = _NUMBER_WORD_RE.sub(lambda m: str(NUMBER_WORDS[m.group(1).lower()]), text)
+    return _DOZEN_RE.sub(lambda m: str(12 * int(m.group(1) or 1)), s)
+
+
+def _skip_size(after: str) -> str:
+    """The text after a quantity without a pack's stated size ("x 400g cans", "14-ounce can")."""
+    mult = MULTIPLIER_RE.match(after)
+    if mult:
+        return after[mult.end():]
+    pack = PACK_SIZE_RE.match(after)
+    if pack and lookup_unit(pack.group("size")) and lookup_unit(pack.group("pack")) in PACK_UNITS:
+        return after[pack.start("pack"):]
+    return after
+
+
+def _unit_after_quantity(after: str) -> tuple[str | None, str]:
+    """The unit after a quantity, also behind a spoon or size qualifier ("1 heaped tbsp", "1 large can")."""
+    unit, rest = _take_unit(after)
+    if unit is None:
+        unqualified = SIZE_WORDS.sub("", after.lstrip())
+        if unqualified != after.lstrip():
+            q_unit, q_rest = _take_unit(unqualified)
+            if q_unit is not None:
+                return q_unit, q_rest
+    return unit, rest
+
+
 def split_quantity(text: str) -> QuantityMatch:
     """Leading quantity and unit of an ingredient line; the rest is what remains after them."""
     s = normalize_fractions(repair_glyphs(text)).strip()
     s = BULLET_RE.sub("", s) if not re.match(r"^\d", s) else s
-    s = repair_quantity(s)
+    s = repair_quantity(written_numbers(s))
     m = QTY_RE.match(s)
     if m:
         quantity = parse_number(m.group("q1"))
-        after = s[m.end():]
-        mult = MULTIPLIER_RE.match(after)
-        unit, rest = _take_unit(after[mult.end():] if mult else after)
+        unit, rest = _unit_after_quantity(_skip_size(s[m.end():]))
         if unit is not None:
             rest = ALT_MEASURE_RE.sub("", rest.lstrip(), count=1)
+        ounces = OUNCES_AFTER_POUNDS_RE.match(rest) if unit == "lb" and quantity is not None else None
+        if ounces and quantity is not None:
+            quantity += float(ounces.group(1).replace(",", ".")) / 16
+            rest = rest[ounces.end():]
         return QuantityMatch(quantity, unit, rest)
     a = A_UNIT_RE.match(s)
     if a:
@@ -304,9 +350,10 @@ def split_quantity(text: str) -> QuantityMatch:
 
 def clean_name(rest: str) -> str | None:
     """The ingredient noun phrase from the text after quantity and unit."""
-    name = re.sub(r"^\s*of\s+", "", rest.strip(), flags=re.I)
+    name = re.sub(r"^\s*(?:of|each)\s+", "", rest.strip(), flags=re.I)
     name = re.sub(r"^\([^)]*\)\s*", "", name)  # "(about 1 lb) tomatoes": the size is not the name
     name = SIZE_WORDS.sub("", name)
+    name = re.sub(r"^\([^)]*\)\s*", "", name)  # "medium (about 1 lb) potatoes"
     name = NOTE_CLAUSE_RE.sub("", name)
     name = TRAILING_PARTICIPLE_RE.sub("", name)
     name = TO_TASTE_RE.split(name)[0]

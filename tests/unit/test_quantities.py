@@ -134,3 +134,39 @@ def test_bare_cube_root_sign_is_three_quarters():
     for line in ("\u221b cup brown sugar, packed", "\u221b/4 cup brown sugar, packed"):
         ing = parse_ingredient(line)
         assert (ing.quantity, ing.unit, ing.name) == (0.75, "cup", "brown sugar"), line
+
+
+@pytest.mark.parametrize("line,quantity,unit,name", [
+    # A size printed between the count and its pack: the pack is the unit.
+    ("1 14-ounce can coconut milk", 1.0, "can", "coconut milk"),
+    ("2 15-oz cans black beans", 2.0, "can", "black beans"),
+    ("1 400g tin chopped tomatoes", 1.0, "can", "chopped tomatoes"),
+    # ... but not when no pack follows.
+    ("2 15-oz steaks", 2.0, None, "15-oz steaks"),
+    # The second measure of a dual unit may have two parts.
+    ("1kg/2lb 4oz potatoes", 1.0, "kg", "potatoes"),
+    ("450g/1lb 2oz plain flour", 450.0, "g", "plain flour"),
+    # Pounds and ounces together are pounds.
+    ("1 lb 4 oz flour", 1.25, "lb", "flour"),
+    ("2lb 8oz potatoes", 2.5, "lb", "potatoes"),
+    # Spoon qualifiers between the number and the unit.
+    ("1 heaped tbsp flour", 1.0, "tbsp", "flour"),
+    ("2 rounded teaspoons cocoa", 2.0, "tsp", "cocoa"),
+    ("1 level tsp salt", 1.0, "tsp", "salt"),
+    ("1 large can tomatoes", 1.0, "can", "tomatoes"),
+    ("2 large eggs", 2.0, None, "eggs"),
+    # Numbers written as words.
+    ("one onion, chopped", 1.0, None, "onion"),
+    ("Two cups milk", 2.0, "cup", "milk"),
+    ("twelve eggs", 12.0, None, "eggs"),
+    ("1 dozen eggs", 12.0, None, "eggs"),
+    ("a dozen eggs", 12.0, None, "eggs"),
+    # A size in brackets after a size word, and "each".
+    ("2 medium (about 1 lb) potatoes", 2.0, None, "potatoes"),
+    ("1 tsp each salt and pepper", 1.0, "tsp", "salt and pepper"),
+    # A checkbox read as a capital O.
+    ("O 2 eggs", 2.0, None, "eggs"),
+])
+def test_more_printed_forms(line, quantity, unit, name):
+    ing = parse_ingredient(line)
+    assert (ing.quantity, ing.unit, ing.name) == (quantity, unit, name)
