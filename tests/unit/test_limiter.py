@@ -41,12 +41,27 @@ def _server_latency(in_flight: int, slots: int) -> float:
 
 
 def test_limit_grows_while_latency_stays_flat_and_calls_reach_it() -> None:
-    limit = VegasLimit(2, max_limit=20)
+    limit = VegasLimit(2, max_limit=40)
     seen = [limit.limit]
-    for _ in range(30):
+    for _ in range(12):
         _round(limit, BASE)
         seen.append(limit.limit)
-    assert seen[-1] > 8 and seen == sorted(seen)  # only up, one step at a time
+    assert seen == sorted(seen) and seen[-1] == 40  # only up, to the ceiling (the worker count)
+    # Slow start: doubling, since the server never showed a queue.
+    assert [b for a, b in itertools.pairwise(seen) if b != a] == [4, 8, 16, 32, 40]
+
+
+def test_after_the_first_queue_the_limit_grows_one_step_at_a_time() -> None:
+    slots = 6
+    limit = VegasLimit(1, max_limit=64)
+    for _ in range(20):  # slow start overshoots the 6 slots and meets their queue
+        _round(limit, lambda in_flight: _server_latency(in_flight, slots))
+    assert slots + 1 <= limit.limit <= slots + 3
+    seen = [limit.limit]
+    for _ in range(30):
+        _round(limit, BASE)  # the queue is gone (say, another client left): grow again, gently
+        seen.append(limit.limit)
+    assert seen == sorted(seen) and seen[-1] > seen[0] + 5
     assert all(b - a <= 1 for a, b in itertools.pairwise(seen))
 
 
