@@ -1,6 +1,6 @@
 """At-least-once commits its stored offsets every second, not librdkafka's default 5 s: after a crash
 everything answered since the last commit is answered again (bench/faults kill9: 163 repeated answers of 200
-with 5 s at 25 requests/s). See docs/guarantees.md."""
+with 5 s at 25 requests/s; 393 -> 68 over four seeds with 1 s). See docs/guarantees.md."""
 
 from __future__ import annotations
 
