@@ -212,10 +212,12 @@ class Answer:
 class AnswerCollector:
     """Reads response topics from the beginning on a thread and keeps the first answer per key."""
 
-    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+    def __init__(self, bootstrap: str, topics: list[str], fetch_wait_ms: int = 10) -> None:
+        # fetch_wait_ms: 10 wakes the broker 100 times a second (~15 % of a core here); a benchmark whose
+        # model server shares the CPU asks for more (answers carry the broker's LogAppendTime anyway).
         self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-reader-{uuid.uuid4().hex[:8]}",
                                    "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                                   "fetch.wait.max.ms": 10})
+                                   "fetch.wait.max.ms": fetch_wait_ms})
         self._consumer.subscribe(topics)
         self.answers: dict[str, Answer] = {}
         self.duplicates = 0
