@@ -43,7 +43,7 @@ from .clients import ConsumerClient, ProducerClient
 from .delivery import AnswerSender
 from .expiry import admit
 from .isolation import Isolation
-from .jobs import TP, Job, JobState
+from .jobs import TP, Job, JobState, headers_of, position_of
 from .loop_wait import wait_budget
 from .offsets import OffsetTracker
 from .progress import ProgressReport
@@ -55,8 +55,10 @@ log = logging.getLogger(__name__)
 # Idle, the loop blocks in poll(), which returns at once when a message arrives; with work in flight it
 # blocks on the workers' queue instead (loop_wait.py).
 _IDLE_POLL_S = 0.1
-# A worker gets this long past its deadline to answer by itself before the dispatcher answers for it.
+# A worker gets this long past its deadline to answer by itself before the dispatcher answers for it;
+# the loop looks for such workers this often, not every iteration.
 _DEADLINE_GRACE_S = 2.0
+_OVERDUE_CHECK_S = 0.1
 
 
 class Processor(Protocol):
@@ -93,6 +95,7 @@ class Dispatcher:
         self._epochs: dict[TP, int] = {}
         self._next_epoch = 0
         self._pool: WorkerPool | None = None
+        self._next_overdue_check = 0.0
         self._progress = ProgressReport(self._tracker, self._checkpoint, metrics, health,
                                         stall_limit_s=settings.progress_stall_seconds
                                         or 2 * settings.request_deadline_seconds)
@@ -134,10 +137,11 @@ class Dispatcher:
         self._isolation.release()
         self._producer.poll(0)
         self._sender.serve_retries()
-        self._answer_overdue()
+        if time.monotonic() >= self._next_overdue_check:
+            self._answer_overdue()
         self._checkpoint.commit()
         self._attempts.flush()
-        self._progress.report(*self._load())
+        self._progress.report(self._load)
 
     def _wait_budget(self, room: int) -> float:
         return wait_budget(room=room > 0 and not self._backpressure.paused,
@@ -174,7 +178,7 @@ class Dispatcher:
         for message in messages:
             if self._is_error(message):
                 continue
-            tp, offset = _position(message)
+            tp, offset = position_of(message)
             if tp not in self._assigned or tp in rewound:
                 continue  # revoked meanwhile (the new owner reads it), or refetched after the rewind
             size = len(message.value() or b"")
@@ -206,7 +210,7 @@ class Dispatcher:
     def _accept(self, message: Message, tp: TP, offset: int) -> None:
         _, timestamp_ms = message.timestamp()
         source = SourceInfo(topic=tp[0], partition=tp[1], offset=offset, timestamp_ms=timestamp_ms,
-                            key=message.key(), value=message.value(), headers=with_traceparent(_headers(message)))
+                            key=message.key(), value=message.value(), headers=with_traceparent(headers_of(message)))
         inbound = Inbound(key=source.key, value=source.value, topic=tp[0], partition=tp[1], offset=offset)
         request_id = request_id_of(inbound)
         admission = admit(message.timestamp(), request_deadline_s=self._settings.request_deadline_seconds,
@@ -288,6 +292,7 @@ class Dispatcher:
         partition: answer deadline_exceeded on its behalf, drop whatever it returns later, and let a new
         worker take its place."""
         now = time.monotonic()
+        self._next_overdue_check = now + _OVERDUE_CHECK_S
         for job in list(self._jobs.values()):
             if job.state is JobState.RUNNING and now > job.deadline.expires_at + _DEADLINE_GRACE_S:
                 with request_context(job.request_id):
@@ -394,14 +399,3 @@ class Dispatcher:
         log.info("closing consumer (commits stored offsets, leaves the group)")
         self._consumer.close()
 
-
-def _position(message: Message) -> tuple[TP, int]:
-    topic, partition, offset = message.topic(), message.partition(), message.offset()
-    assert topic is not None and partition is not None and offset is not None, "a consumed message has all three"
-    return (topic, partition), offset
-
-
-def _headers(message: Message) -> list[tuple[str, bytes]]:
-    raw = message.headers() or []
-    items = list(raw.items()) if isinstance(raw, dict) else raw
-    return [(k, v if isinstance(v, bytes) else (v or "").encode()) for k, v in items]

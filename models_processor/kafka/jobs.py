@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from confluent_kafka import Message
+
 from ..deadline import Deadline
 from ..errors import ProcessingError
 from ..messages import peek_identity, peek_kind
@@ -45,3 +47,15 @@ class Job:
         """The answer for a job its worker could not answer (a crash, a hung call, a crash loop)."""
         email, _ = peek_identity(self.source.value)
         return failure_answer(self.request_id, email, peek_kind(self.source.value), error)
+
+
+def position_of(message: Message) -> tuple[TP, int]:
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    assert topic is not None and partition is not None and offset is not None, "a consumed message has all three"
+    return (topic, partition), offset
+
+
+def headers_of(message: Message) -> list[tuple[str, bytes]]:
+    raw = message.headers() or []
+    items = list(raw.items()) if isinstance(raw, dict) else raw
+    return [(k, v if isinstance(v, bytes) else (v or "").encode()) for k, v in items]

@@ -9,6 +9,7 @@ unfinished offset (read and not done, or done and not committed) is exported as 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from ..health_state import HealthState
 from ..metrics import Metrics
@@ -30,12 +31,14 @@ class ProgressReport:
         self._stall_limit_s = stall_limit_s
         self._last = 0.0
 
-    def report(self, records: int, nbytes: int) -> None:
-        """At most once a second: ages per partition, /health, and the in-flight gauges."""
+    def report(self, load: Callable[[], tuple[int, int]]) -> None:
+        """At most once a second: ages per partition, /health, and the in-flight gauges (records and bytes
+        in flight, from `load`, asked only then)."""
         now = time.monotonic()
         if now - self._last < REPORT_EVERY_S:
             return
         self._last = now
+        records, nbytes = load()
         ages = self._tracker.oldest_unfinished_ages(now)
         for tp, waiting in self._checkpoint.uncommitted_ages(now).items():  # exactly-once: done, not committed
             ages[tp] = max(ages.get(tp, 0.0), waiting)
