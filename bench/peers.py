@@ -19,12 +19,13 @@ answered; the consumer group has all its members), then receives one burst of un
 / (last answer's broker append time - first request's produce time); latency = append time - produce time
 (a burst: includes queueing). Peak RSS per process (psutil, every 50 ms); for quix-N also the sum. CPU ms
 per request: user + system CPU time of the job's processes during the burst / answers (the stand-in, in this
-process, not counted): unlike req/s it does not depend on how loaded the machine is.
+process, not counted): unlike req/s it does not depend on how loaded the machine is. With --runs N every
+scenario runs N times, interleaved, and the run with the median req/s is reported (every run's req/s beside it).
 
 Faust and Quix run in their own venv (bench/requirements-peers.txt; created in bench/out/peers-venv when
 missing) because they pin other Kafka clients than the service. Writes bench/out/peers.json.
 
-Usage: python -m bench.peers [--configs 0.05:8,0.2:4] [--requests 400] [--partitions 8] [--venv PATH]
+Usage: python -m bench.peers [--configs 0.05:8,0.2:4] [--requests 400] [--partitions 8] [--runs 3] [--venv PATH]
                              [--faust-concurrency N] [--only service,faust,quix-1,quix-N]
 """
 
@@ -233,46 +234,63 @@ def setting_value(text: str, parallel: int) -> str:
     return str(sum(int(p) for p in parts)) if len(parts) > 1 and all(p.isdigit() for p in parts) else text
 
 
+def run_scenario(python: Path | None, bootstrap: str, url: str, L: float, P: int, scenario: str,
+                 args: argparse.Namespace) -> RunFigures:
+    bound = P / L
+    n = args.requests if scenario != "quix-1" else max(30, min(args.requests, int(10 / L)))
+    print(f"[L={L}s P={P}] {scenario} ({n} requests) ...", file=sys.stderr)
+    tag = f"{int(L * 1000)}ms-p{P}"
+    label = "peers-" + "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{scenario}-{tag}")
+    if scenario == "service":
+        return run_service(bootstrap, url, label, n, args.partitions, P, bound)
+    if scenario == "what-if":  # the service with product constants overridden (investigations)
+        result = run_service(bootstrap, url, label, n, args.partitions, P, bound, argv=what_if_argv(args.what_if))
+        result.extra["what_if"] = args.what_if
+        return result
+    if scenario in args.variants:  # the service with some settings changed (investigations)
+        overrides = {k: setting_value(v, P) for k, v in args.variants[scenario].items()}
+        result = run_service(bootstrap, url, label, n, args.partitions, P, bound, overrides)
+        result.extra["settings"] = overrides
+        return result
+    assert python is not None
+    if scenario in ("faust", "faust-stream"):
+        concurrency = args.faust_concurrency or 2 * P
+        result = run_peer(python, "faust_job.py", bootstrap, url, label, n, args.partitions, 1, bound,
+                          {"PEER_CONCURRENCY": str(concurrency), "PEER_STREAM": "1" if scenario == "faust-stream" else "0"})
+        result.extra["concurrency"] = concurrency
+        return result
+    count = 1 if scenario == "quix-1" else args.partitions
+    return run_peer(python, "quix_job.py", bootstrap, url, label, n, args.partitions, count, bound, {})
+
+
+def median_run(runs: list[RunFigures]) -> RunFigures:
+    """The run with the median req/s (the lower middle one of an even count), every run's req/s beside it."""
+    ordered = sorted(runs, key=lambda r: r.rps)
+    median = ordered[(len(ordered) - 1) // 2]
+    median.extra["runs_rps"] = [round(r.rps, 1) for r in runs]
+    return median
+
+
 def run_config(python: Path | None, bootstrap: str, L: float, P: int, args: argparse.Namespace) -> dict:
+    """Every scenario --runs times, the runs interleaved (run 1 of each, then run 2 of each, ...) so that a
+    change in the machine's load falls on all of them alike; the median run of each is reported."""
     bound = P / L
     standin = OllamaStandIn(models=(MODEL,), num_parallel=P, latency_s=L)
     url = standin.start()
-    results: dict[str, RunFigures] = {}
-    tag = f"{int(L * 1000)}ms-p{P}"
+    runs: dict[str, list[RunFigures]] = {}
+    scenarios = [*args.only, *args.variants, *(["what-if"] if args.what_if else [])]
     try:
-        print(f"[L={L}s P={P}] direct ...", file=sys.stderr)
-        results["direct"] = run_direct(url, P, max(5, int(2 / L)))
-        for scenario in [*args.only, *args.variants, *(["what-if"] if args.what_if else [])]:
-            n = args.requests if scenario != "quix-1" else max(30, min(args.requests, int(10 / L)))
-            print(f"[L={L}s P={P}] {scenario} ({n} requests) ...", file=sys.stderr)
-            label = "peers-" + "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{scenario}-{tag}")
-            try:
-                if scenario == "service":
-                    results[scenario] = run_service(bootstrap, url, label, n, args.partitions, P, bound)
-                elif scenario == "what-if":  # the service with product constants overridden (investigations)
-                    results[scenario] = run_service(bootstrap, url, label, n, args.partitions, P, bound,
-                                                    argv=what_if_argv(args.what_if))
-                    results[scenario].extra["what_if"] = args.what_if
-                elif scenario in args.variants:  # the service with some settings changed (investigations)
-                    overrides = {k: setting_value(v, P) for k, v in args.variants[scenario].items()}
-                    results[scenario] = run_service(bootstrap, url, label, n, args.partitions, P, bound, overrides)
-                    results[scenario].extra["settings"] = overrides
-                elif scenario in ("faust", "faust-stream"):
-                    assert python is not None
-                    concurrency = args.faust_concurrency or 2 * P
-                    results[scenario] = run_peer(python, "faust_job.py", bootstrap, url, label, n, args.partitions,
-                                                 1, bound, {"PEER_CONCURRENCY": str(concurrency),
-                                                            "PEER_STREAM": "1" if scenario == "faust-stream" else "0"})
-                    results[scenario].extra["concurrency"] = concurrency
-                else:
-                    assert python is not None
-                    count = 1 if scenario == "quix-1" else args.partitions
-                    results[scenario] = run_peer(python, "quix_job.py", bootstrap, url, label, n, args.partitions,
-                                                 count, bound, {})
-            except RuntimeError as exc:
-                print(f"  {scenario} failed: {exc}", file=sys.stderr)
+        for _ in range(args.runs):
+            print(f"[L={L}s P={P}] direct ...", file=sys.stderr)
+            runs.setdefault("direct", []).append(run_direct(url, P, max(5, int(2 / L))))
+            for scenario in scenarios:
+                try:
+                    runs.setdefault(scenario, []).append(run_scenario(python, bootstrap, url, L, P, scenario, args))
+                except RuntimeError as exc:
+                    print(f"  {scenario} failed: {exc}", file=sys.stderr)
     finally:
         standin.stop()
+    results = {k: median_run(v) for k, v in runs.items()}
     return {"latency_s": L, "parallel": P, "bound_rps": bound,
             "results": {k: {**asdict(v), "vs_bound": v.rps / bound, "vs_direct": v.rps / results["direct"].rps}
                         for k, v in results.items()}}
@@ -315,6 +333,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default="0.05:8,0.2:4", help="L:P pairs (seconds:slots)")
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--runs", type=int, default=1, help="runs of each scenario; the median run is reported")
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--faust-concurrency", type=int, default=0, help="Faust agent concurrency (default 2 x P)")
     parser.add_argument("--venv", type=Path, default=OUT_DIR / "peers-venv")
@@ -353,7 +372,7 @@ def main() -> int:
     for v in checks:
         print(f"{'PASS' if v['pass'] else 'FAIL'}  {v['target']}: {v['value']:.2f}")
     path = write_json("peers.json", {"machine": before, "loadavg_end": os.getloadavg()[0], "params": {
-        "configs": args.configs, "requests": args.requests, "partitions": args.partitions,
+        "configs": args.configs, "requests": args.requests, "partitions": args.partitions, "runs": args.runs,
         "faust_concurrency": args.faust_concurrency or "2 x P"}, "configs": configs, "verdicts": checks})
     print(f"\nwrote {path}")
     return 0 if all(v["pass"] for v in checks) else 1

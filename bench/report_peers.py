@@ -20,7 +20,15 @@ def _row(name: str, r: dict[str, Any]) -> list[str]:
     return [label, f"{r['answered'] - r['errors']}/{r['requests']}", f"{r['rps']:.1f}", f"{r['vs_bound']:.2f}",
             f"{r['vs_direct']:.2f}", f"{r['p50_ms']:.0f}", f"{r['p99_ms']:.0f}",
             (f"{max(per):.0f}" + (f" × {len(per)}" if len(per) > 1 else "")) if per else "–",
-            f"{sum(per):.0f}" if per else "–", str(r["extra"].get("cpu_ms_per_request", "–"))]
+            f"{sum(per):.0f}" if per else "–", str(r["extra"].get("cpu_ms_per_request", "–")),
+            ", ".join(f"{x:g}" for x in r["extra"].get("runs_rps", []))]
+
+
+def _runs_text(runs: int) -> str:
+    if runs <= 1:
+        return "one run (no medians)"
+    return (f"{runs} runs, interleaved (run 1 of every scenario, then run 2, ...); each row is the run with "
+            "the median req/s, every run's req/s in the last column")
 
 
 def peers_section(data: dict[str, Any] | None) -> list[str]:
@@ -31,14 +39,15 @@ def peers_section(data: dict[str, Any] | None) -> list[str]:
     out += [f"Run: {m.get('date')}; load average {m.get('loadavg_1m', 0):.1f} at the start, "
             f"{data.get('loadavg_end', 0):.1f} at the end (other work shared the 2 cores). One broker, one stand-in "
             f"per configuration, {p.get('partitions')} partitions, {p.get('requests')} requests per scenario (Quix with "
-            "one process: about 10 s of work), one run (no medians). The same job everywhere: read a JSON "
+            "one process: about 10 s of work), "
+            f"{_runs_text(p.get('runs', 1))}. The same job everywhere: read a JSON "
             "request, call /api/generate, write the answer keyed by the request id. The service runs at its "
             "defaults, told only the server's `OLLAMA_NUM_PARALLEL`; Faust's agent concurrency is "
             f"{p.get('faust_concurrency')}. × direct = against P threads calling the stand-in directly in the "
             "same minute: what the loaded machine allowed. CPU ms per request = the job's processes' user + system "
             "time during the burst / answers: unlike req/s, it does not depend on the load.", ""]
     header = ["scenario", "ok", "req/s", "× P/L", "× direct", "p50 ms", "p99 ms", "peak RSS MB per process",
-              "RSS MB total", "CPU ms per request"]
+              "RSS MB total", "CPU ms per request", "req/s of each run"]
     for config in data["configs"]:
         out += [f"### L = {config['latency_s'] * 1000:.0f} ms, P = {config['parallel']} "
                 f"(ceiling P/L = {config['bound_rps']:.0f} req/s)", ""]
