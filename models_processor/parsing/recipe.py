@@ -27,7 +27,7 @@ from models_processor.parsing.quantities import parse_ingredient
 from models_processor.parsing.recipe_blocks import (
     attach_drop_caps,
     group_ingredients,
-    group_paragraphs,
+    group_paragraph_lines,
     pair_quantity_column,
 )
 from models_processor.parsing.recipe_lines import (
@@ -46,7 +46,7 @@ from models_processor.parsing.recipe_lines import (
     join,
     running_lines,
 )
-from models_processor.parsing.recipe_meta import parse_duration, parse_servings, parse_times, stacked_meta
+from models_processor.parsing.recipe_meta import meta_only, parse_duration, parse_servings, parse_times, stacked_meta
 from models_processor.parsing.recipe_title import find_title
 from models_processor.schemas import Ingredient, RecipeResult
 
@@ -54,6 +54,11 @@ __all__ = ["ParsedRecipe", "Section", "parse_duration", "parse_recipe", "parse_s
 
 # A line this long that does not start with a quantity reads as a sentence, not an ingredient.
 SENTENCE_MIN_WORDS = 8
+# A step is left out when this share of its words comes from lines OCR read below STEP_MIN_SCORE (a squeezed
+# or washed-out line reads letters that are not there: "Fry he hlts n he butte" at 0.69; legible lines read
+# 0.9 and more).
+STEP_MIN_SCORE = 0.72
+UNSURE_STEP_SHARE = 0.4
 # A wrapped ingredient's next line sits at most this many line heights below the previous one.
 BLOCK_GAP = 2.5
 
@@ -86,6 +91,8 @@ class PageReader:
     step_blocks: list[StepBlock] = field(default_factory=list)
     note_blocks: list[list[OcrLine]] = field(default_factory=list)
     seen_ingredients_after_title: bool = False
+    section_top: float | None = None  # top of the current section's header line
+    steps_at_header: int = 0  # step blocks read before the current section's header
 
     @property
     def texts(self) -> list[str]:
@@ -130,6 +137,8 @@ def read_section_header(r: PageReader, i: int) -> int | None:
     if kind is None:
         return None
     r.section = kind
+    r.section_top = r.lines[i].top
+    r.steps_at_header = len(r.step_blocks)
     if kind is Section.NOTES:
         r.note_blocks.append([])
     return i + 1
@@ -191,9 +200,21 @@ def read_in_section(r: PageReader, i: int) -> int | None:
         r.add_ingredients(i, [r.lines[i]])
         return i + 1
     if r.section is Section.INSTRUCTIONS:
-        r.add_step_line(i)
+        if _above_header_in_list(r, i):
+            r.add_ingredients(i, [r.lines[i]])  # the second column of an ingredient list, read after the header
+        else:
+            r.add_step_line(i)
         return i + 1
     return None
+
+
+def _above_header_in_list(r: PageReader, i: int) -> bool:
+    """A list-shaped line printed above the method header, before any step, is not part of the method:
+    columns read one at a time can put an ingredient list's second column after the header that sits under
+    the first one. (A method flowing into the next column comes after steps, so it stays a step.)"""
+    ln = r.lines[i]
+    return (r.section_top is not None and bool(r.ingredient_lines) and len(r.step_blocks) == r.steps_at_header
+            and ln.bottom <= r.section_top and (is_ingredient_line(ln.text) or is_list_line(ln.text)))
 
 
 def _ends_ingredients(r: PageReader, i: int) -> bool:
@@ -300,10 +321,13 @@ def parse_recipe(ocr: OcrResult) -> ParsedRecipe:
     texts = [ln.text for ln in lines]
     times, time_idx = parse_times(texts)
     servings, serv_idx = parse_servings(texts)
-    stacked_times, stacked_servings, stacked_idx = stacked_meta(lines)
+    # Label-over-value strips are read from the boxes as OCR gave them: joined into rows, their cells run
+    # together when the strip is squeezed (a curved card).
+    stacked_times, stacked_servings, _ = stacked_meta(deskew(ocr.lines))
     times = times.model_copy(update={k: v for k, v in stacked_times.items() if getattr(times, k) is None})
     servings = servings if servings is not None else stacked_servings
-    skip = time_idx | serv_idx | stacked_idx | running_lines(lines)
+    meta_lines = {i for i, t in enumerate(texts) if meta_only(t)}
+    skip = time_idx | serv_idx | meta_lines | running_lines(lines)
     title, title_idx = find_title(lines, skip)
     headers: list[tuple[Section, OcrLine]] = [(k, ln) for ln in lines for k in [header_kind(ln.text)]
                                               if k in (Section.INGREDIENTS, Section.INSTRUCTIONS)]
@@ -312,8 +336,13 @@ def parse_recipe(ocr: OcrResult) -> ParsedRecipe:
     _read_page(reader)
     ingredients: list[Ingredient] = [parse_ingredient(t) for t in group_ingredients(reader.ingredient_lines)]
     steps: list[str] = []
+    unsure = False  # a step line OCR read with low confidence: its step is left out, the list is partial
     for block in reader.step_blocks:
-        steps.extend(group_paragraphs(block.lines, any(is_step_start(x.text) for x in block.lines)))
+        for para in group_paragraph_lines(block.lines, any(is_step_start(x.text) for x in block.lines)):
+            if _unsure_share(para.lines) >= UNSURE_STEP_SHARE:
+                unsure = True
+            elif para.text:
+                steps.append(para.text)
     notes = [p for block in reader.note_blocks for p in [join([clean(x.text) for x in block])] if p]
     result = RecipeResult(title=title, servings=servings, times=times, ingredients=ingredients,
                           instructions=steps, notes=notes)
@@ -321,7 +350,16 @@ def parse_recipe(ocr: OcrResult) -> ParsedRecipe:
         ("title", title), ("servings", servings is not None), ("times", any(times.model_dump().values())),
         ("ingredients", ingredients), ("instructions", steps), ("notes", notes)) if ok}
     checked_result, checked = check_recipe(result, found)
+    if unsure and checked_result.instructions:
+        checked = Checked(found=checked.found - {"instructions"}, failed=checked.failed,
+                          partial=checked.partial | {"instructions"})
     return ParsedRecipe(result=checked_result, found=checked.found, partial=checked.partial, checked=checked)
+
+
+def _unsure_share(lines: Sequence[OcrLine]) -> float:
+    words = [(len(ln.text.split()), ln.score) for ln in lines]
+    total = sum(n for n, _ in words)
+    return sum(n for n, score in words if score < STEP_MIN_SCORE) / total if total else 0.0
 
 
 def _column_section(line: OcrLine, headers: Sequence[tuple[Section, OcrLine]]) -> Section | None:

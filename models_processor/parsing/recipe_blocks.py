@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from statistics import median
 
 from models_processor.ocr.base import OcrLine
@@ -13,7 +14,17 @@ from models_processor.parsing.quantities import split_quantity, starts_with_quan
 from models_processor.parsing.recipe_lines import clean, ends_sentence, is_step_start, join, strip_step_number
 
 
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+    lines: tuple[OcrLine, ...]
+
+
 def group_paragraphs(lines: Sequence[OcrLine], numbered: bool) -> list[str]:
+    return [p.text for p in group_paragraph_lines(lines, numbered) if p.text]
+
+
+def group_paragraph_lines(lines: Sequence[OcrLine], numbered: bool) -> list[Paragraph]:
     """Join OCR lines into steps: a new step starts at a number, or after a line that ends a sentence and
     is followed by a paragraph gap or is visibly short."""
     if not lines:
@@ -22,7 +33,7 @@ def group_paragraphs(lines: Sequence[OcrLine], numbered: bool) -> list[str]:
     left = min(ln.left for ln in lines)
     width = max(right - left, 1.0)
     threshold = _paragraph_gap(lines)
-    groups: list[list[str]] = []
+    groups: list[list[tuple[str, OcrLine]]] = []
     prev: OcrLine | None = None
     for ln in lines:
         text = clean(ln.text)
@@ -34,11 +45,11 @@ def group_paragraphs(lines: Sequence[OcrLine], numbered: bool) -> list[str]:
             short = (prev.right - left) < 0.8 * width
             start = gap > threshold or short
         if start:
-            groups.append([strip_step_number(text) if numbered else text])
+            groups.append([(strip_step_number(text) if numbered else text, ln)])
         else:
-            groups[-1].append(text)
+            groups[-1].append((text, ln))
         prev = ln
-    return [join(g) for g in groups if join(g)]
+    return [Paragraph(join([t for t, _ in g]), tuple(ln for _, ln in g)) for g in groups]
 
 
 def _paragraph_gap(lines: Sequence[OcrLine]) -> float:

@@ -65,7 +65,9 @@ def is_noise(line: OcrLine) -> bool:
     if re.fullmatch(r"\d{1,3}", text):
         return True  # page numbers
     words = text.split()
-    if len(words) >= 4 and sum(len(w) <= 2 for w in words) > 0.6 * len(words) and not starts_with_quantity(text):
+    # Numbers are not fragments: "Serves 2 ~ Total 1 hr 45 mins" is metadata, not a smudge.
+    fragments = sum(len(w) <= 2 and not w.isdigit() for w in words)
+    if len(words) >= 4 and fragments > 0.6 * len(words) and not starts_with_quantity(text):
         return True  # letters read from texture or a blurred smudge ("Be s t t td t u tme")
     # Text running vertically (a side tab): the box is much taller than wide.
     return len(text) >= 3 and line.height > 1.5 * (line.right - line.left)

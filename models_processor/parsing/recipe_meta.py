@@ -157,3 +157,21 @@ def stacked_meta(lines: Sequence[OcrLine]) -> tuple[dict[str, int], int | None, 
             servings = int(number.group(1))
             used |= {i, j}
     return times, servings, used
+
+
+_META_VALUES = re.compile(r"\d+\s*(?:h|hrs?|hours?|m|mins?|minutes?)\b\.?|\d+\s*(?:servings?|portions?|people)\b|\d+", re.I)
+
+
+def meta_only(text: str) -> bool:
+    """A line holding nothing but time labels and time or serving values ("PREP TIME COOK TIME", "10 min 0 25
+    min" when an icon strip's cells run together): metadata, never an ingredient or a step. A sentence
+    ("and cook 10 min.") is not: it ends with a full stop or starts in lower case."""
+    stripped = text.strip()
+    if not re.search(r"[A-Za-z]", stripped) or stripped.endswith(".") or stripped[:1].islower():
+        return False
+    rest, labels = stripped, 0
+    for _, label in TIME_LABELS:
+        rest, n = label.subn(" ", rest)
+        labels += n
+    rest, values = _META_VALUES.subn(" ", rest)
+    return bool(labels or values) and all(len(w) == 1 for w in rest.split() if re.search(r"\w", w))

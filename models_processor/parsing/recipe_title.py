@@ -10,6 +10,7 @@ from statistics import median
 from models_processor.ocr.base import OcrLine
 from models_processor.parsing.quantities import starts_with_quantity
 from models_processor.parsing.recipe_lines import header_kind, is_group_header
+from models_processor.parsing.recipe_meta import SERVINGS_LABEL, TIME_LABELS, meta_only
 
 # A title is shown to users as is: only confidently read lines qualify.
 TITLE_MIN_SCORE = 0.7
@@ -28,7 +29,15 @@ def title_candidate(text: str) -> bool:
     words = text.split()
     return (1 <= len(words) <= 10 and len(re.findall(r"[A-Za-z]", text)) >= 3
             and header_kind(text) is None and not starts_with_quantity(text) and not is_group_header(text)
-            and not text.rstrip().endswith((".", ",", ":", ";")) and not re.search(r"\d\s*(?:min|hour|h)\b", text, re.I))
+            and not text.rstrip().endswith((".", ",", ":", ";")) and not re.search(r"\d\s*(?:min|hour|h)\b", text, re.I)
+            and not is_meta_label(text))
+
+
+def is_meta_label(text: str) -> bool:
+    """"SERVINGS", "Prep Time", "PREP TIME COOK TIME": a recipe card's labels, never its title."""
+    t = text.strip()
+    return SERVINGS_LABEL.match(t) is not None or meta_only(t) or \
+        any((m := label.match(t)) is not None and not t[m.end():].strip() for _, label in TIME_LABELS)
 
 
 def title_case(text: str) -> str:

@@ -29,10 +29,10 @@ from testkit.photoset_html.recipe_pages import RECIPE_LAYOUTS
 
 pytestmark = pytest.mark.slow
 
-THRESHOLDS = {  # metric -> lowest ratio that passes
-    "kinds": 0.95, "nutrition_exact": 0.96, "titles": 0.85, "ingredient_lines": 0.8, "ingredient_precision": 0.95,
-    "ingredient_fields": 0.65, "instruction_words": 0.88, "instruction_precision": 0.9, "instruction_steps": 0.8,
-    "servings": 0.78, "times": 0.82,
+THRESHOLDS = {  # metric -> lowest ratio that passes (measured after: docs/parsing.md, "The held-out set")
+    "kinds": 0.95, "nutrition_exact": 0.97, "titles": 0.85, "ingredient_lines": 0.9, "ingredient_precision": 0.97,
+    "ingredient_fields": 0.72, "instruction_words": 0.87, "instruction_precision": 0.96, "instruction_steps": 0.85,
+    "servings": 0.88, "times": 0.88,
 }
 MAX_OCR_WRONG = 0.02  # fields tagged `ocr` whose value is wrong
 
