@@ -335,14 +335,18 @@ def parse_recipe(ocr: OcrResult) -> ParsedRecipe:
                         headers=headers)
     _read_page(reader)
     ingredients: list[Ingredient] = [parse_ingredient(t) for t in group_ingredients(reader.ingredient_lines)]
-    steps: list[str] = []
-    unsure = False  # a step line OCR read with low confidence: its step is left out, the list is partial
+    sure: list[str] = []
+    every: list[str] = []
     for block in reader.step_blocks:
         for para in group_paragraph_lines(block.lines, any(is_step_start(x.text) for x in block.lines)):
-            if _unsure_share(para.lines) >= UNSURE_STEP_SHARE:
-                unsure = True
-            elif para.text:
-                steps.append(para.text)
+            if para.text:
+                every.append(para.text)
+                if _unsure_share(para.lines) < UNSURE_STEP_SHARE:
+                    sure.append(para.text)
+    # Steps mostly read with low confidence are left out and the list is partial (the model is asked); when
+    # no step is sure, they all stay as the partial list's text, since there is nothing better to keep.
+    unsure = len(sure) < len(every)
+    steps = sure or every
     notes = [p for block in reader.note_blocks for p in [join([clean(x.text) for x in block])] if p]
     result = RecipeResult(title=title, servings=servings, times=times, ingredients=ingredients,
                           instructions=steps, notes=notes)
