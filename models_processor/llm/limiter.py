@@ -9,8 +9,9 @@ take the next free slot: fewer queued than ALPHA and the limit grows by one (dou
 is seen, as TCP's slow start does, so a server with many slots is filled in a few rounds), more than BETA and
 it shrinks by half the excess. The latency is the time to the first token, where queueing shows and output length does
 not; each decision takes the median of about one sample per slot. The baseline is measured, not guessed: a
-probe runs the first window with one call at a time, and every PROBE_EVERY windows one window at half the
-limit (calls started before the probe do not count), since a server that is always full never shows its
+probe runs the first window at half the initial limit (one call at a time by default), and then one window
+at a third of the limit (below the slots while the limit is at most slots + 3): after PROBE_SOON windows while probes keep finding a lower baseline (the last probe still
+met a queue), else every PROBE_EVERY windows (calls started before a probe do not count in it), since a server that is always full never shows its
 no-load latency otherwise. An overload answer (429, 503, no first byte in time) cuts the limit by BACKOFF at
 once, as AIMD does. The limit grows only while calls really reach it, so a quiet service does not inflate
 it.
@@ -138,6 +139,7 @@ class VegasLimit(_Gate):
     BETA = 3.0  # more than this: shrink
     BACKOFF = 0.75  # the limit after an overload answer, as a share of what it was
     PROBE_EVERY = 25  # windows between baseline probes (the server's no-load latency may change)
+    PROBE_SOON = 3  # ... while probes keep finding a lower baseline (the last one still met a queue)
 
     def __init__(self, initial: int, *, min_limit: int = 1, max_limit: int = 64,
                  on_change: Callable[[int, str], None] | None = None) -> None:
@@ -149,9 +151,11 @@ class VegasLimit(_Gate):
         self._baseline: float | None = None
         self._window: list[float] = []
         self._peak = 0  # most calls in flight at once during the window
-        self._windows = 0
+        self._probe_in = self.PROBE_SOON  # windows until the next probe
         self._epoch = 0
-        self._probe: int | None = 1  # the size during a baseline probe; the first one runs calls one by one
+        # The size during a baseline probe. The first runs at half the initial limit (the slots the settings
+        # suggest), one call at a time by default: a long call then delays only the first few.
+        self._probe: int | None = max(1, int(self._limit) // 2)
         self._slow_start = True  # doubling until the server first shows a queue (or an overload answer)
 
     @property
@@ -194,10 +198,11 @@ class VegasLimit(_Gate):
         peak, reached = self._peak, self._peak >= self._size()
         self._start_window()
         if self._probe is not None:
+            lower = self._baseline is None or latency < 0.9 * self._baseline
             self._baseline, self._probe = latency, None
+            self._probe_in = self.PROBE_SOON if lower else self.PROBE_EVERY
             self._hand_over()
             return
-        self._windows += 1
         assert self._baseline is not None
         self._baseline = min(self._baseline, latency)
         queued = peak * (1.0 - self._baseline / latency)
@@ -206,10 +211,13 @@ class VegasLimit(_Gate):
         if queued > self.BETA:
             self._set(self._limit - max(1.0, (queued - self.BETA) / 2), f"{queued:.1f} calls queued at the server")
         elif queued < self.ALPHA and reached:
+            if self._slow_start:  # judge the doubled limit by calls started under it, not before
+                self._epoch += 1
             grown = self._limit * 2 if self._slow_start else self._limit + 1
             self._set(grown, f"{queued:.1f} calls queued at the server")
-        if self._windows % self.PROBE_EVERY == 0:
-            self._probe, self._epoch = max(1, int(self._limit) // 2), self._epoch + 1
+        self._probe_in -= 1
+        if self._probe_in <= 0:
+            self._probe, self._epoch = max(1, int(self._limit) // 3), self._epoch + 1
 
     def _set(self, value: float, why: str) -> None:
         new = min(float(self.max_limit), max(float(self.min_limit), value))

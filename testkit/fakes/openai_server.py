@@ -69,6 +69,12 @@ ERR_LLAMACPP_SCHEMA_AND_GRAMMAR = 'Either "json_schema" or "grammar" can be spec
 ERR_LLAMACPP_LOADING = "Loading model"
 
 
+class _BacklogServer(_Server):
+    # socketserver's listen backlog is 5: a burst of new connections (32 workers starting at once) would be
+    # refused or reset, which uvicorn (vLLM, backlog 2048) and cpp-httplib do not do.
+    request_queue_size = 256
+
+
 class Flavor(StrEnum):
     VLLM = "vllm"
     LLAMACPP = "llamacpp"
@@ -102,7 +108,7 @@ class OpenAIStandIn:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._server: _Server | None = None
+        self._server: _BacklogServer | None = None
         self._loaded_at = 0.0
         self._slots = threading.BoundedSemaphore(self.slots) if self.slots else None
         self.running = 0  # completions holding a slot now
@@ -117,7 +123,7 @@ class OpenAIStandIn:
 
     def start(self) -> OpenAIStandIn:
         handler = type("_BoundHandler", (_Handler,), {"standin": self})
-        self._server = _Server(("127.0.0.1", 0), handler)
+        self._server = _BacklogServer(("127.0.0.1", 0), handler)
         self._loaded_at = time.monotonic() + self.loading_s
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
