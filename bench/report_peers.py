@@ -9,7 +9,10 @@ NAMES = {"direct": "direct calls (P threads, no Kafka)", "service": "**models-pr
          "faust": "Faust-streaming, one agent", "faust-stream": "Faust-streaming, one agent, streamed calls",
          "quix-1": "Quix Streams, 1 process",
          "quix-N": "Quix Streams, 1 process per partition",
-         "c4": "models-processor, CONCURRENT_REQUESTS=4 (the earlier default)"}
+         "c4": "models-processor, CONCURRENT_REQUESTS=4 (the earlier default)",
+         "linger2": "models-processor, producer linger.ms=2 (the earlier setting)",
+         "w3": "models-processor, 3 workers per slot (CONCURRENT_REQUESTS=3 x P)",
+         "cap+2": "models-processor, 2 calls waiting in the server (OLLAMA_MAX_IN_FLIGHT=P+2)"}
 
 
 def _row(name: str, r: dict[str, Any]) -> list[str]:
