@@ -215,6 +215,7 @@ class OllamaTextModel:
         self.validation_retries = max(0, validation_retries)
         self.role = role
         self._name_valid = is_valid_model_name(model)  # once, not per request
+        self._defaults_key = defaults.model_dump(mode="json")  # the cache key's options (defaults are frozen)
 
     def generate_text(self, prompt: str, *, deadline: Deadline, model: str | None = None) -> Generation:
         model_name = model or self.model_name
@@ -227,7 +228,7 @@ class OllamaTextModel:
                 generation, cached = self._generate_uncached(model_name, system, text, deadline), False
             else:
                 key = self.cache.key(model_name, {"api": "generate", "system": system, "prompt": text},
-                                     self.defaults.model_dump(mode="json"), None)
+                                     self._defaults_key, None)
                 generation, cached = self.cache.get_or_compute(
                     key, lambda: self._generate_uncached(model_name, system, text, deadline),
                     wait_seconds=deadline.remaining())
