@@ -65,7 +65,7 @@ class AtLeastOnceCheckpoint:
             log.info("offset not stored", extra={"partition": tp[1], "kafka_error": str(exc)})
 
     def commit(self, *, force: bool = False) -> None:
-        pass  # enable.auto.commit: librdkafka commits the stored offsets periodically, on revoke and close
+        pass  # enable.auto.commit: librdkafka commits the stored offsets every second (client_config), on revoke and close
 
     def revoke(self, partitions: set[TP]) -> None:
         pass
