@@ -6,7 +6,8 @@ Rules (deterministic, no dependency):
   number, the lower bound is what the recipe asks for at least, and it never invents a value that is
   not printed. "a pinch", "to taste", and lines without a number give quantity None ("a"/"an" are not
   counted as 1: the result schema wants None, and "a handful" is not a measured amount). Numbers written
-  as words ("two cups", "a dozen eggs") count; "1 lb 4 oz" is 1.25 lb.
+  as words ("two cups", "a dozen eggs") count, "about 1 cup" is 1 cup; "1 lb 4 oz" is 1.25 lb; a size alone
+  ("400g can", "1-inch piece") is one can or piece.
 - unit: canonical short names (g, kg, ml, tsp, tbsp, cup, oz, lb, clove, can, ...) from aliases with or
   without a trailing dot or plural s, attached ("200g") or separate, tolerating one OCR glyph confusion
   in the unit token ("1 Isp" tsp, "100 mI" ml, "2 0z" oz, "1/2 cip" cup: see lookup_unit_ocr); a
@@ -61,7 +62,8 @@ for _canon, _aliases in {
     "handful": ["handful", "handfuls"],
     "sprig": ["sprig", "sprigs"],
     "stick": ["stick", "sticks"],
-    "package": ["package", "packages", "pkg", "packet", "packets", "pack", "packs"],
+    "package": ["package", "packages", "pkg", "packet", "packets", "pack", "packs", "envelope", "envelopes",
+                "sachet", "sachets"],
     "bottle": ["bottle", "bottles"],
     "head": ["head", "heads"],
     "stalk": ["stalk", "stalks"],
@@ -71,8 +73,8 @@ for _canon, _aliases in {
     for _a in _aliases:
         UNIT_ALIASES[_a] = _canon
 
-# Single-letter aliases are only trusted in their conventional case ("t" tsp, "T" tbsp, "c" cup, "l").
-_CASE_SENSITIVE = {"t": "tsp", "T": "tbsp", "c": "cup"}
+# Single-letter aliases are only trusted in their conventional case ("t" tsp, "T" tbsp, "c"/"C" cup, "l").
+_CASE_SENSITIVE = {"t": "tsp", "T": "tbsp", "c": "cup", "C": "cup"}
 # Long unit words that OCR often damages ("toblespcons"); matched by similarity, never short ones.
 _FUZZY_UNITS = {"tablespoon": "tbsp", "tablespoons": "tbsp", "teaspoon": "tsp", "teaspoons": "tsp"}
 
@@ -85,8 +87,7 @@ _ONE_QTY = rf"(?:{_MIXED}|{_FRAC}|{_NUM})"
 # A quantity, optionally a range; the lower bound is kept.
 QTY_RE = re.compile(rf"^(?P<q1>{_ONE_QTY})(?:\s*(?:-|–|—|to|or)\s*(?P<q2>{_ONE_QTY}))?(?![\d/])")
 PAREN_RE = re.compile(r"^\(([^)]*)\)\s*")
-# List bullets OCR keeps in front of a line; a letter "o" counts only when a space follows it, a capital "O"
-# (a checkbox) only before a number.
+# List bullets OCR keeps in front of a line; a letter "o" only before a space, a capital "O" (box) before a number.
 BULLET_RE = re.compile(r"^\s*(?:[•·\-–—*›>»▪■□●◦]|o(?=\s)|O(?=\s+\d))\s*")
 UNIT_WORD_RE = re.compile(r"^(fl\.?\s*oz\.?|fluid\s+ounces?|[A-Za-z]+)\.?(?=$|[\s,(/+]|\d)")
 # A unit token with OCR damage: letters mixed with glyphs read for letters ("m1", "0z", "tb|sp").
@@ -105,8 +106,7 @@ TRAILING_PARTICIPLE_RE = re.compile(r",\s*(?:[A-Za-z-]+\s+){1,2}[A-Za-z-]+ed\s*$
 _UNIT_TOKEN = r"(?:fl\.?\s*oz|[A-Za-z]+)\.?"
 _AMOUNT = r"(?:\d+(?:[.,]\d+)?(?:\s+\d+/\d+)?|\d+/\d+)"
 # What follows a unit and only restates or adds to the amount: "200g/7oz", "2 tbsp + 1 tsp", "plus 2 tsp".
-# The slash form tolerates OCR damage in its amount ("/5 1/2/2oz"): it is dropped anyway.
-# A slash measure may have two parts ("1kg/2lb 4oz").
+# The slash form tolerates OCR damage in its amount ("/5 1/2/2oz": dropped anyway) and two parts ("/2lb 4oz").
 _SECOND_PART = r"(?:\s+\d+(?:[.,]\d+)?\s*(?:fl\.?\s*oz|oz|lb|ml|g)\b\.?)?"
 ALT_MEASURE_RE = re.compile(rf"^(?:/\s*\d[\d/.,\s]*?\s*{_UNIT_TOKEN}{_SECOND_PART}|(?:\+|plus)\s*{_AMOUNT}\s*{_UNIT_TOKEN})\s*",
                             re.I)
@@ -119,10 +119,16 @@ _SUPERSCRIPT = str.maketrans("¹²³∛", "1233")
 _GLUED_MIXED = re.compile(r"^(\d{1,2})(\d)/([2348])(?!\d)")
 # "2 x 400g cans": a count of packs of a stated size; the size is skipped and the pack is the unit.
 MULTIPLIER_RE = re.compile(rf"^\s*[x×]\s*{_AMOUNT}\s*{_UNIT_TOKEN}\s+", re.I)
-# "1 14-ounce can", "2 15-oz cans", "1 400g tin": a size between the count and its pack, skipped when a pack
-# unit follows it.
+# "1 14-ounce can", "2 15-oz cans", "1 400g tin": a size between a count and a pack unit is skipped.
 PACK_SIZE_RE = re.compile(rf"^\s*\d+(?:[.,]\d+)?\s*-?\s*(?P<size>{_UNIT_TOKEN})\s+(?P<pack>[A-Za-z]+)\b")
 PACK_UNITS = frozenset({"can", "jar", "package", "bottle", "stick", "piece"})
+# Weights and volumes: "400g can chickpeas" is one can of that size.
+MEASURE_UNITS = frozenset({"g", "kg", "mg", "ml", "l", "cl", "dl", "oz", "fl oz", "lb"})
+# "1-inch piece", "5cm/2in piece": a length is the size of one piece, not a count.
+LENGTH_RE = re.compile(r"^\s*-?\s*(?:inch(?:es)?|in|cm|mm)\b\.?(?:\s*/\s*\d+(?:[.,]\d+)?\s*(?:inch(?:es)?|in|cm)\b\.?)?\s*",
+                       re.I)
+# "about 1 cup", "approx. 200ml": the amount printed, approximate or not.
+APPROX_RE = re.compile(r"^(?:about|approx\.?|approximately|around|roughly|up to)\s+(?=[\d½¼¾⅓⅔⅛])", re.I)
 # "1 lb 4 oz": the ounces after pounds are a part of the pounds.
 OUNCES_AFTER_POUNDS_RE = re.compile(r"^\s*(\d+(?:[.,]\d+)?)\s*(?:oz|ounces?)\b\.?\s*", re.I)
 NUMBER_WORDS = {w: i for i, w in enumerate(["one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
@@ -309,8 +315,12 @@ def _skip_size(after: str) -> str:
 
 
 def _unit_after_quantity(after: str) -> tuple[str | None, str]:
-    """The unit after a quantity, also behind a spoon or size qualifier ("1 heaped tbsp", "1 large can")."""
+    """The unit after a quantity, also behind a hyphen ("8-ounce") or a spoon or size qualifier ("1 heaped
+    tbsp", "1 large can")."""
     unit, rest = _take_unit(after)
+    if unit is None and after.startswith("-"):
+        unit, rest = _take_unit(after[1:])
+        rest = rest if unit is not None else after
     if unit is None:
         unqualified = SIZE_WORDS.sub("", after.lstrip())
         if unqualified != after.lstrip():
@@ -320,22 +330,35 @@ def _unit_after_quantity(after: str) -> tuple[str | None, str]:
     return unit, rest
 
 
+def _measured(quantity: float | None, after: str) -> QuantityMatch:
+    """Unit and rest after a leading number: lengths and pack sizes, dual measures, pounds and ounces."""
+    length = LENGTH_RE.match(after)
+    if length:
+        sized = after[length.end():]
+        unit, rest = _take_unit(sized)
+        return QuantityMatch(1.0, unit, rest) if unit in PACK_UNITS else QuantityMatch(1.0, None, sized)
+    unit, rest = _unit_after_quantity(_skip_size(after))
+    if unit is None:
+        return QuantityMatch(quantity, None, rest)
+    rest = ALT_MEASURE_RE.sub("", rest.lstrip(), count=1)
+    if unit in MEASURE_UNITS:
+        pack, after_pack = _take_unit(rest)
+        if pack in PACK_UNITS:
+            return QuantityMatch(1.0, pack, after_pack)
+    ounces = OUNCES_AFTER_POUNDS_RE.match(rest) if unit == "lb" else None
+    if ounces and quantity is not None:
+        return QuantityMatch(quantity + float(ounces.group(1).replace(",", ".")) / 16, unit, rest[ounces.end():])
+    return QuantityMatch(quantity, unit, rest)
+
+
 def split_quantity(text: str) -> QuantityMatch:
     """Leading quantity and unit of an ingredient line; the rest is what remains after them."""
     s = normalize_fractions(repair_glyphs(text)).strip()
     s = BULLET_RE.sub("", s) if not re.match(r"^\d", s) else s
-    s = repair_quantity(written_numbers(s))
+    s = repair_quantity(written_numbers(APPROX_RE.sub("", s)))
     m = QTY_RE.match(s)
     if m:
-        quantity = parse_number(m.group("q1"))
-        unit, rest = _unit_after_quantity(_skip_size(s[m.end():]))
-        if unit is not None:
-            rest = ALT_MEASURE_RE.sub("", rest.lstrip(), count=1)
-        ounces = OUNCES_AFTER_POUNDS_RE.match(rest) if unit == "lb" and quantity is not None else None
-        if ounces and quantity is not None:
-            quantity += float(ounces.group(1).replace(",", ".")) / 16
-            rest = rest[ounces.end():]
-        return QuantityMatch(quantity, unit, rest)
+        return _measured(parse_number(m.group("q1")), s[m.end():])
     a = A_UNIT_RE.match(s)
     if a:
         unit = lookup_unit(a.group("unit"))

@@ -170,3 +170,43 @@ def test_bare_cube_root_sign_is_three_quarters():
 def test_more_printed_forms(line, quantity, unit, name):
     ing = parse_ingredient(line)
     assert (ing.quantity, ing.unit, ing.name) == (quantity, unit, name)
+
+
+@pytest.mark.parametrize("line,quantity,unit,name", [
+    # An approximate amount is still the amount printed.
+    ("About 1 cup milk", 1.0, "cup", "milk"),
+    ("approx. 200ml water", 200.0, "ml", "water"),
+    ("approximately 2 kg lamb", 2.0, "kg", "lamb"),
+    ("Up to 1 cup water", 1.0, "cup", "water"),
+    # A pack given by its size alone is one pack ("400g can" as "1 x 400g can").
+    ("400g can chickpeas, drained", 1.0, "can", "chickpeas"),
+    ("14-ounce can coconut milk", 1.0, "can", "coconut milk"),
+    ("500g pack minced beef", 1.0, "package", "minced beef"),
+    ("400g chickpeas", 400.0, "g", "chickpeas"),
+    # A unit joined to its number by a hyphen.
+    ("8-ounce cream cheese", 8.0, "oz", "cream cheese"),
+    # "C" for cup on handwritten cards; envelopes and sachets are packages.
+    ("1 C. sugar", 1.0, "cup", "sugar"),
+    ("1 envelope (1/4 oz) active dry yeast", 1.0, "package", "active dry yeast"),
+    ("1 sachet fast-action yeast", 1.0, "package", "fast-action yeast"),
+])
+def test_approximate_amounts_and_pack_sizes(line, quantity, unit, name):
+    ing = parse_ingredient(line)
+    assert (ing.quantity, ing.unit, ing.name) == (quantity, unit, name)
+
+
+def test_approximation_words_do_not_make_a_line_an_ingredient():
+    # Only the parse of a line known to be an ingredient reads past "about"; a step opening with it is not one.
+    assert not starts_with_quantity("About 20 minutes before serving, warm the plates.")
+
+
+@pytest.mark.parametrize("line,quantity,unit,name", [
+    # A piece given by its length is one piece.
+    ("1-inch piece ginger, grated", 1.0, "piece", "ginger"),
+    ("5cm piece fresh root ginger", 1.0, "piece", "fresh root ginger"),
+    ("2.5cm/1in piece ginger", 1.0, "piece", "ginger"),
+    ("3-inch cinnamon stick", 1.0, None, "cinnamon stick"),  # a length is a size, not a count
+])
+def test_a_length_before_a_piece(line, quantity, unit, name):
+    ing = parse_ingredient(line)
+    assert (ing.quantity, ing.unit, ing.name) == (quantity, unit, name)
