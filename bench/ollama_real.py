@@ -302,9 +302,12 @@ def round_ratios(blocks: list[dict]) -> list[float]:
 def verdicts_of(results: dict[str, dict]) -> list[dict]:
     svc, direct = results["service"], results["direct"]
     vs_direct = svc["tokens_per_s"] / direct["tokens_per_s"] if direct["tokens_per_s"] else 0.0
+    per_cpu = svc["tokens_per_cpu_s"] / direct["tokens_per_cpu_s"] if direct["tokens_per_cpu_s"] else 0.0
     return [
         {"target": f"service tok/s >= {TARGET_VS_DIRECT} x direct (the server's own ceiling at P slots, "
                    "alternating blocks)", "value": round(vs_direct, 3), "pass": vs_direct >= TARGET_VS_DIRECT},
+        {"target": f"service tokens per runner CPU second >= {TARGET_VS_DIRECT} x direct (the same, at the "
+                   "CPU the machine gave the server)", "value": round(per_cpu, 3), "pass": per_cpu >= TARGET_VS_DIRECT},
         {"target": f"slot occupancy (service) >= {TARGET_OCCUPANCY:.0%}", "value": round(svc["occupancy"], 3),
          "pass": svc["occupancy"] >= TARGET_OCCUPANCY},
         {"target": "every service request answered ok", "value": svc["answered"] - svc["errors"],

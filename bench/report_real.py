@@ -84,18 +84,17 @@ def _client_overhead() -> dict[str, Any] | None:
 
 # How to read the table, and why an earlier version of this benchmark had the service "beat" the server.
 _READING = [
-    "How to read it. On this machine the model server is a CPU process (one runner thread, num_thread 1) on 2 "
-    "cores shared with other sessions' work: its speed is the CPU time the scheduler gives its runner, and that "
-    "share moves by a factor of two within minutes (column runner CPU share). An earlier version of this "
-    "benchmark ran direct once, naive, the service, then naive and direct again, and pooled the baselines; it "
-    "reported the service at 1.87 × the server's own direct-call ceiling, which two slots on one runner thread "
-    "cannot do. The bodies on the wire were identical; what differed was the machine: the service phase ran "
-    "while the load fell. The direct baseline had also started cold (its first call loaded the model) and "
-    "measured 8 calls against the service's 24. Now the model is loaded by a warm-up with the same runner "
-    "options before anything is measured, direct and service blocks have the same calls per slot and "
-    "alternate, and each block records the runner's CPU seconds. Tokens per runner CPU second is the check "
-    "that the server did the same work per token for both clients; × direct in tokens/s is the target, and "
-    "its round-by-round spread shows how much of it is the machine.",
+    "How to read it. Here the model server is a CPU process (one runner thread, num_thread 1) on 2 cores "
+    "shared with other sessions' work: its speed is the CPU time the scheduler gives its runner, and that share "
+    "moves by a factor of two between neighbouring blocks (column runner CPU share), far more than any client "
+    "can. Tokens per runner CPU second is the steady figure: the same for every block whoever called, it says "
+    "the server did the same work per token for the service as for direct calls (identical bodies, same runner "
+    "options, no reload); with the slots as busy as under direct calls (slot occupancy), the service reaches "
+    "the server's ceiling, and × direct in tokens/s is that ceiling plus the machine's drift, which the "
+    "alternating blocks spread over both but do not remove (see the round-by-round ratios). An earlier version "
+    "of this benchmark ran direct once, the service once, and direct again, pooled, and had the service at 1.87 "
+    "× the server's own ceiling: the service phase had simply run while the load fell (bench/README.md, "
+    "\"Real Ollama: the service that beat the server\").",
 ]
 
 
