@@ -55,6 +55,7 @@ def clean(text: str) -> str:
     text = text.replace("℃", "°C").replace("℉", "°F")
     # Bullets, and the check boxes of blog recipe cards ("☐ 2 cups flour").
     text = re.sub(r"^[\s•·›»▪■●◦*\-–—☐□▢◻☑✓✔○]+(?=\S)", "", text)
+    text = re.sub(r"^[Il|]\.\s+(?=[A-Z][a-z])", "1. ", text)  # step "1." read as "I." / "l."
     return re.sub(r"\s+", " ", text).strip()
 
 

@@ -172,3 +172,14 @@ def test_a_legible_page_with_a_few_weak_lines_is_still_read():
              line("Method", 80, 280, h=34, cw=16), line("Cook the carrots until soft.", 80, 330)]
     assert math.isclose(parse_recipe(page(*lines)).result.servings or 0, 4)
     assert parse_recipe(page(*lines)).result.title == "Spiced Carrot Soup"
+
+
+def test_step_number_one_read_as_a_capital_i_is_still_a_step_number():
+    got = parse_recipe(page(
+        line("Moroccan Chickpea Tagine", 97, 112, h=60, cw=26),
+        line("Ingredients", 97, 200, h=34, cw=16), line("100g baby spinach", 97, 250),
+        line("Directions", 97, 310, h=34, cw=16),
+        line("I. Let the cookies firm up on the tray before lifting them onto a cooling rack.", 97, 360),
+        line("2. Crack the eggs into the hollows and cook gently until the whites have just set.", 97, 410)))
+    assert got.result.instructions == ["Let the cookies firm up on the tray before lifting them onto a cooling rack.",
+                                       "Crack the eggs into the hollows and cook gently until the whites have just set."]
