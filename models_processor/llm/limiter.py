@@ -4,17 +4,20 @@ KV-cache room, a cloud endpoint). docs/openai-compat.md "In-flight limit" explai
 
 The adaptive limit follows the Vegas rule of Netflix's concurrency-limits (VegasLimit): with the server's
 no-load latency as a baseline, `in flight x (1 - baseline / latency)` estimates how many of our calls wait in
-the server's queue rather than run (Little's law). The goal is every slot busy plus one or two calls ready to
-take the next free slot: fewer queued than ALPHA and the limit grows by one (doubles until the first queue
-is seen, as TCP's slow start does, so a server with many slots is filled in a few rounds), more than BETA and
-it shrinks by half the excess. The latency is the time to the first token, where queueing shows and output length does
-not; each decision takes the median of about one sample per slot. The baseline is measured, not guessed: a
-probe runs the first window at half the initial limit (one call at a time by default), and then one window
-at a third of the limit (below the slots while the limit is at most slots + 3): after PROBE_SOON windows while probes keep finding a lower baseline (the last probe still
-met a queue), else every PROBE_EVERY windows (calls started before a probe do not count in it), since a server that is always full never shows its
-no-load latency otherwise. An overload answer (429, 503, no first byte in time) cuts the limit by BACKOFF at
-once, as AIMD does. The limit grows only while calls really reach it, so a quiet service does not inflate
-it.
+the server's queue rather than run (Little's law). The goal is every slot busy plus one or two calls ready
+to take the next free slot: fewer queued than ALPHA and the limit grows by one (doubling until the first
+queue is seen, as TCP's slow start does, so a server with many slots is filled in a few rounds), more than
+BETA and it shrinks by half the excess. The latency is the time to the first token, where queueing shows and
+the answer's length does not; each decision takes the median of about one sample per slot.
+
+The baseline is measured, not guessed, since a server that is always full never shows its no-load latency:
+a probe runs the first window at half the initial limit (one call at a time by default); while probes keep
+finding a lower baseline (the last one still met a queue) the next comes PROBE_SOON windows later with half
+as many calls, down to one; after that, one window in PROBE_EVERY runs at a third of the limit (below the
+slots while the limit is at most slots + 3). Calls started before a probe do not count in it.
+
+An overload answer (429, 503, no first byte in time) cuts the limit by BACKOFF at once, as AIMD does. The
+limit grows only while calls really reach it, so a quiet service does not inflate it.
 """
 
 from __future__ import annotations
@@ -156,6 +159,7 @@ class VegasLimit(_Gate):
         # The size during a baseline probe. The first runs at half the initial limit (the slots the settings
         # suggest), one call at a time by default: a long call then delays only the first few.
         self._probe: int | None = max(1, int(self._limit) // 2)
+        self._next_probe: int | None = None  # the next probe's size while probes keep finding a lower baseline
         self._slow_start = True  # doubling until the server first shows a queue (or an overload answer)
 
     @property
@@ -198,9 +202,11 @@ class VegasLimit(_Gate):
         peak, reached = self._peak, self._peak >= self._size()
         self._start_window()
         if self._probe is not None:
+            # Lower than before: this probe, or the last, still met a queue; try again soon with half the calls.
             lower = self._baseline is None or latency < 0.9 * self._baseline
+            self._next_probe = max(1, self._probe // 2) if lower and self._probe > 1 else None
             self._baseline, self._probe = latency, None
-            self._probe_in = self.PROBE_SOON if lower else self.PROBE_EVERY
+            self._probe_in = self.PROBE_SOON if self._next_probe is not None else self.PROBE_EVERY
             self._hand_over()
             return
         assert self._baseline is not None
@@ -217,7 +223,8 @@ class VegasLimit(_Gate):
             self._set(grown, f"{queued:.1f} calls queued at the server")
         self._probe_in -= 1
         if self._probe_in <= 0:
-            self._probe, self._epoch = max(1, int(self._limit) // 3), self._epoch + 1
+            size = self._next_probe if self._next_probe is not None else max(1, int(self._limit) // 3)
+            self._probe, self._epoch = size, self._epoch + 1
 
     def _set(self, value: float, why: str) -> None:
         new = min(float(self.max_limit), max(float(self.min_limit), value))

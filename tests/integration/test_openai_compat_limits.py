@@ -58,19 +58,19 @@ def test_streamed_calls_keep_one_connection(ollama_real):
 def test_adaptive_limit_backs_off_on_a_server_with_one_slot(ollama_real_factory):
     server = ollama_real_factory(env={"OLLAMA_NUM_PARALLEL": "1"})
     changes: list[tuple[int, str]] = []
-    limit = VegasLimit(8, max_limit=8, on_change=lambda value, why: changes.append((value, why)))
+    limit = VegasLimit(6, max_limit=6, on_change=lambda value, why: changes.append((value, why)))
     client = OpenAICompatClient(server.base_url, connect_timeout=5, read_timeout=120, metrics=Metrics(),
-                                role="text", limit=limit, pool_size=8)
+                                role="text", limit=limit, pool_size=6)
     request = _request(server.model)
     try:
         client.chat(request, deadline=Deadline.after(300))  # load the model before measuring
-        with ThreadPoolExecutor(8) as pool:
+        with ThreadPoolExecutor(6) as pool:
             answers = list(pool.map(lambda _: client.chat(request, deadline=Deadline.after(300)), range(60)))
     finally:
         client.close()
     assert all(a.text for a in answers)
     assert limit.baseline_s is not None and limit.baseline_s > 0
-    # One slot: 8 in flight means 7 waiting in Ollama's queue; the limit comes down to the slot plus at
+    # One slot: 6 in flight means 5 waiting in Ollama's queue; the limit comes down to the slot plus at
     # most BETA queued, and says why.
     assert limit.limit <= 4, changes
     assert changes and all("queued at the server" in why for _, why in changes)
