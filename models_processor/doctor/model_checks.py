@@ -158,6 +158,6 @@ def check_openai_model(settings: Settings, target: ModelTarget, metrics: Metrics
         return Finding(check=check, status=Status.FAIL, message="; ".join(reasons),
                        fix=f"check {target.host_variable}, OPENAI_API_KEY and {target.need.variable} against the "
                            "server's /v1/models")
-    return Finding(check=check, status=Status.OK,
-                   message=f"{target.need.role} model '{target.model}' served by {target.host} (OpenAI-compatible; "
-                           "capabilities and context length are not published there)")
+    return Finding(check=check, status=Status.OK, details={"server_kind": client.server_kind},
+                   message=f"{target.need.role} model '{target.model}' served by {target.host} ({client.server_kind}, "
+                           "OpenAI-compatible API; capabilities and context length are not published there)")

@@ -41,6 +41,7 @@ def test_only_models_checks_no_kafka(env: OpenAIStandIn, capsys: pytest.CaptureF
     found = _report(capsys)
     assert set(found) == {"model.vision", "model.text"} and all(f["status"] == "ok" for f in found.values())
     assert [path for path, _ in env.requests] == ["/v1/models", "/v1/models"]
+    assert "(vLLM, OpenAI-compatible API" in found["model.text"]["message"]  # /v1/models owned_by "vllm"
 
 
 def test_only_kafka_checks_no_model_server(env: OpenAIStandIn, capsys: pytest.CaptureFixture[str]) -> None:
