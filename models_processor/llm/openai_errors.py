@@ -30,8 +30,9 @@ _CANNOT_TAKE_IMAGES = (
     ("image(s) may be provided in one", "vLLM: raise --limit-mm-per-prompt image=N"),
     ("image input is not supported", "llama-server: start it with --mmproj for this model"),
 )
-# /v1/models owned_by -> the server kind named in messages (vLLM: "vllm", llama-server: "llamacpp").
-_KINDS = {"vllm": "vLLM", "llamacpp": "llama.cpp server", "ollama": "Ollama /v1", "openai": "OpenAI API",
+# /v1/models owned_by -> the server kind named in messages (vLLM: "vllm", llama-server: "llamacpp"; Ollama
+# names the model's namespace, "library" for local and library models, as seen from Ollama 0.17.4).
+_KINDS = {"vllm": "vLLM", "llamacpp": "llama.cpp server", "library": "Ollama /v1", "openai": "OpenAI API",
           "system": "OpenAI API"}
 GENERIC_KIND = "OpenAI-compatible server"
 

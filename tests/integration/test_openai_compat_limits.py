@@ -40,6 +40,7 @@ def test_unknown_model_is_model_not_found_in_the_clients_words(ollama_real):
     error = raised.value
     assert error.code is ErrorCode.MODEL_NOT_FOUND and not error.transient and error.status == 404
     assert "is not served by the text model server" in error.message and "/v1/models" in error.message
+    assert "Ollama /v1 (text server" in error.message  # /v1/models owned_by "library"
     assert "is it an Ollama server" not in error.message and "pull it first\"" not in error.message
 
 
