@@ -5,7 +5,7 @@
 2. No Ollama server prunes the models volume at start (OLLAMA_NOPRUNE), and models are pulled once, by
    an init step holding a lock, not by the serving sidecar of every pod.
 6. SIGTERM reaches Ollama: PID 1 is the server itself, not a shell that drops the signal.
-9. The deployed Ollama is the version the real-server tests build (deploy/local-ollama).
+9. The deployed Ollama is the version the real-server tests build (testkit/local_ollama).
 The same containers are run for real in test_k8s_ollama_real.py.
 """
 
