@@ -6,6 +6,8 @@ Line sets (each line with its quantity, unit, name and, where stated, preparatio
 - printed: the ingredient lines the rendered photo set draws (testkit/photoset/recipes.py), as printed;
 - photoset: the lines parse_recipe took from the OCR of every rendered recipe (clean and damaged, seeds given),
   matched to the printed line they came from (so OCR damage is in the text; truth is the printed line's);
+- html_printed / html_photoset: the same for the Chromium-rendered held-out set (testkit/photoset_html, its
+  own ingredient vocabulary, written by another author than this parser's);
 - held_out: lines written for this bench in cookbook styles the photo set does not draw, with their truth,
   before either parser was run on them;
 - held_out_2: a second such set, written after the parser changes the first one led to;
@@ -239,10 +241,37 @@ def _photoset_lines(seeds: list[int]) -> list[Line]:
     return out
 
 
+def _html_lines() -> tuple[list[Line], list[Line]]:
+    """The Chromium-rendered held-out set's ingredient vocabulary as printed, and the lines parse_recipe took
+    from its cached OCR (samples not in the cache are left out: recognising them takes minutes)."""
+    from models_processor.ocr.base import OcrResult
+    from models_processor.parsing.recipe import parse_recipe
+    from testkit.photoset.score import match_lines
+    from testkit.photoset_html.build import build_set
+    from testkit.photoset_html.cache import ocr_of, read_entry
+
+    vocab = json.loads((ROOT / "testkit" / "photoset_html" / "data" / "recipes.json").read_text())
+    printed = [Line(t, q, u, n, _comma_clause(t)) for t, q, u, n in vocab["ingredients"]]
+    read: list[Line] = []
+    for sample in build_set():
+        truth = sample.doc.recipe
+        if truth is None or read_entry(sample) is None:
+            continue
+        ocr: OcrResult = ocr_of(sample)
+        got = [i.original_text for i in parse_recipe(ocr).result.ingredients]
+        for i, j in match_lines([t.text for t in truth.ingredients], got).items():
+            t = truth.ingredients[i]
+            read.append(Line(got[j], t.quantity, t.unit, t.name, _comma_clause(t.text)))
+    return printed, read
+
+
 def line_sets(seeds: list[int]) -> dict[str, list[Line]]:
+    html_printed, html_read = _html_lines()
     return {
         "printed": _printed_lines(),
         "photoset": _photoset_lines(seeds),
+        "html_printed": html_printed,
+        "html_photoset": html_read,
         "held_out": [Line(*row) for row in HELD_OUT],
         "held_out_2": [Line(*row) for row in HELD_OUT_2],
         "real": [Line(*row, preparation=None, score_preparation=False) for row in REAL],

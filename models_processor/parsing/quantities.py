@@ -21,62 +21,21 @@ ingredient-parser-nlp was measured against these rules and not adopted (docs/par
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 
+from models_processor.parsing.ingredient_units import UNIT_ALIASES, lookup_unit, lookup_unit_ocr
 from models_processor.schemas import Ingredient
+
+# The unit lookups are re-exported: the recipe readers take them from here with the quantity parser.
+__all__ = ["UNIT_ALIASES", "QuantityMatch", "clean_name", "lookup_unit", "lookup_unit_ocr", "normalize_fractions",
+           "parse_ingredient", "parse_number", "repair_glyphs", "repair_quantity", "split_quantity",
+           "starts_with_quantity", "written_numbers"]
 
 VULGAR_FRACTIONS = {
     "½": "1/2", "⅓": "1/3", "⅔": "2/3", "¼": "1/4", "¾": "3/4", "⅕": "1/5", "⅖": "2/5", "⅗": "3/5",
     "⅘": "4/5", "⅙": "1/6", "⅚": "5/6", "⅛": "1/8", "⅜": "3/8", "⅝": "5/8", "⅞": "7/8",
 }
-
-# alias -> canonical unit. Matching is case-insensitive; a trailing "." is stripped before lookup.
-UNIT_ALIASES: dict[str, str] = {}
-for _canon, _aliases in {
-    "g": ["g", "gr", "grs", "gram", "grams", "gramme", "grammes"],
-    "kg": ["kg", "kgs", "kilo", "kilos", "kilogram", "kilograms"],
-    "mg": ["mg", "milligram", "milligrams"],
-    "ml": ["ml", "mls", "millilitre", "millilitres", "milliliter", "milliliters"],
-    "l": ["l", "ltr", "litre", "litres", "liter", "liters"],
-    "dl": ["dl", "decilitre", "decilitres", "deciliter", "deciliters"],
-    "cl": ["cl", "centilitre", "centilitres", "centiliter", "centiliters"],
-    "tsp": ["tsp", "tsps", "t", "teaspoon", "teaspoons", "teasp"],
-    "tbsp": ["tbsp", "tbsps", "tbs", "tbl", "tbls", "tblsp", "T", "tablespoon", "tablespoons", "tablesp"],
-    "cup": ["cup", "cups", "c"],
-    "oz": ["oz", "ozs", "ounce", "ounces"],
-    "fl oz": ["fl oz", "fl. oz", "fluid ounce", "fluid ounces"],
-    "lb": ["lb", "lbs", "pound", "pounds"],
-    "pint": ["pint", "pints", "pt"],
-    "quart": ["quart", "quarts", "qt"],
-    "gallon": ["gallon", "gallons", "gal"],
-    "pinch": ["pinch", "pinches"],
-    "dash": ["dash", "dashes"],
-    "clove": ["clove", "cloves"],
-    "can": ["can", "cans", "tin", "tins"],
-    "jar": ["jar", "jars"],
-    "slice": ["slice", "slices"],
-    "piece": ["piece", "pieces", "pc", "pcs"],
-    "bunch": ["bunch", "bunches"],
-    "handful": ["handful", "handfuls"],
-    "sprig": ["sprig", "sprigs"],
-    "stick": ["stick", "sticks"],
-    "package": ["package", "packages", "pkg", "packet", "packets", "pack", "packs", "envelope", "envelopes",
-                "sachet", "sachets"],
-    "bottle": ["bottle", "bottles"],
-    "head": ["head", "heads"],
-    "stalk": ["stalk", "stalks"],
-    "sheet": ["sheet", "sheets"],
-    "drop": ["drop", "drops"],
-}.items():
-    for _a in _aliases:
-        UNIT_ALIASES[_a] = _canon
-
-# Single-letter aliases are only trusted in their conventional case ("t" tsp, "T" tbsp, "c"/"C" cup, "l").
-_CASE_SENSITIVE = {"t": "tsp", "T": "tbsp", "c": "cup", "C": "cup"}
-# Long unit words that OCR often damages ("toblespcons"); matched by similarity, never short ones.
-_FUZZY_UNITS = {"tablespoon": "tbsp", "tablespoons": "tbsp", "teaspoon": "tsp", "teaspoons": "tsp"}
 
 # "1,000" is a thousand (a comma before exactly three digits), "1,5" one and a half.
 _THOUSANDS = r"\d{1,3}(?:,\d{3})+(?![\d.,])"
@@ -94,7 +53,7 @@ UNIT_WORD_RE = re.compile(r"^(fl\.?\s*oz\.?|fluid\s+ounces?|[A-Za-z]+)\.?(?=$|[\
 OCR_UNIT_WORD_RE = re.compile(r"^([A-Za-z0|!][A-Za-z01|!]{1,5})\.?(?=$|[\s,(])")
 TO_TASTE_RE = re.compile(r"\b(to taste|as needed|as required|to serve|for serving|optional)\b", re.I)
 A_UNIT_RE = re.compile(r"^(?:a|an|one)\s+(?P<unit>[A-Za-z]+)\b(?:\s+of\b)?", re.I)
-SIZE_WORDS = re.compile(r"^(?:(?:extra[- ])?large|medium|small|big|heaped|heaping|rounded|level|scant|generous)\s+",
+SIZE_WORDS = re.compile(r"^(?:(?:extra[- ])?large|medium|small|big|[a-z]+-sized|heaped|heaping|rounded|level|scant|generous)\s+",
                         re.I)
 # A comma clause that describes preparation, not the ingredient ("sifted", "thinly sliced", "to serve").
 NOTE_CLAUSE_RE = re.compile(
@@ -137,9 +96,13 @@ _NUMBER_WORD_RE = re.compile(rf"^({'|'.join(NUMBER_WORDS)})(?=\s)", re.I)
 _DOZEN_RE = re.compile(r"^(?:(\d+)\s+|an?\s+)?dozen\b", re.I)
 # Fractions damaged by OCR: "1% cups" (1½), "3 12 cups" (3½), "12 cup" (½ cup: twelve would be "cups").
 _OCR_HALF_PERCENT = re.compile(r"^(\d+)\s?%(?=\s*[A-Za-z])")
-_OCR_SPLIT_FRACTION = re.compile(r"^(\d+)\s+(12|14|34)(?=\s*[A-Za-z])")
-_OCR_BARE_FRACTION = re.compile(r"^(12|14|34)(?=\s*(?:cup|teaspoon|tablespoon)\b)", re.I)
-_OCR_FRACTIONS = {"12": "1/2", "14": "1/4", "34": "3/4"}
+_OCR_SPLIT_FRACTION = re.compile(r"^(\d+)\s+(12|13|14|23|34)(?=\s*[A-Za-z])")
+_OCR_BARE_FRACTION = re.compile(r"^(12|13|14|23|34)(?=\s*(?:cup|teaspoon|tablespoon)\b)", re.I)
+_OCR_FRACTIONS = {"12": "1/2", "13": "1/3", "14": "1/4", "23": "2/3", "34": "3/4"}
+# "5o g", "10og": zeros read as the letter o inside a metric amount.
+_OCR_LETTER_ZERO = re.compile(r"^(\d+)([oO]+)(?=\s?(?:g|kg|ml)\b)")
+# "3/ cup": a fraction whose denominator was lost; the unit and name stand, the amount is unknown.
+_BROKEN_FRACTION = re.compile(r"^\d+\s*/\s+(?=[A-Za-z])")
 # Units measured in halves and quarters, where "3 12 cups" can only be 3½ ("2 14 oz cans" is two cans).
 SPOON_AND_CUP = frozenset({"cup", "tsp", "tbsp"})
 # "1-1/2 cups": a whole number and a fraction joined by a hyphen, not a range.
@@ -181,73 +144,6 @@ def parse_number(text: str) -> float | None:
     return None
 
 
-def lookup_unit(word: str) -> str | None:
-    """Canonical unit of a word, or None. Case matters only for the one-letter aliases."""
-    word = word.strip().rstrip(".")
-    if word in _CASE_SENSITIVE:
-        return _CASE_SENSITIVE[word]
-    if len(word) == 1 and word.lower() != "l" and word.lower() != "g":
-        return None
-    low = re.sub(r"[.\s]+", " ", word.lower()).strip()  # "fl. oz" -> "fl oz", "tbsp." -> "tbsp"
-    if low in UNIT_ALIASES:
-        return UNIT_ALIASES[low]
-    if len(low) >= 7:
-        close = difflib.get_close_matches(low, list(_FUZZY_UNITS), n=1, cutoff=0.8)
-        if close:
-            return _FUZZY_UNITS[close[0]]
-    return None
-
-
-# Glyphs OCR confuses in small print: thin vertical strokes (I l 1 | i ! t), round ones (0 o O), 5/s and
-# rn/m. Used only on the token right after a quantity (the unit slot), never on ingredient names.
-# "t" is a target only: a real "t" read as such is common ("4 ct", count), a "t" that is really an "l" rare.
-_THIN = "Il1|i!"
-_OCR_CONFUSIONS: dict[str, str] = {ch: _THIN.replace(ch, "") + "t" for ch in _THIN}
-_OCR_CONFUSIONS.update({"0": "o", "O": "o", "5": "s", "S": "s"})
-_MULTI_CONFUSIONS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
-
-
-def lookup_unit_ocr(word: str) -> str | None:
-    """`lookup_unit`, tolerating one OCR glyph confusion in a unit token ("Isp" tsp, "mI" ml, "0z" oz,
-    "tbsp" read "tbIsp"): the token is taken as a unit only when exactly one unit is one confusion away.
-    One-letter results are not accepted (too easy to reach by accident)."""
-    unit = lookup_unit(word)
-    if unit is not None:
-        return unit
-    word = word.strip().rstrip(".")
-    if not 2 <= len(word) <= 6 or not re.search(r"[A-Za-z]", word):
-        return None
-    variants: set[str] = set()
-    for k, ch in enumerate(word):
-        for alt in _OCR_CONFUSIONS.get(ch, ""):
-            variants.add(word[:k] + alt + word[k + 1:])
-    for wrong, right in _MULTI_CONFUSIONS:
-        for m in re.finditer(re.escape(wrong), word):
-            variants.add(word[:m.start()] + right + word[m.end():])
-    found = {u for v in variants if len(v) >= 2 and re.fullmatch(r"[A-Za-z]+", v)
-             for u in [UNIT_ALIASES.get(v.lower())] if u is not None}
-    if len(found) == 1:
-        return found.pop()
-    return "cup" if not found and _near_cup(word) else None
-
-
-# Letters OCR reads in place of the letters of "cups" in small print ("cip", "cuos", "cupa"); a letter
-# that makes another word ("cut", "cap", "caps") is not among them.
-_CUP_CONFUSIONS = {"u": "iovn", "p": "oqn", "s": "aezo"}
-
-
-def _near_cup(word: str) -> bool:
-    """"cup" or "cups" with exactly one letter that OCR confuses with the printed one."""
-    low = word.lower()
-    for target in ("cup", "cups"):
-        if len(low) != len(target) or low == target:
-            continue
-        wrong = [(got, want) for got, want in zip(low, target, strict=True) if got != want]
-        if len(wrong) == 1 and wrong[0][0] in _CUP_CONFUSIONS.get(wrong[0][1], ""):
-            return True
-    return False
-
-
 def _take_unit(text: str) -> tuple[str | None, str]:
     """A unit at the start of text (after an optional parenthesised size) and the text after it."""
     rest = text.lstrip()
@@ -266,19 +162,20 @@ def _take_unit(text: str) -> tuple[str | None, str]:
 
 def repair_glyphs(text: str) -> str:
     """Fraction glyph damage, before the glyphs are turned into ASCII fractions."""
+    # "3 1½", "2 1½4": no mixed number has two whole parts; the "1" is the glyph's numerator read twice.
+    s = re.sub(r"^(\d+)\s+1\s?([½¼])", r"\1 \2", text)
     # "½4" and "½/4" are a ¼ read as the wrong glyph plus its denominator; "½2" is a ½ with its own.
     s = _GLYPH_ECHO.sub(lambda m: f"{m.group(1)} " * bool(m.group(1)) + f"{_GLYPH_NUMERATOR[m.group(2)]}/{m.group(3)}",
-                        text)
+                        s)
     s = re.sub(r"([½¼¾])/(?!\d)", r"\1", s)
     s = re.sub(r"∛(?!/\d)", "¾", s)  # the cube-root sign is OCR's reading of a ¾ glyph
-    # "3 1½": no mixed number has two whole parts; the "1" is the glyph's numerator read twice ("3 ½").
-    s = re.sub(r"^(\d+)\s+1\s?([½¼])", r"\1 \2", s)
     return re.sub(r"[¹²³∛](?=/\d)", lambda m: m.group(0).translate(_SUPERSCRIPT), s)
 
 
 def repair_quantity(text: str) -> str:
     """Undo OCR damage to a leading fraction and write "1-1/2" as the mixed number "1 1/2"."""
     s = _OCR_HALF_PERCENT.sub(r"\1 1/2", text)
+    s = _OCR_LETTER_ZERO.sub(lambda z: z.group(1) + "0" * len(z.group(2)), s)
     g = _GLUED_MIXED.match(s)
     if g and int(g.group(2)) < int(g.group(3)):
         s = f"{g.group(1)} {g.group(2)}/{g.group(3)}{s[g.end():]}"
@@ -359,6 +256,11 @@ def split_quantity(text: str) -> QuantityMatch:
     m = QTY_RE.match(s)
     if m:
         return _measured(parse_number(m.group("q1")), s[m.end():])
+    broken = _BROKEN_FRACTION.match(s)
+    if broken:
+        unit, rest = _take_unit(s[broken.end():])
+        if unit is not None:
+            return QuantityMatch(None, unit, rest)
     a = A_UNIT_RE.match(s)
     if a:
         unit = lookup_unit(a.group("unit"))

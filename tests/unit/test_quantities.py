@@ -210,3 +210,23 @@ def test_approximation_words_do_not_make_a_line_an_ingredient():
 def test_a_length_before_a_piece(line, quantity, unit, name):
     ing = parse_ingredient(line)
     assert (ing.quantity, ing.unit, ing.name) == (quantity, unit, name)
+
+
+@pytest.mark.parametrize("line,quantity,unit,name", [
+    # OCR of the Chromium-rendered held-out pages (testkit/photoset_html).
+    ("13 cup granulated sugar", 1 / 3, "cup", "granulated sugar"),   # "⅓ cup": thirteen would be "cups"
+    ("2 23 cups milk", 2 + 2 / 3, "cup", "milk"),                    # "2 ⅔ cups"
+    ("2 1½4 cups bread flour", 2.25, "cup", "bread flour"),          # "2 ¼": the glyph's numerator read twice
+    ("5o g parmesan, finely grated", 50.0, "g", "parmesan"),         # a zero read as the letter o
+    ("10og baby spinach", 100.0, "g", "baby spinach"),
+    ("2 x 40og tins chickpeas, drained", 2.0, "can", "chickpeas"),
+    ("3/ cup whole milk", None, "cup", "whole milk"),                # the denominator lost: no quantity
+    ("1 thumb-sized piece of ginger, grated", 1.0, "piece", "ginger"),
+    # Not damage: a count of things whose name opens with "o".
+    ("2 onions", 2.0, None, "onions"),
+    ("6 oz goat's cheese", 6.0, "oz", "goat's cheese"),
+])
+def test_ocr_forms_of_the_chromium_set(line, quantity, unit, name):
+    ing = parse_ingredient(line)
+    assert (ing.unit, ing.name) == (unit, name)
+    assert (ing.quantity is None) if quantity is None else ing.quantity == pytest.approx(quantity)
