@@ -13,7 +13,7 @@ from testkit.broker import LocalBroker, create_topics
 from testkit.fakes.ollama_server import OllamaStandIn
 from testkit.harness import service_env
 
-from .kinds import FaultContext, FaultKind, FaultSizes, inject
+from .kinds import KINDS, FaultContext, FaultKind, FaultSizes, inject
 from .processes import ProcessorFleet
 from .reading import TopicLog, committed_total
 from .report import FaultReport, RunFacts, account
@@ -44,8 +44,8 @@ class FaultRun:
                  broker_down_s: float = 5.0, trigger_fraction: float = 0.3, recover_timeout_s: float = 120.0,
                  quiet_s: float = 2.0, session_timeout_ms: int | None = 10_000, grace_s: float = 20.0,
                  commit_wait_s: float = 15.0, extra_env: dict[str, str] | None = None) -> None:
-        if kind not in FaultKind.__members__.values():
-            raise ValueError(f"unknown fault kind {kind!r}; expected one of {[k.value for k in FaultKind]}")
+        if kind not in KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {KINDS}")
         if guarantee not in GUARANTEES:
             raise ValueError(f"unknown guarantee {guarantee!r}")
         self.kind, self.guarantee, self.requests, self.rate = FaultKind(kind), guarantee, requests, rate
