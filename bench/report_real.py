@@ -93,7 +93,7 @@ _READING = [
     "the server's ceiling, and × direct in tokens/s is that ceiling plus the machine's drift, which the "
     "alternating blocks spread over both but do not remove (see the round-by-round ratios). An earlier version "
     "of this benchmark ran direct once, the service once, and direct again, pooled, and had the service at 1.87 "
-    "× the server's own ceiling: the service phase had simply run while the load fell (bench/README.md, "
+    "× the server's own ceiling, within the swing of the runner's CPU share between phases (bench/README.md, "
     "\"Real Ollama: the service that beat the server\").",
 ]
 
@@ -122,5 +122,8 @@ def real_ollama_headline(data: dict[str, Any] | None) -> list[str]:
     naive = r.get("naive")
     return [f"Real Ollama (gemma3-tiny on CPU, P={data['params']['parallel']}), direct and service blocks "
             f"alternating: service {svc['tokens_per_s'] / direct['tokens_per_s']:.2f} × the server's own "
-            f"direct-call ceiling in tokens/s, slots busy {svc['occupancy'] * 100:.0f} %"
+            f"direct-call ceiling in tokens/s"
+            + (f" and {data['per_cpu_ratio']:.2f} × in tokens per runner CPU second (the steady figure on a "
+               "shared CPU)" if data.get("per_cpu_ratio") else "")
+            + f", slots busy {svc['occupancy'] * 100:.0f} %"
             + (f" (naive loop {naive['occupancy'] * 100:.0f} %)" if naive else "")]
