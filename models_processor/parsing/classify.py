@@ -94,6 +94,8 @@ _COOKING_VERB_LINE = re.compile(
     r"|chop|slice|beat|fold|cut|bring|remove|season|sprinkle|transfer|leave|let|melt|spread|roll|cover)\b",
     re.IGNORECASE,
 )
+# List bullets and the check boxes of blog recipe cards before an ingredient ("☐ 1 cup blueberries").
+_BULLET = re.compile(r"^[\s•·›»▪■●◦*\-–—☐□▢◻☑✓✔○]+")
 _CAP = 6  # each line-based signal is capped so one long ingredient list cannot swamp the label vocabulary
 
 
@@ -124,8 +126,9 @@ def classify(ocr: OcrResult) -> Classification:
     nutrition = len(nutrition_hits) + (2 if "nutrition_facts" in nutrition_hits else 0) + min(amount_lines, _CAP) / 2
 
     recipe_hits = [name for name, pattern in _RECIPE_TERMS.items() if re.search(pattern, lower)]
-    quantity_lines = sum(1 for line in lines if _QUANTITY_LINE.match(line))
-    verb_lines = sum(1 for line in lines if _COOKING_VERB_LINE.match(line))
+    items = [_BULLET.sub("", line) for line in lines]
+    quantity_lines = sum(1 for line in items if _QUANTITY_LINE.match(line))
+    verb_lines = sum(1 for line in items if _COOKING_VERB_LINE.match(line))
     recipe = len(recipe_hits) + min(quantity_lines, _CAP) + min(verb_lines, _CAP) / 2
 
     scores = {

@@ -75,4 +75,15 @@ def find_title(lines: Sequence[OcrLine], skip: set[int]) -> tuple[str | None, se
     while last + 1 in cands and last - first < MAX_TITLE_LINES - 1 and continues_title(lines[last], lines[last + 1]):
         last += 1
     used = set(range(first, last + 1))
+    if any(_beside(lines[k], ln) for k in used for j, ln in enumerate(lines) if j not in used):
+        return None, used  # the title's row goes on in its type size (a word lost to glare): not read whole
     return title_case(" ".join(lines[k].text for k in range(first, last + 1))), used
+
+
+def _beside(title: OcrLine, other: OcrLine) -> bool:
+    """`other` sits on the title's row, in the same type size, a few letters away: part of the title that OCR
+    read as a separate box (the gap where glare or a crease wiped a word out)."""
+    same_row = abs(other.center_y - title.center_y) < 0.4 * title.height
+    same_size = 0.7 <= other.height / max(title.height, 1e-6) <= 1.4
+    gap = max(other.left - title.right, title.left - other.right)
+    return same_row and same_size and gap < 4 * title.height

@@ -183,3 +183,27 @@ def test_step_number_one_read_as_a_capital_i_is_still_a_step_number():
         line("2. Crack the eggs into the hollows and cook gently until the whites have just set.", 97, 410)))
     assert got.result.instructions == ["Let the cookies firm up on the tray before lifting them onto a cooling rack.",
                                        "Crack the eggs into the hollows and cook gently until the whites have just set."]
+
+
+def test_recipe_card_with_check_box_ingredients_and_a_nutrition_footer_is_a_recipe():
+    from models_processor.parsing.classify import classify
+    from models_processor.schemas import ResultKind
+    texts = ["Hoisin Pork Lettuce Cups", "PREP TIME", "COOK TIME", "SERVINGS", "20 min", "25 mins", "4 servings",
+             "Ingredients", "□ 1 thumb-sized piece of ginger, grated", "□ 3 ripe pears, peeled and sliced",
+             "□ 2 limes, juiced", "□ 1 cup blueberries", "□1 1/2 cups rolled oats", "Instructions",
+             "1. Whisk the miso, sugar and vinegar together in a small bowl until smooth.",
+             "2. Thread the chicken onto soaked skewers and grill, turning now and then.", "Nutrition",
+             "Calories: 646kcal | Carbohydrates: 18g | Protein: 31g | Fat: 20g | Sodium: 711mg"]
+    assert classify(page(*[line(t, 40, 40 + 40 * k) for k, t in enumerate(texts)])).kind is ResultKind.RECIPE
+
+
+def test_a_title_whose_row_goes_on_in_its_type_size_is_not_reported_as_read():
+    # Glare wiped "IN" out of "OATMEAL RAISIN COOKIES": OCR gave two boxes on the title's row.
+    got = parse_recipe(page(
+        line("OATMEAL RAIS", 71, 69, h=54, cw=29), line("COOKIES", 487, 78, h=40, cw=26),
+        line("Makes 4 servings", 66, 232), line("INGREDIENTS", 68, 300, h=27, cw=15),
+        line("1 tablespoon instant yeast", 70, 350), line("250g ground almonds", 69, 390),
+        line("DIRECTIONS", 68, 450, h=27, cw=15),
+        line("Whisk the miso, sugar and vinegar together in a small bowl until smooth.", 69, 500)))
+    assert got.result.title is None and "title" not in got.found
+    assert got.result.servings == 4 and len(got.result.ingredients) == 2

@@ -4,9 +4,10 @@ with damage that set does not draw (a curved bottle, bag creases, glare, uneven 
 clutter, low resolution).
 
 OCR comes from the committed cache (tests/fixtures/photoset_html_ocr), keyed by each page's source, so this
-test renders nothing and runs no OCR. The set was scored before the parsers were changed for it (the
-held-out figures in docs/parsing.md); the thresholds sit a few points below the scores measured after the
-changes, so a parser change that loses ground in general fails here.
+test renders nothing and runs no OCR. Seed 2027 was scored before the parsers were changed for it (the
+held-out figures in docs/parsing.md) and then used to fix them; seed 31 was generated and scored only after.
+The thresholds sit a few points below the scores measured after the changes, so a parser change that loses
+ground in general fails here.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from testkit.photoset_html.recipe_pages import RECIPE_LAYOUTS
 pytestmark = pytest.mark.slow
 
 THRESHOLDS = {  # metric -> lowest ratio that passes (measured after: docs/parsing.md, "The held-out set")
-    "kinds": 0.95, "nutrition_exact": 0.97, "titles": 0.85, "ingredient_lines": 0.9, "ingredient_precision": 0.97,
-    "ingredient_fields": 0.72, "instruction_words": 0.87, "instruction_precision": 0.96, "instruction_steps": 0.85,
+    "kinds": 0.95, "nutrition_exact": 0.97, "titles": 0.85, "ingredient_lines": 0.9, "ingredient_precision": 0.95,
+    "ingredient_fields": 0.72, "instruction_words": 0.87, "instruction_precision": 0.95, "instruction_steps": 0.85,
     "servings": 0.88, "times": 0.88,
 }
 MAX_OCR_WRONG = 0.02  # fields tagged `ocr` whose value is wrong
@@ -43,19 +44,24 @@ def _cached_ocr(sample) -> OcrResult:
     return from_json(entry)
 
 
-def test_the_set_covers_every_layout_and_damage_and_is_cached():
-    samples = build_set()
+SEEDS = (2027, 31)  # 2027: the set the parsers were fixed on; 31: generated and scored only after the fixes
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_set_covers_every_layout_and_damage_and_is_cached(seed):
+    samples = build_set(seed)
     assert {s.doc.family for s in samples} == set(LABEL_LAYOUTS) | set(RECIPE_LAYOUTS)
     assert {s.degradation for s in samples} == set(HELD_OUT_DEGRADATIONS)
     assert len({s.key() for s in samples}) == len(samples)
-    assert [s.key() for s in build_set()] == [s.key() for s in samples]  # the same sources from the same seed
+    assert [s.key() for s in build_set(seed)] == [s.key() for s in samples]  # the same sources from the same seed
     for sample in samples:
         _cached_ocr(sample)
 
 
-def test_held_out_scores():
+@pytest.mark.parametrize("seed", SEEDS)
+def test_held_out_scores(seed):
     scores = Scores()
-    for sample in build_set():
+    for sample in build_set(seed):
         doc = sample.doc
         score_one(scores, [doc.family, sample.degradation, doc.kind], sample.name, doc.kind, _cached_ocr(sample),
                   doc.nutrition, doc.recipe)
