@@ -33,7 +33,7 @@ def real_ollama_section(data: dict[str, Any] | None) -> list[str]:
     results, blocks = data["results"], data["blocks"]
     direct = results["direct"]
     out += [f"Run: {m.get('date')}; load average {m.get('loadavg_1m', 0):.1f}"
-            f"{'; --quick' if p.get('quick') else ''}. Ollama 0.17.4 built locally, model `{data.get('model')}` "
+            f"{'; --quick' if p.get('quick') else ''}. Ollama 0.17.4 built locally (testkit/local_ollama), model `{data.get('model')}` "
             f"(Gemma 3 270M Q4_K_M, CPU, num_thread 1), OLLAMA_NUM_PARALLEL={p.get('parallel')}, service "
             f"CONCURRENT_REQUESTS={p.get('concurrency') or 'default'}, num_predict {p.get('num_predict')}. "
             f"{p.get('rounds')} rounds of a direct block then a service block ({p.get('calls_per_slot')} calls "
