@@ -6,7 +6,9 @@ request's Deadline, NDJSON streams, and the failure shapes (an HTTP error status
 the caller to judge). Two read budgets: the first byte may take a model load plus the wait for a parallel
 slot (`first_byte_timeout`); after it, `read_timeout` bounds the silence between tokens. Calls beyond the
 server's parallel slots wait on this client's semaphore, bounded only by the deadline. Transient failures
-are retried here with tenacity while the deadline allows; urllib3 never retries.
+are retried (retries.py) while the deadline allows; urllib3 never retries. generate/chat, the calls every
+request makes, go through transport.py (the Session's own connection pool, without requests' per-call
+work); the other calls through the requests Session.
 """
 
 from __future__ import annotations
