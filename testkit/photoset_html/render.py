@@ -3,7 +3,7 @@ downloaded). Fonts come from Debian packages: fonts-dejavu-core, fonts-liberatio
 fonts-crosextra-carlito, fonts-urw-base35, fonts-ebgaramond, fonts-comic-neue, fonts-dkg-handwriting.
 
 Rendering is deterministic on one machine (same Chromium, same fonts: checked by
-tests/unit/test_photoset_html_scores.py); the OCR cache is keyed by the document's source, not its pixels
+tests/unit/test_photoset_html_render.py); the OCR cache is keyed by the document's source, not its pixels
 (docs/parsing.md), so scoring does not need Chromium at all.
 """
 
