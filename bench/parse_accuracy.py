@@ -49,7 +49,8 @@ def baseline(rev: str, seed: int, html_seed: int) -> dict[str, Any]:
         subprocess.run([sys.executable, "-m", "bench.parse_accuracy", "--seed", str(seed), "--html-seed", str(html_seed),
                         "--json", str(out)],
                        env=env, cwd=tmp, check=True, stdout=subprocess.DEVNULL)
-        return json.loads(out.read_text())
+        scores: dict[str, Any] = json.loads(out.read_text())
+        return scores
 
 
 def _cell(pair: list[float] | None) -> str:
