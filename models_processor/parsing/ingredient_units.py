@@ -76,6 +76,7 @@ def lookup_unit(word: str) -> str | None:
 _THIN = "Il1|i!"
 _OCR_CONFUSIONS: dict[str, str] = {ch: _THIN.replace(ch, "") + "t" for ch in _THIN}
 _OCR_CONFUSIONS.update({"0": "o", "O": "o", "5": "s", "S": "s"})
+_SPOONS = frozenset({"tsp", "tbsp"})
 _MULTI_CONFUSIONS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
 
 
@@ -100,6 +101,9 @@ def lookup_unit_ocr(word: str) -> str | None:
              for u in [UNIT_ALIASES.get(v.lower())] if u is not None}
     if len(found) == 1:
         return found.pop()
+    lost_t = UNIT_ALIASES.get("t" + word.lower()) if len(word) >= 3 else None  # "bsp": a thin "t" lost
+    if not found and lost_t in _SPOONS:
+        return lost_t
     return "cup" if not found and _near_cup(word) else None
 
 

@@ -30,7 +30,7 @@ from models_processor.schemas import Ingredient
 # The unit lookups are re-exported: the recipe readers take them from here with the quantity parser.
 __all__ = ["UNIT_ALIASES", "QuantityMatch", "clean_name", "lookup_unit", "lookup_unit_ocr", "normalize_fractions",
            "parse_ingredient", "parse_number", "repair_glyphs", "repair_quantity", "split_quantity",
-           "starts_with_quantity", "written_numbers"]
+           "starts_with_quantity", "thin_one", "written_numbers"]
 
 VULGAR_FRACTIONS = {
     "½": "1/2", "⅓": "1/3", "⅔": "2/3", "¼": "1/4", "¾": "3/4", "⅕": "1/5", "⅖": "2/5", "⅗": "3/5",
@@ -101,6 +101,8 @@ _OCR_BARE_FRACTION = re.compile(r"^(12|13|14|23|34)(?=\s*(?:cup|teaspoon|tablesp
 _OCR_FRACTIONS = {"12": "1/2", "13": "1/3", "14": "1/4", "23": "2/3", "34": "3/4"}
 # "5o g", "10og": zeros read as the letter o inside a metric amount.
 _OCR_LETTER_ZERO = re.compile(r"^(\d+)([oO]+)(?=\s?(?:g|kg|ml)\b)")
+# "I tsp", "l cup": a "1" read as a thin letter, where a unit follows.
+_THIN_ONE = re.compile(r"^[Iilı|]\s+(?=\S)")
 # "3/ cup": a fraction whose denominator was lost; the unit and name stand, the amount is unknown.
 _BROKEN_FRACTION = re.compile(r"^\d+\s*/\s+(?=[A-Za-z])")
 # Units measured in halves and quarters, where "3 12 cups" can only be 3½ ("2 14 oz cans" is two cans).
@@ -194,6 +196,14 @@ def _starts_with_unit(text: str, units: frozenset[str]) -> bool:
     return bool(m and lookup_unit(m.group(1)) in units)
 
 
+def thin_one(text: str) -> str:
+    """A lone thin letter is a 1 when a unit (or a size and a unit) follows: "I tsp vanilla" is 1 tsp."""
+    m = _THIN_ONE.match(text)
+    if m and _take_unit(SIZE_WORDS.sub("", text[m.end():]))[0] is not None:
+        return "1 " + text[m.end():]
+    return text
+
+
 def written_numbers(text: str) -> str:
     """Numbers written as words at the start of a line: "two cups" -> "2 cups", "a dozen eggs" -> "12 eggs"."""
     s = _NUMBER_WORD_RE.sub(lambda m: str(NUMBER_WORDS[m.group(1).lower()]), text)
@@ -252,7 +262,7 @@ def split_quantity(text: str) -> QuantityMatch:
     """Leading quantity and unit of an ingredient line; the rest is what remains after them."""
     s = normalize_fractions(repair_glyphs(text)).strip()
     s = BULLET_RE.sub("", s) if not re.match(r"^\d", s) else s
-    s = repair_quantity(written_numbers(APPROX_RE.sub("", s)))
+    s = repair_quantity(written_numbers(thin_one(APPROX_RE.sub("", s))))
     m = QTY_RE.match(s)
     if m:
         return _measured(parse_number(m.group("q1")), s[m.end():])

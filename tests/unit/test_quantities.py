@@ -230,3 +230,19 @@ def test_ocr_forms_of_the_chromium_set(line, quantity, unit, name):
     ing = parse_ingredient(line)
     assert (ing.unit, ing.name) == (unit, name)
     assert (ing.quantity is None) if quantity is None else ing.quantity == pytest.approx(quantity)
+
+
+@pytest.mark.parametrize("line,quantity,unit,name", [
+    # A "1" read as a thin letter, where a unit or a size word follows it.
+    ("i thumb-sized piece of ginger, grated", 1.0, "piece", "ginger"),
+    ("I tsp vanilla", 1.0, "tsp", "vanilla"),
+    ("l cup milk", 1.0, "cup", "milk"),
+    # A spoon unit that lost its leading "t".
+    ("3 bsp crunchy peanut butter", 3.0, "tbsp", "crunchy peanut butter"),
+    # Not a "1": a word, or a letter before a name.
+    ("I used ciabatta", None, None, "I used ciabatta"),
+    ("2 ins ginger", 2.0, None, "ins ginger"),
+])
+def test_thin_one_and_lost_t(line, quantity, unit, name):
+    ing = parse_ingredient(line)
+    assert (ing.quantity, ing.unit, ing.name) == (quantity, unit, name)
