@@ -68,6 +68,32 @@ def rotate_array(pixels: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(pixels, k=(rotation // 90) % 4))
 
 
+def turn_boxes(boxes: np.ndarray, rotation: int, width: int, height: int) -> np.ndarray:
+    """Detected boxes (N x 4 x 2, in an image `width` x `height`) moved into the frame of that image turned
+    counter-clockwise by `rotation` degrees, each with its corners in the detector's order (top-left,
+    top-right, bottom-right, bottom-left). Turning by a multiple of 90 degrees maps every pixel exactly, so
+    a turned page need not be detected again (docs/ocr-speed.md)."""
+    pts = np.asarray(boxes, dtype=np.float32).reshape(-1, 4, 2)
+    x, y = pts[..., 0], pts[..., 1]
+    turns = (rotation // 90) % 4
+    if turns == 1:
+        x, y = y, width - x
+    elif turns == 2:
+        x, y = width - x, height - y
+    elif turns == 3:
+        x, y = height - y, x
+    return np.stack([_detector_order(box) for box in np.stack([x, y], axis=-1)]) if len(pts) else pts
+
+
+def _detector_order(box: np.ndarray) -> np.ndarray:
+    """The corners of a box ordered as PP-OCR's DB post-processing orders them (get_mini_boxes): of the two
+    leftmost points the upper is first and the lower last, of the two rightmost the upper second."""
+    left_first = box[np.argsort(box[:, 0], kind="stable")]
+    left = left_first[:2][np.argsort(left_first[:2, 1], kind="stable")]
+    right = left_first[2:][np.argsort(left_first[2:, 1], kind="stable")]
+    return np.stack([left[0], right[0], right[1], left[1]])
+
+
 def upright_image(image: Image.Image, rotation: int) -> Image.Image:
     """`image` turned counter-clockwise by `rotation` degrees (what OCR found upright)."""
     turn = _TRANSPOSE.get(rotation % 360)

@@ -13,8 +13,15 @@ from PIL import Image
 
 from models_processor.images import downscale_for_ocr
 from models_processor.ocr.base import OcrLine, OcrResult
-from models_processor.ocr.orientation import is_sideways, is_upside_down, longest_lines, rotate_array
-from models_processor.ocr.sessions import rebuild_without_spinning
+from models_processor.ocr.latin_head import latin_recogniser
+from models_processor.ocr.orientation import (
+    is_sideways,
+    is_upside_down,
+    longest_lines,
+    rotate_array,
+    turn_boxes,
+)
+from models_processor.ocr.sessions import rebuild_sessions
 
 # Tuned on a 2-core machine (see bench/ocr_speed.py). Why each one:
 # - Det.limit_type/limit_side_len: the default ("min", 736) *enlarges* the short side to 736 and never
@@ -33,6 +40,9 @@ from models_processor.ocr.sessions import rebuild_without_spinning
 # - Rec.rec_batch_num=1 (default 6): the recogniser pads every crop of a batch to the widest one, and its
 #   cost grows faster than linearly with width; one crop a batch did the same work in 20% less CPU (2.8 s
 #   against 3.5 s for a 48-line page; docs/ocr-speed.md).
+# - Rec.rec_img_shape stays [3, 48, 320]: every crop is padded to at least 320 px wide, which makes a short
+#   line cost as much as a 320-px one; a floor of 48 saved 1-8% of recognition but misread the last
+#   character of short crops ("16%" as "169", "6%" as "696" on a label; docs/ocr-speed.md).
 # - Global.use_cls=False: the page is turned upright as a whole (ocr/orientation.py), so the per-line
 #   direction classifier only costs time (and turned some upright lines over).
 # - Global.log_level=warning: RapidOCR logs every model load at info.
@@ -104,6 +114,10 @@ class _Pass:
     crops: list[np.ndarray]
     det: Any  # RapidOCR's TextDetOutput
     seconds: dict[str, float] = field(default_factory=dict)
+    # Boxes detected on the page sideways and turned with it: the detector draws boxes round text running
+    # along y some 5-20% taller than round the same text upright (29 against 24 px on a scanned page), so
+    # they are good for the orientation and the scale, not for the crops (docs/ocr-speed.md).
+    loose: bool = False
 
 
 class RapidOcrEngine:
@@ -113,9 +127,11 @@ class RapidOcrEngine:
     build_final_output) instead of `RapidOCR.__call__`, so that recognition, which is most of the time, runs
     once, on the detection finally chosen:
       1. detect at the base scale;
-      2. lines mostly tall: the page is sideways, turn it 90 degrees and detect again; the direction
-         classifier on the longest lines says whether it is now upside down (turn 180 and detect again);
-      3. small print: detect again enlarged (see _detection_scale);
+      2. lines mostly tall: the page is sideways, turn it and its boxes 90 degrees; the direction
+         classifier on the longest lines says whether it is now upside down (turn it 180 degrees); a turn
+         moves the boxes found with the page, it does not detect again;
+      3. small print: detect again enlarged (see _detection_scale); a page turned from sideways: detect
+         again upright, once (boxes drawn round sideways text are looser);
       4. recognise the crops of that detection.
     Per-line direction classification is off (Global.use_cls=False): the page is upright by then.
 
@@ -130,7 +146,7 @@ class RapidOcrEngine:
     name = "rapidocr"
 
     def __init__(self, params: dict[str, Any] | None = None, max_side: int = 1600, *,
-                 allow_spinning: bool = False) -> None:
+                 allow_spinning: bool = False, latin_only: bool = True) -> None:
         # Imported here so that importing this module (e.g. for the factory) stays cheap and so that
         # models_processor/__init__ has already set ORT_DISABLE_TELEMETRY before onnxruntime loads.
         from rapidocr import RapidOCR
@@ -143,10 +159,27 @@ class RapidOcrEngine:
         # RapidOCR loads its three models lazily on the first call; do it now so the first request
         # does not pay for it and readiness means "ready".
         self._warm_up()
-        if self._staged and not allow_spinning:
+        if self._staged:
             threads = int(merged["EngineConfig.onnxruntime.intra_op_num_threads"])
-            if rebuild_without_spinning(self._engine, threads if threads > 0 else (os.cpu_count() or 1)):
+            models = self._latin_recogniser() if latin_only else {}
+            if rebuild_sessions(self._engine, threads if threads > 0 else (os.cpu_count() or 1),
+                                allow_spinning=allow_spinning, models=models):
                 self._warm_up()
+
+    def _latin_recogniser(self) -> dict[str, bytes]:
+        """The recogniser's model bytes with Latin-script classes only, its decoder switched to their
+        characters (ocr/latin_head.py); {} (the whole model kept) when RapidOCR's layout is not the known one."""
+        from rapidocr.ch_ppocr_rec.utils import CTCLabelDecode
+
+        rec = getattr(self._engine, "text_rec", None)
+        path = getattr(getattr(getattr(rec, "session", None), "session", None), "_model_path", None)
+        if rec is None or not isinstance(path, str) or not hasattr(rec, "postprocess_op"):
+            return {}
+        latin = latin_recogniser(path)
+        if latin is None:
+            return {}
+        rec.postprocess_op = CTCLabelDecode(character=latin.characters)
+        return {"text_rec": latin.model}
 
     def _warm_up(self) -> None:
         blank = np.full((48, 192, 3), 255, dtype=np.uint8)
@@ -193,25 +226,51 @@ class RapidOcrEngine:
         return _Pass(image, rotation, op_record, list(crops), det, spent)
 
     def _upright(self, found: _Pass, base: float) -> _Pass:
-        """Turn a sideways or upside-down page upright (ocr/orientation.py), detecting again when turned."""
+        """Turn a sideways or upside-down page upright (ocr/orientation.py). The boxes found are turned with
+        the page (exact for quarter turns), so a turned page is not detected again; only crops are taken
+        again, from the turned image."""
         if is_sideways(found.det.boxes):
-            found = self._detect(found.image, 90, base, found.seconds) or found
+            found = self._turn(found, 90, base)
         started = time.perf_counter()
         sample = [found.crops[i] for i in longest_lines(found.det.boxes)]
         directions = self._engine.cls_and_rotate(sample)[1].cls_res or []
         found.seconds["cls"] = found.seconds.get("cls", 0.0) + time.perf_counter() - started
         if is_upside_down(directions):
-            turned = self._detect(rotate_array(found.image, 180), 0, base, found.seconds)
-            if turned is not None:
-                turned.rotation = (found.rotation + 180) % 360
-                found = turned
+            found = self._turn(found, 180, base)
         return found
 
+    def _turn(self, found: _Pass, rotation: int, base: float) -> _Pass:
+        """`found` with its image turned counter-clockwise by `rotation` degrees, its boxes moved with it and
+        cropped again. When RapidOCR resized or padded the image it detected (op_record not the identity),
+        the boxes are not in the image's pixels: the turned image is detected again instead."""
+        preprocess = found.op_record.get("preprocess", {})
+        padding = found.op_record.get("padding_1", {})
+        identity = (set(found.op_record) <= {"preprocess", "padding_1"}
+                    and preprocess.get("ratio_h") == preprocess.get("ratio_w") == 1.0
+                    and not padding.get("top") and not padding.get("left"))
+        if not identity:
+            turned = self._detect(found.image, rotation, base, found.seconds)
+            if turned is None:
+                return found
+            turned.rotation = (found.rotation + rotation) % 360
+            return turned
+        started = time.perf_counter()
+        height, width = found.image.shape[:2]
+        image = rotate_array(found.image, rotation)
+        detector: Any = self._engine.text_det
+        boxes = detector.sorted_boxes(turn_boxes(found.det.boxes, rotation, width, height))
+        det = type(found.det)(image, boxes, found.det.scores, found.det.elapse)
+        crops = self._engine.crop_text_regions(image, boxes)
+        found.seconds["det"] = found.seconds.get("det", 0.0) + time.perf_counter() - started
+        return _Pass(image, (found.rotation + rotation) % 360, found.op_record, list(crops), det, found.seconds,
+                     loose=found.loose or rotation % 180 == 90)
+
     def _rescan_small_print(self, found: _Pass, base: float) -> _Pass:
-        """Detect again enlarged when the lines found are small (see _detection_scale)."""
+        """Detect again enlarged when the lines found are small (see _detection_scale); a page turned from
+        sideways is always detected again upright, once, at the scale its turned boxes ask for."""
         height, width = found.image.shape[:2]
         scale = _detection_scale(width, height, base, _box_heights(found.det))
-        if scale <= base * RESCAN_MIN_GAIN:
+        if scale <= base * RESCAN_MIN_GAIN and not found.loose:
             return found
         again = self._detect(found.image, 0, scale, found.seconds)
         if again is None or not _box_heights(again.det):
@@ -254,7 +313,8 @@ class RapidOcrEngine:
         return OcrResult(lines, width, height, time.perf_counter() - start, stages, rotation=rotation)
 
 
-_STAGES = ("preprocess_img", "detect_and_crop", "cls_and_rotate", "recognize_txt", "build_final_output")
+_STAGES = ("preprocess_img", "detect_and_crop", "crop_text_regions", "cls_and_rotate", "recognize_txt",
+           "build_final_output")
 
 
 def _rapidocr_error() -> type[Exception]:
