@@ -53,7 +53,8 @@ UNIT_WORD_RE = re.compile(r"^(fl\.?\s*oz\.?|fluid\s+ounces?|[A-Za-z]+)\.?(?=$|[\
 OCR_UNIT_WORD_RE = re.compile(r"^([A-Za-z0|!][A-Za-z01|!]{1,5})\.?(?=$|[\s,(])")
 TO_TASTE_RE = re.compile(r"\b(to taste|as needed|as required|to serve|for serving|optional)\b", re.I)
 A_UNIT_RE = re.compile(r"^(?:a|an|one)\s+(?P<unit>[A-Za-z]+)\b(?:\s+of\b)?", re.I)
-SIZE_WORDS = re.compile(r"^(?:(?:extra[- ])?large|medium|small|big|[a-z]+-sized|heaped|heaping|rounded|level|scant|generous)\s+",
+SIZE_WORDS = re.compile(r"^(?:(?:extra[- ])?large|medium|small|big|lg|med|sm|[a-z]+-sized|heaped|heaping|rounded|level|"
+                        r"scant|generous)\s+",
                         re.I)
 # A comma clause that describes preparation, not the ingredient ("sifted", "thinly sliced", "to serve").
 NOTE_CLAUSE_RE = re.compile(
@@ -103,6 +104,8 @@ _OCR_FRACTIONS = {"12": "1/2", "13": "1/3", "14": "1/4", "23": "2/3", "34": "3/4
 _OCR_LETTER_ZERO = re.compile(r"^(\d+)([oO]+)(?=\s?(?:g|kg|ml)\b)")
 # "I tsp", "l cup": a "1" read as a thin letter, where a unit follows.
 _THIN_ONE = re.compile(r"^[Iilı|]\s+(?=\S)")
+# "k cup", "so g": one or two letters of OCR debris where the amount was, before a unit (short words are not).
+_DEBRIS = re.compile(r"^\s*(?!(?:a|an|of|or|to|x|in|on|at|as|by|if|is|it|no|up)\s)[A-Za-z]{1,2}\s+(?=[A-Za-z])", re.I)
 # "3/ cup": a fraction whose denominator was lost; the unit and name stand, the amount is unknown.
 _BROKEN_FRACTION = re.compile(r"^\d+\s*/\s+(?=[A-Za-z])")
 # Units measured in halves and quarters, where "3 12 cups" can only be 3½ ("2 14 oz cans" is two cans).
@@ -246,7 +249,7 @@ def _measured(quantity: float | None, after: str) -> QuantityMatch:
         return QuantityMatch(1.0, unit, rest) if unit in PACK_UNITS else QuantityMatch(1.0, None, sized)
     unit, rest = _unit_after_quantity(_skip_size(after))
     if unit is None:
-        return QuantityMatch(quantity, None, rest)
+        return _after_debris(after) or QuantityMatch(quantity, None, rest)
     rest = ALT_MEASURE_RE.sub("", rest.lstrip(), count=1)
     if unit in MEASURE_UNITS:
         pack, after_pack = _take_unit(rest)
@@ -258,6 +261,16 @@ def _measured(quantity: float | None, after: str) -> QuantityMatch:
     return QuantityMatch(quantity, unit, rest)
 
 
+def _after_debris(text: str) -> QuantityMatch | None:
+    """A unit (by its exact name) behind OCR debris: the amount is unknown, the unit and the rest stand."""
+    debris = _DEBRIS.match(text)
+    if debris is None or lookup_unit_ocr(text[:debris.end()].strip()) is not None:
+        return None
+    word = UNIT_WORD_RE.match(text[debris.end():])
+    unit = lookup_unit(word.group(1)) if word else None
+    return QuantityMatch(None, unit, text[debris.end() + word.end():]) if word and unit else None
+
+
 def split_quantity(text: str) -> QuantityMatch:
     """Leading quantity and unit of an ingredient line; the rest is what remains after them."""
     s = normalize_fractions(repair_glyphs(text)).strip()
@@ -266,6 +279,9 @@ def split_quantity(text: str) -> QuantityMatch:
     m = QTY_RE.match(s)
     if m:
         return _measured(parse_number(m.group("q1")), s[m.end():])
+    debris = _after_debris(s)
+    if debris is not None:
+        return debris
     broken = _BROKEN_FRACTION.match(s)
     if broken:
         unit, rest = _take_unit(s[broken.end():])

@@ -246,3 +246,20 @@ def test_ocr_forms_of_the_chromium_set(line, quantity, unit, name):
 def test_thin_one_and_lost_t(line, quantity, unit, name):
     ing = parse_ingredient(line)
     assert (ing.quantity, ing.unit, ing.name) == (quantity, unit, name)
+
+
+@pytest.mark.parametrize("line,quantity,unit,name", [
+    # One or two letters of OCR debris where the amount was ("½" read as "k", "50" as "so"): the unit and
+    # the name stand, the amount is unknown (left to the model), not the number beside the debris.
+    ("1 k cups rolled oats", None, "cup", "rolled oats"),
+    ("k cup fine cornmeal", None, "cup", "fine cornmeal"),
+    ("so g parmesan, finely grated", None, "g", "parmesan"),
+    # Short words and size abbreviations are not debris.
+    ("1 lg can tomatoes", 1.0, "can", "tomatoes"),
+    ("2 sm onions", 2.0, None, "onions"),
+    ("a cup of sugar", None, "cup", "sugar"),
+    ("2 or 3 tbsp milk", 2.0, "tbsp", "milk"),
+])
+def test_ocr_debris_where_the_amount_was(line, quantity, unit, name):
+    ing = parse_ingredient(line)
+    assert (ing.quantity, ing.unit, ing.name) == (quantity, unit, name)
