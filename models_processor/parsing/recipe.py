@@ -200,21 +200,22 @@ def read_in_section(r: PageReader, i: int) -> int | None:
         r.add_ingredients(i, [r.lines[i]])
         return i + 1
     if r.section is Section.INSTRUCTIONS:
-        if _above_header_in_list(r, i):
-            r.add_ingredients(i, [r.lines[i]])  # the second column of an ingredient list, read after the header
+        if _above_header(r, i):
+            # Printed above the method header, before any step: not the method. Columns read one at a time
+            # can put an ingredient list's second column (or the rest of a row cut by glare) after the
+            # header that sits under the first one. A method flowing into the next column comes after
+            # steps, so it stays a step.
+            if is_ingredient_line(r.lines[i].text) or is_list_line(r.lines[i].text):
+                r.add_ingredients(i, [r.lines[i]])
         else:
             r.add_step_line(i)
         return i + 1
     return None
 
 
-def _above_header_in_list(r: PageReader, i: int) -> bool:
-    """A list-shaped line printed above the method header, before any step, is not part of the method:
-    columns read one at a time can put an ingredient list's second column after the header that sits under
-    the first one. (A method flowing into the next column comes after steps, so it stays a step.)"""
-    ln = r.lines[i]
+def _above_header(r: PageReader, i: int) -> bool:
     return (r.section_top is not None and bool(r.ingredient_lines) and len(r.step_blocks) == r.steps_at_header
-            and ln.bottom <= r.section_top and (is_ingredient_line(ln.text) or is_list_line(ln.text)))
+            and r.lines[i].bottom <= r.section_top)
 
 
 def _ends_ingredients(r: PageReader, i: int) -> bool:

@@ -123,9 +123,11 @@ def test_icon_strip_run_together_is_metadata_not_an_ingredient_or_step_or_title(
     assert r.title is None and r.servings == 10
 
 
-def test_second_ingredient_column_read_after_the_method_header_stays_an_ingredient():
+def test_second_ingredient_column_read_after_the_method_header_stays_an_ingredient_and_not_a_step():
     got = parse_recipe(page(
         line("RHUBARB AND GINGER CRUMBLE", 82, 85, h=60, cw=26),
+        line("We ate this on a rainy weekend", 70, 320),  # a row cut in two by glare: its second half
+        line("st and I have been making it ever since; it is forgiving, cheap", 736, 320),  # is read with column 2
         line("INGREDIENTS", 79, 374, h=35, cw=20),
         line("3 large egg yolks", 80, 427), line("400 g raw king prawns", 736, 425),
         line("200g feta, crumbled", 82, 469), line("2 limes, juiced", 735, 469),
