@@ -5,7 +5,8 @@ Reading top to bottom, one iteration of `run`:
      transaction included); pause every partition while the limit holds, resume below the low mark
   2. read no more than that, and hand each message to the worker pool (a request read too often without
      finishing goes to the DLQ; requests in flight when the process last died run alone: isolation.py)
-  3. take finished work back from the workers and produce its answer (and DLQ copy)
+  3. take finished work back from the workers and produce its answer (and DLQ copy); with work in flight and
+     nothing new read, the loop blocks here until a worker finishes (loop_wait.py)
   4. serve producer callbacks: a delivered answer marks its source offset done; the offset tracker
      releases only the contiguous done prefix of each partition to the checkpoint, which stores it for
      commit (at-least-once) or commits it with the answers in a transaction (exactly-once)
