@@ -111,7 +111,7 @@ class OllamaVisionModel:
         try:
             if image_jpeg is not None:  # None: a text-only structured call (the photo text pass)
                 self._check_can_see()
-            if self.cache is None:
+            if self.cache is None or not self.cache.enabled:  # no key hashing when caching is off
                 (data, generation), cached = self._extract_uncached(image_jpeg, result_model, instruction,
                                                                     schema, deadline), False
             else:
@@ -224,7 +224,7 @@ class OllamaTextModel:
             raise ModelCallError(ErrorCode.INVALID_REQUEST, f"invalid model name {model_name!r}", transient=False)
         system, text = text_prompt(prompt)
         try:
-            if self.cache is None:
+            if self.cache is None or not self.cache.enabled:  # no key hashing when caching is off
                 generation, cached = self._generate_uncached(model_name, system, text, deadline), False
             else:
                 key = self.cache.key(model_name, {"api": "generate", "system": system, "prompt": text},

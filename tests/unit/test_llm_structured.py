@@ -204,3 +204,20 @@ def test_text_model_not_found(srv, metrics):
     with pytest.raises(ModelCallError) as info:
         model.generate_text("hello", deadline=Deadline.after(2))
     assert info.value.code == ErrorCode.MODEL_NOT_FOUND and "qwen:1b" in info.value.message
+
+
+def test_a_disabled_cache_hashes_no_key(srv, metrics, monkeypatch):
+    """RESULT_CACHE_SIZE=0: the key (canonical JSON + sha256 of the prompt, and of the image) is not built
+    for a cache that cannot hold it; it cost about 5 % of the service's CPU per text request."""
+    keys: list[str] = []
+    monkeypatch.setattr(ResultCache, "key", staticmethod(lambda *a, **k: keys.append("built") or "k"))
+    off = ResultCache(0, 60, metrics=metrics)
+    srv.enqueue(Reply(text="a"), Reply(text=json.dumps(PIZZA)))
+    assert text_model(srv.url, metrics, off).generate_text("hello", deadline=Deadline.after(2)).text == "a"
+    vision(srv.url, metrics, cache=off).extract(image_jpeg=JPEG, result_model=FoodResult,
+                                                instruction=FOOD_INSTRUCTION, deadline=Deadline.after(2))
+    assert keys == []
+    on = ResultCache(8, 60, metrics=metrics)
+    srv.enqueue(Reply(text="b"))
+    text_model(srv.url, metrics, on).generate_text("hello", deadline=Deadline.after(2))
+    assert keys == ["built"]
