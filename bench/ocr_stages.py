@@ -3,7 +3,7 @@
 variants that change one setting each, measured in the same run, alternating.
 
 Variants: current; whole_head (the recogniser's full 18,710-class output layer, not the Latin-script cut,
-ocr/latin_head.py); width320 (crops padded to at least 320 px wide, RapidOCR's default); redetect_turned
+ocr/latin_head.py); width48 (crops padded to at least 48 px wide instead of RapidOCR's 320); redetect_turned
 (a turned page detected again at the base scale after every turn, as before: the boxes are not turned with
 the page); spinning (ONNX Runtime threads busy-wait, its default); threads1 (intra-op threads 1); batch6
 (recognition batches of 6, RapidOCR's default); base736 (first detection at 736 px instead of 960).
@@ -76,14 +76,14 @@ VARIANTS: dict[str, tuple[type[RapidOcrEngine], dict[str, Any], dict[str, float]
     # name: (engine class, engine keyword arguments, module constants)
     "current": (RapidOcrEngine, {}, {}),
     "whole_head": (RapidOcrEngine, {"latin_only": False}, {}),
-    "width320": (RapidOcrEngine, {"params": {"Rec.rec_img_shape": [3, 48, 320]}}, {}),
+    "width48": (RapidOcrEngine, {"params": {"Rec.rec_img_shape": [3, 48, 48]}}, {}),
     "redetect_turned": (RedetectTurned, {}, {}),
     "spinning": (RapidOcrEngine, {"allow_spinning": True}, {}),
     "threads1": (RapidOcrEngine, {"params": {"EngineConfig.onnxruntime.intra_op_num_threads": 1}}, {}),
     "batch6": (RapidOcrEngine, {"params": {"Rec.rec_batch_num": 6}}, {}),
     "base736": (RapidOcrEngine, {}, {"DET_BASE_SIDE": 736}),
 }
-DEFAULT_VARIANTS = "current,whole_head,width320,redetect_turned"
+DEFAULT_VARIANTS = "current,whole_head,redetect_turned"
 
 
 def pages(turned: bool) -> list[Page]:

@@ -1,14 +1,15 @@
 """The text recogniser with its output layer cut down to Latin-script characters.
 
 RapidOCR's PP-OCRv6 recogniser is multilingual: its last layer scores 18,710 classes (CJK ideographs,
-kana, hangul, Latin, ...) at every one of its time steps (a quarter of the crop's width in the 48-px-high
-input), and that layer, its softmax and the decoder's argmax over it are 10-17% of recognition time
-(docs/ocr-speed.md). The service reads labels and recipes in Latin-script languages (English, French,
-German, Spanish, ...), so the layer is rebuilt, in memory when the engine starts, with the columns of the
-blank, the space and the characters of the Latin, Greek, punctuation, currency, letter-like, number-form,
-arrow, mathematical and full-width-ASCII blocks: 1,240 classes. The scores of the classes kept are the same
-numbers as before (the same weights); only the softmax's denominator loses the classes removed, and a line
-the full model would have read as an ideograph is read as its best Latin-script character instead.
+kana, hangul, Latin, ...) at every time step (one per 8 px of the 48-px-high input), and that layer, its
+softmax and the decoder's argmax over it are 10-17% of recognition time (docs/ocr-speed.md). The service
+reads labels and recipes in Latin-script languages (English, French, German, Spanish, ...), so the layer is
+rebuilt, in memory when the engine starts, with the columns of the blank, the space and the characters of
+the Latin, Greek, punctuation, currency, letter-like, number-form, arrow, mathematical, symbol (bullets,
+check boxes) and full-width-ASCII blocks: 1,725 classes. The classes kept get the same scores as before
+(the same weights); the decoder takes the best class at each step, so wherever the whole model's best class
+is kept the text is the same, and a step the whole model would have read as an ideograph is read as its
+best kept character instead. Confidences rise a little (the softmax has fewer classes to share).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ KEPT_BLOCKS: tuple[tuple[int, int], ...] = (
     (0x0370, 0x0400),  # Greek (µ-like letters, α/β on vitamin labels)
     (0x1E00, 0x1F00),  # Latin Extended Additional (Vietnamese)
     (0x2000, 0x2400),  # punctuation, super/subscripts, currency, letter-like (℃ ™), number forms, arrows, maths
+    (0x2400, 0x2800),  # enclosed numbers (①), geometric shapes, symbols, dingbats: bullets, check boxes □ ☐ ✓
     (0xFF01, 0xFF5F),  # full-width ASCII, which the model prints for some punctuation
 )
 
