@@ -5,9 +5,11 @@ variants that change one setting each, measured in the same run, alternating.
 Variants: current; whole_head (the recogniser's full 18,710-class output layer, not the Latin-script cut,
 ocr/latin_head.py); width48 (crops padded to at least 48 px wide instead of RapidOCR's 320); redetect_turned
 (a turned page detected again at the base scale after every turn, as before: the boxes are not turned with
-the page); spinning (ONNX Runtime threads busy-wait, its default); threads1 (intra-op threads 1); batch6
+the page); previous (both whole_head and redetect_turned: the engine before them); spinning (ONNX Runtime
+threads busy-wait, its default); threads1 (intra-op threads 1); batch6
 (recognition batches of 6, RapidOCR's default); base736 (first detection at 736 px instead of 960).
-Pages: the rendered pages of bench/ocr_pages.py and the page scan turned 90 and 180 degrees (--turned).
+Pages: the rendered pages of bench/ocr_pages.py, with --turned also the page scan turned 90 and 180
+degrees and the label turned 90.
 
 Usage: python -m bench.ocr_stages [--reps 2] [--variants current,whole_head] [--turned] [--json PATH]
 (docs/ocr-speed.md has a run's figures)
@@ -78,6 +80,7 @@ VARIANTS: dict[str, tuple[type[RapidOcrEngine], dict[str, Any], dict[str, float]
     "whole_head": (RapidOcrEngine, {"latin_only": False}, {}),
     "width48": (RapidOcrEngine, {"params": {"Rec.rec_img_shape": [3, 48, 48]}}, {}),
     "redetect_turned": (RedetectTurned, {}, {}),
+    "previous": (RedetectTurned, {"latin_only": False}, {}),  # the engine before both of the above
     "spinning": (RapidOcrEngine, {"allow_spinning": True}, {}),
     "threads1": (RapidOcrEngine, {"params": {"EngineConfig.onnxruntime.intra_op_num_threads": 1}}, {}),
     "batch6": (RapidOcrEngine, {"params": {"Rec.rec_batch_num": 6}}, {}),
