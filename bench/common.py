@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -286,6 +286,32 @@ class RunFigures:
     p99_ms: float
     peak_rss_mb: float
     extra: dict = field(default_factory=dict)
+
+
+def direct_calls(calls_by_thread: list[list[Callable[[], object]]]) -> RunFigures:
+    """Each list of calls run in order on its own thread, all threads at once: the server's own ceiling
+    with no Kafka in the way (scenario "direct"). A call that raises ends its thread; the calls it did not
+    finish count as errors."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def worker(calls: list[Callable[[], object]]) -> None:
+        for call in calls:
+            started = time.monotonic()
+            call()
+            with lock:
+                latencies.append((time.monotonic() - started) * 1000)
+
+    threads = [threading.Thread(target=worker, args=(calls,)) for calls in calls_by_thread]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.monotonic() - started
+    n = sum(len(calls) for calls in calls_by_thread)
+    return RunFigures("direct", n, len(latencies), n - len(latencies), seconds, len(latencies) / seconds,
+                      percentile(latencies, 50), percentile(latencies, 99), 0.0)
 
 
 def figures(scenario: str, sent: dict[str, int], answers: dict[str, Answer], peak_rss_mb: float) -> RunFigures:

@@ -44,8 +44,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
@@ -60,6 +58,7 @@ from bench.common import (
     Processor,
     RunFigures,
     Topics,
+    direct_calls,
     figures,
     machine,
     percentile,
@@ -142,27 +141,11 @@ class Direct:
     def run(self, calls_per_slot: int) -> RunFigures:
         from models_processor.deadline import Deadline
 
-        latencies: list[float] = []
-        lock = threading.Lock()
         items = prompts(self.slots * calls_per_slot, "direct")
-
-        def worker(index: int) -> None:
-            for _, prompt in items[index::self.slots]:
-                started = time.monotonic()
-                self.text_model.generate_text(prompt, deadline=Deadline.after(900))
-                with lock:
-                    latencies.append((time.monotonic() - started) * 1000)
-
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(self.slots)]
-        started = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        seconds = time.monotonic() - started
-        n = len(items)
-        return RunFigures("direct", n, len(latencies), n - len(latencies), seconds, len(latencies) / seconds,
-                          percentile(latencies, 50), percentile(latencies, 99), 0.0)
+        model = self.text_model
+        # Each call's deadline starts when the call does (default arguments bind the loop values).
+        return direct_calls([[lambda p=prompt: model.generate_text(p, deadline=Deadline.after(900))
+                              for _, prompt in items[index::self.slots]] for index in range(self.slots)])
 
 
 class RealNaiveProcess(NaiveProcess):

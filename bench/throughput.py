@@ -26,9 +26,9 @@ Usage: python -m bench.throughput [--requests N] [--latency 0.2] [--parallel 4] 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
-import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -41,6 +41,7 @@ from bench.common import (
     Processor,
     RunFigures,
     Topics,
+    direct_calls,
     figures,
     machine,
     percentile,
@@ -153,26 +154,11 @@ def run_direct(url: str, parallel: int, calls_per_thread: int) -> RunFigures:
     settings = load_settings({"OLLAMA_HOST": url, "OLLAMA_MODEL": MODEL, "RESULT_CACHE_SIZE": "0",
                               "CONCURRENT_REQUESTS": str(parallel), "OLLAMA_NUM_PARALLEL": str(parallel)})
     model = build_models(settings, Metrics()).text
-    latencies: list[float] = []
-    lock = threading.Lock()
+    def call(index: int, i: int) -> object:
+        return model.generate_text(f"direct {index} {i} {time.time()}", deadline=Deadline.after(60))
 
-    def worker(index: int) -> None:
-        for i in range(calls_per_thread):
-            started = time.monotonic()
-            model.generate_text(f"direct {index} {i} {time.time()}", deadline=Deadline.after(60))
-            with lock:
-                latencies.append((time.monotonic() - started) * 1000)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(parallel)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    seconds = time.monotonic() - started
-    n = parallel * calls_per_thread
-    return RunFigures("direct", n, n, 0, seconds, n / seconds, percentile(latencies, 50), percentile(latencies, 99),
-                      0.0)
+    return direct_calls([[functools.partial(call, index, i) for i in range(calls_per_thread)]
+                         for index in range(parallel)])
 
 
 def main() -> int:
