@@ -137,6 +137,12 @@ def _warn_static_membership(conf: Mapping[str, Any]) -> None:
                 extra={"group_instance_id": conf["group.instance.id"], "session_timeout_ms": timeout})
 
 
+# The producer's timeouts unless KAFKA_* variables set them; the produce and transaction deadlines
+# (delivery.py, transactions.py) are derived from the same values.
+DELIVERY_TIMEOUT_MS_DEFAULT = 120_000
+TRANSACTION_TIMEOUT_MS_DEFAULT = 60_000
+
+
 def producer_config(settings: Settings, *, environ: Mapping[str, str] | None = None,
                     on_error: Callable[[Any], None] | None = None) -> dict[str, Any]:
     environ = os.environ if environ is None else environ
@@ -146,12 +152,12 @@ def producer_config(settings: Settings, *, environ: Mapping[str, str] | None = N
     conf.setdefault("linger.ms", 5)
     conf.setdefault("compression.type", "lz4")
     # Retries inside librdkafka are bounded by this; past it the delivery callback reports the failure.
-    conf.setdefault("delivery.timeout.ms", 120_000)
+    conf.setdefault("delivery.timeout.ms", DELIVERY_TIMEOUT_MS_DEFAULT)
     conf["enable.idempotence"] = True  # no duplicates or reordering from producer retries
     conf["acks"] = "all"
     if settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE:
         conf["transactional.id"] = transactional_id(settings)
-        conf.setdefault("transaction.timeout.ms", 60_000)
+        conf.setdefault("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS_DEFAULT)
         # librdkafka: a message must time out before the transaction that carries it.
         conf["delivery.timeout.ms"] = min(int(conf["delivery.timeout.ms"]), int(conf["transaction.timeout.ms"]))
     else:

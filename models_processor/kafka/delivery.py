@@ -32,6 +32,7 @@ from ..metrics import Metrics
 from ..tracecontext import of_headers
 from ..tracing import span
 from .checkpoint import FatalKafkaError
+from .client_config import DELIVERY_TIMEOUT_MS_DEFAULT
 from .clients import ProducerClient
 from .jobs import Job, JobState
 from .routing import OutputRecord
@@ -43,8 +44,6 @@ RETRY_BASE_S = 0.05
 RETRY_MAX_S = 5.0
 # How long produce() may wait for room in a full local queue before the record goes to the retry queue.
 QUEUE_FULL_WAIT_S = 0.5
-# client_config.producer_config's delivery.timeout.ms when no KAFKA_DELIVERY_TIMEOUT_MS overrides it.
-DEFAULT_DELIVERY_TIMEOUT_MS = 120_000
 # Beyond delivery.timeout.ms, how late a delivery report may be before the producer is taken for stuck.
 REPORT_MARGIN_S = 30.0
 
@@ -56,11 +55,11 @@ def backoff(attempt: int) -> float:
 def delivery_timeout_s(environ: Mapping[str, str] | None = None) -> float:
     """The producer's delivery.timeout.ms (or its alias message.timeout.ms) as KAFKA_* variables set it."""
     overrides = librdkafka_overrides(os.environ if environ is None else environ)
-    value = overrides.get("delivery.timeout.ms", overrides.get("message.timeout.ms", DEFAULT_DELIVERY_TIMEOUT_MS))
+    value = overrides.get("delivery.timeout.ms", overrides.get("message.timeout.ms", DELIVERY_TIMEOUT_MS_DEFAULT))
     try:
         return int(value) / 1000
     except ValueError:  # librdkafka refuses the producer's configuration before this matters
-        return DEFAULT_DELIVERY_TIMEOUT_MS / 1000
+        return DELIVERY_TIMEOUT_MS_DEFAULT / 1000
 
 
 def report_deadline_s(environ: Mapping[str, str] | None = None) -> float:

@@ -33,6 +33,7 @@ from ..tracecontext import of_headers
 from ..tracing import span
 from ..watchdog import HangWatchdog
 from .checkpoint import FatalKafkaError
+from .client_config import TRANSACTION_TIMEOUT_MS_DEFAULT
 from .clients import ConsumerClient, ProducerClient
 from .delivery import backoff
 from .routing import OutputRecord
@@ -57,8 +58,6 @@ TXN_CALL_TIMEOUT_S = 10.0
 # reaches read_committed readers (docs/guarantees.md).
 TXN_HANG_MARGIN_S = 5.0
 TXN_HANG_EXIT_CODE = 70
-# client_config.producer_config's transaction.timeout.ms when no KAFKA_TRANSACTION_TIMEOUT_MS overrides it.
-DEFAULT_TXN_TIMEOUT_MS = 60_000
 TXN_DEADLINE_MARGIN_S = 5.0
 QUEUE_FULL_WAIT_S = 0.5
 TXN_INTERVAL_S = 0.05
@@ -72,9 +71,9 @@ def transaction_deadline_s(environ: Mapping[str, str] | None = None) -> float:
     TXN_DEADLINE_MARGIN_S."""
     value = librdkafka_overrides(os.environ if environ is None else environ).get("transaction.timeout.ms")
     try:
-        timeout_ms = int(value) if value is not None else DEFAULT_TXN_TIMEOUT_MS
+        timeout_ms = int(value) if value is not None else TRANSACTION_TIMEOUT_MS_DEFAULT
     except ValueError:  # librdkafka refuses the producer's configuration before this matters
-        timeout_ms = DEFAULT_TXN_TIMEOUT_MS
+        timeout_ms = TRANSACTION_TIMEOUT_MS_DEFAULT
     return timeout_ms / 1000 + TXN_DEADLINE_MARGIN_S
 
 
