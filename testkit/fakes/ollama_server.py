@@ -244,6 +244,14 @@ class OllamaStandIn(GenerationEndpoints):
         with self._lock:
             return list(self._requests)
 
+    def settled_requests(self, timeout_s: float = 5.0) -> list[RecordedRequest]:
+        """The recorded requests once every handler has finished: a client holds its answer a moment
+        before the handler records its end, so a test reading `ended_at` waits for that here."""
+        deadline = time.monotonic() + timeout_s
+        while any(r.ended_at is None for r in self.requests) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.requests
+
     @property
     def stats(self) -> StandInStats:
         with self._lock:
