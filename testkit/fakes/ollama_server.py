@@ -252,6 +252,22 @@ class OllamaStandIn(GenerationEndpoints):
             time.sleep(0.01)
         return self.requests
 
+    def settled_stats(self, timeout_s: float = 5.0) -> StandInStats:
+        """The counters once every handler has finished: the slot (`active`, `busy_slot_seconds`) and the
+        model's keep-alive are let go just after the answer is written, as in Go (see settled_requests)."""
+        self.settled_requests(timeout_s)
+        return self.stats
+
+    def is_loading(self) -> bool:
+        """A model load is in progress (the scheduler's one load at a time): tests wait for it instead of
+        sleeping."""
+        return self._load_lock.locked()
+
+    def open_connections(self) -> list[socket.socket]:
+        """The server's side of every open client connection (a copy: handlers add and drop them)."""
+        with self._lock:
+            return list(self._connections)
+
     @property
     def stats(self) -> StandInStats:
         with self._lock:
