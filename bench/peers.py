@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -230,10 +231,15 @@ def run_peer(python: Path, app: str, bootstrap: str, url: str, label: str, n: in
 
 
 def setting_value(text: str, parallel: int) -> str:
-    """A variant's value with {P} as the slots; "{P}+2" adds up."""
+    """A variant's value with {P} as the slots; "{P}+2" adds up and "{P}*2" multiplies."""
     text = text.replace("{P}", str(parallel))
-    parts = text.split("+")
-    return str(sum(int(p) for p in parts)) if len(parts) > 1 and all(p.isdigit() for p in parts) else text
+    if re.fullmatch(r"\d+([+*]\d+)+", text):
+        total = 0
+        for term in text.split("+"):
+            factors = [int(f) for f in term.split("*")]
+            total += math.prod(factors)
+        return str(total)
+    return text
 
 
 def run_scenario(python: Path | None, bootstrap: str, url: str, L: float, P: int, scenario: str,
