@@ -98,7 +98,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_json(500, {"error": f"ollama stand-in bug: {exc!r}"})
             raise
         finally:
-            standin._finish(rec, self.connection, self._status)
+            if standin._finish(rec, self.connection, self._status):
+                self.close_connection = True
 
     def _route(self, standin: OllamaStandIn, raw: bytes) -> None:
         path, method = self.path_only, self.command

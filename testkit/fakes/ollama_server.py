@@ -408,11 +408,15 @@ class OllamaStandIn(GenerationEndpoints):
             self._stats.per_path[rec.path] = self._stats.per_path.get(rec.path, 0) + 1
             self._busy.add(sock)
 
-    def _finish(self, rec: RecordedRequest, sock: socket.socket, status: int | None) -> None:
+    def _finish(self, rec: RecordedRequest, sock: socket.socket, status: int | None) -> bool:
+        """Record the end; True when the connection must close now: the server went down while this
+        request was in flight (set_down closes idle connections only; Go's Server.Shutdown closes the
+        busy ones once their answer is out, so a down server never answers on a kept-alive one)."""
         with self._lock:
             rec.ended_at = time.monotonic()
             rec.status = status
             self._busy.discard(sock)
+            return self._httpd is None
 
     def _connection(self, sock: socket.socket, is_open: bool) -> None:
         with self._lock:
