@@ -66,6 +66,12 @@ class Metrics:
         self.validation_retries = Counter(f"{_PREFIX}_model_validation_retries_total", "Model asked again "
                                           "after invalid output", ["role"], registry=r)
         self.cache = Counter(f"{_PREFIX}_result_cache_total", "Result cache lookups", ["result"], registry=r)
+        # OpenAI-compatible servers' in-flight limits (OPENAI_MAX_IN_FLIGHT, llm/limiter.py), by base URL
+        self.model_in_flight_limit = Gauge(f"{_PREFIX}_model_in_flight_limit", "Calls an OpenAI-compatible "
+                                           "server may have at once (OPENAI_MAX_IN_FLIGHT=N, or auto's current "
+                                           "limit; absent with no cap)", ["server"], registry=r)
+        self.model_calls_in_flight = Gauge(f"{_PREFIX}_model_calls_in_flight", "Calls holding a slot of an "
+                                           "OpenAI-compatible server's in-flight limit", ["server"], registry=r)
         # Photos
         self.photo_fallback = Counter(f"{_PREFIX}_photo_fallback_total", "Photo requests by whether the "
                                       "vision fallback ran", ["kind", "fallback"], registry=r)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
-from ..concurrency import worker_count
+from ..concurrency import openai_starting_limit, worker_count
 from ..config import LlmBackend, Settings
 from ..metrics import Metrics
 from .base import ModelServerProbe
 from .cache import ResultCache
-from .limiter import ConcurrencyLimit, FixedLimit, VegasLimit
+from .limiter import ConcurrencyLimit, FixedLimit, LimitGauges, VegasLimit
 from .readiness import ModelCapabilities, OllamaReadiness
 from .structured import OllamaTextModel, OllamaVisionModel
 
@@ -26,17 +27,30 @@ _VISION_VARIABLE = "OLLAMA_VISION_MODEL (or OLLAMA_MODEL)"
 _TEXT_VARIABLE = "OLLAMA_TEXT_MODEL (or OLLAMA_MODEL)"
 
 
-def in_flight_limit(settings: Settings, host: str) -> ConcurrencyLimit:
+def server_label(host: str) -> str:
+    """The metrics' `server` label: the base URL without any user:password in it."""
+    parts = urlsplit(host)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl() if parts.netloc else host
+
+
+def in_flight_limit(settings: Settings, host: str, metrics: Metrics) -> ConcurrencyLimit:
     """OPENAI_MAX_IN_FLIGHT for one server: no cap (0), N, or auto, starting from the slots the settings
-    suggest (OLLAMA_NUM_PARALLEL) and bounded by the workers, who cannot have more calls in flight."""
+    suggest (OLLAMA_NUM_PARALLEL, as concurrency.model_slots counts them) and bounded by the workers, who
+    cannot have more calls in flight. Its size and calls in flight go to the server's gauges (no size with no
+    cap)."""
+    label = server_label(host)
+    capped = settings.openai_max_in_flight != 0
+    gauges = LimitGauges(in_flight=metrics.model_calls_in_flight.labels(server=label),
+                         limit=metrics.model_in_flight_limit.labels(server=label) if capped else None)
     if settings.openai_max_in_flight != "auto":
-        return FixedLimit(int(settings.openai_max_in_flight))
+        return FixedLimit(int(settings.openai_max_in_flight), gauges)
 
     def changed(limit: int, why: str) -> None:
-        log.info("in-flight limit of %s now %d (%s)", host, limit, why)
+        log.info("in-flight limit of %s now %d (%s)", label, limit, why)
 
     workers = worker_count(settings)
-    return VegasLimit(min(workers, settings.ollama_num_parallel), max_limit=workers, on_change=changed)
+    return VegasLimit(min(workers, openai_starting_limit(settings)), max_limit=workers, on_change=changed,
+                      gauges=gauges)
 
 
 def with_openai_backends(settings: Settings, metrics: Metrics, models: ModelSet) -> ModelSet:
@@ -58,7 +72,9 @@ def with_openai_backends(settings: Settings, metrics: Metrics, models: ModelSet)
 
     def client(host: str, role: str) -> Any:
         # structured.py calls chat/generate/base_url (and show through ModelCapabilities): the same surface.
-        limit = limits.setdefault(host, in_flight_limit(settings, host))
+        if host not in limits:  # one limit, and one set of gauges, per server
+            limits[host] = in_flight_limit(settings, host, metrics)
+        limit = limits[host]
         return cast(Any, OpenAICompatClient(host, api_key=settings.openai_api_key.get_secret_value(),
                                             connect_timeout=settings.ollama_health_timeout,
                                             read_timeout=settings.ollama_request_timeout, metrics=metrics, role=role,

@@ -18,6 +18,9 @@ slots while the limit is at most slots + 3). Calls started before a probe do not
 
 An overload answer (429, 503, no first byte in time) cuts the limit by BACKOFF at once, as AIMD does. The
 limit grows only while calls really reach it, so a quiet service does not inflate it.
+
+Both limits show their size and their calls in flight on gauges passed in (LimitGauges; the Prometheus
+children of metrics.py, labelled by server: docs/openai-compat.md, "Metrics").
 """
 
 from __future__ import annotations
@@ -37,6 +40,21 @@ class Outcome(StrEnum):
     SUCCESS = "success"  # answered: its latency is a sample
     DROPPED = "dropped"  # the server was overloaded (429, 503, first-byte timeout): back off
     IGNORED = "ignored"  # failed for another reason (refused, bad request): says nothing about load
+
+
+class Gauge(Protocol):
+    """What a limit needs of a gauge (a prometheus_client Gauge child)."""
+
+    def set(self, value: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class LimitGauges:
+    """Where a limit shows itself: `limit` its size (None: not shown, as for no cap), `in_flight` the calls
+    holding a slot."""
+
+    in_flight: Gauge
+    limit: Gauge | None = None
 
 
 @dataclass(frozen=True)
@@ -74,10 +92,19 @@ class _Gate:
     before a woken one runs), so under a full gate some calls would wait many rounds and miss their deadline
     (bench/openai_inflight.py showed a p99 of 14 s at a p50 of 0.1 s)."""
 
-    def __init__(self) -> None:
+    def __init__(self, gauges: LimitGauges | None = None) -> None:
         self._lock = threading.Lock()
         self._waiters: deque[_Waiter] = deque()
         self._in_flight = 0
+        self._gauges = gauges
+
+    def _show_limit(self, value: int) -> None:
+        if self._gauges is not None and self._gauges.limit is not None:
+            self._gauges.limit.set(value)
+
+    def _show_in_flight(self) -> None:
+        if self._gauges is not None:
+            self._gauges.in_flight.set(self._in_flight)
 
     @property
     def in_flight(self) -> int:
@@ -89,6 +116,7 @@ class _Gate:
     def _admit(self) -> Permit:
         """A slot taken (lock held)."""
         self._in_flight += 1
+        self._show_in_flight()
         return Permit()
 
     def acquire(self, timeout: float) -> Permit | None:
@@ -113,15 +141,19 @@ class _Gate:
     def _released(self) -> None:
         """Called with the lock held."""
         self._in_flight -= 1
+        self._show_in_flight()
         self._hand_over()
 
 
 class FixedLimit(_Gate):
-    """OPENAI_MAX_IN_FLIGHT=N: at most N calls at once; 0 = no cap."""
+    """OPENAI_MAX_IN_FLIGHT=N: at most N calls at once; 0 = no cap (its size not shown on the limit gauge)."""
 
-    def __init__(self, size: int) -> None:
-        super().__init__()
+    def __init__(self, size: int, gauges: LimitGauges | None = None) -> None:
+        super().__init__(gauges)
         self._fixed = size if size > 0 else 1 << 30
+        if size > 0:
+            self._show_limit(size)
+        self._show_in_flight()
 
     @property
     def limit(self) -> int:
@@ -145,8 +177,8 @@ class VegasLimit(_Gate):
     PROBE_SOON = 3  # ... while probes keep finding a lower baseline (the last one still met a queue)
 
     def __init__(self, initial: int, *, min_limit: int = 1, max_limit: int = 64,
-                 on_change: Callable[[int, str], None] | None = None) -> None:
-        super().__init__()
+                 on_change: Callable[[int, str], None] | None = None, gauges: LimitGauges | None = None) -> None:
+        super().__init__(gauges)
         self.min_limit = max(1, min_limit)
         self.max_limit = max(self.min_limit, max_limit)
         self._limit = float(min(self.max_limit, max(self.min_limit, initial)))
@@ -161,6 +193,8 @@ class VegasLimit(_Gate):
         self._probe: int | None = max(1, int(self._limit) // 2)
         self._next_probe: int | None = None  # the next probe's size while probes keep finding a lower baseline
         self._slow_start = True  # doubling until the server first shows a queue (or an overload answer)
+        self._show_limit(self.limit)
+        self._show_in_flight()
 
     @property
     def limit(self) -> int:
@@ -231,4 +265,5 @@ class VegasLimit(_Gate):
         if int(new) != int(self._limit) and self._on_change is not None:
             self._on_change(int(new), why)
         self._limit = new
+        self._show_limit(self.limit)
         self._hand_over()

@@ -8,6 +8,8 @@ import pytest
 
 from models_processor.concurrency import model_slots, worker_count
 from models_processor.config import load_settings
+from models_processor.llm.backend_select import in_flight_limit
+from models_processor.metrics import Metrics
 from testkit.fake_kafka_run import P0, Running, settings, text_request
 
 
@@ -36,6 +38,34 @@ def test_auto_runs_two_workers_per_model_slot(env, slots, expected):
     assert model_slots(load_settings(env)) == slots
     assert workers(**env) == expected
     assert workers(CONCURRENT_REQUESTS="AUTO", **env) == expected
+
+
+VLLM = {"OLLAMA_TEXT_HOST": "http://vllm:8000", "LLM_TEXT_BACKEND": "openai"}
+
+
+@pytest.mark.parametrize("env,slots,expected", [
+    # the text role on an OpenAI-compatible server capped at 6 calls: 6 slots
+    ({**VLLM, "OPENAI_MAX_IN_FLIGHT": "6"}, 6, 12),
+    # ... beside an Ollama vision server with one slot: the servers' slots add up
+    ({**VLLM, "OLLAMA_HOST": "http://ollama:11434", "OPENAI_MAX_IN_FLIGHT": "6"}, 7, 14),
+    # OLLAMA_MAX_IN_FLIGHT caps the Ollama client only: the vision server's 5, not the OpenAI server's
+    ({**VLLM, "OLLAMA_HOST": "http://ollama:11434", "OPENAI_MAX_IN_FLIGHT": "6", "OLLAMA_MAX_IN_FLIGHT": "5"},
+     11, 22),
+    # auto: its starting limit, OLLAMA_NUM_PARALLEL for the server, though both roles' models run there
+    ({"OLLAMA_HOST": "http://vllm:8000", "LLM_VISION_BACKEND": "openai", "LLM_TEXT_BACKEND": "openai",
+      "OLLAMA_TEXT_MODEL": "llama3.2", "OPENAI_MAX_IN_FLIGHT": "auto", "OLLAMA_NUM_PARALLEL": "5"}, 5, 10),
+    # no cap: OLLAMA_NUM_PARALLEL per model, as for an Ollama server
+    ({**VLLM, "OLLAMA_NUM_PARALLEL": "3", "OLLAMA_MAX_IN_FLIGHT": "9"}, 3, 6),
+])
+def test_openai_compatible_servers_count_their_in_flight_limit_as_slots(env, slots, expected):
+    assert model_slots(load_settings(env)) == slots
+    assert workers(**env) == expected
+
+
+def test_the_adaptive_limit_starts_at_the_slots_its_server_is_counted_with():
+    settings = load_settings({**VLLM, "OPENAI_MAX_IN_FLIGHT": "auto", "OLLAMA_NUM_PARALLEL": "4"})
+    limit = in_flight_limit(settings, "http://vllm:8000", Metrics())
+    assert limit.limit == model_slots(settings) == 4 and worker_count(settings) == 8
 
 
 def test_an_explicit_value_is_used_exactly_as_before():

@@ -130,10 +130,10 @@ def test_fixed_limit_blocks_beyond_its_size_until_a_release() -> None:
 
 def test_settings_pick_the_limit() -> None:
     base = {"OLLAMA_HOST": "http://x:8000", "LLM_TEXT_BACKEND": "openai"}
-    assert isinstance(in_flight_limit(load_settings(base), "h"), FixedLimit)
-    assert in_flight_limit(load_settings({**base, "OPENAI_MAX_IN_FLIGHT": "6"}), "h").limit == 6
+    assert isinstance(in_flight_limit(load_settings(base), "h", Metrics()), FixedLimit)
+    assert in_flight_limit(load_settings({**base, "OPENAI_MAX_IN_FLIGHT": "6"}), "h", Metrics()).limit == 6
     auto = in_flight_limit(load_settings({**base, "OPENAI_MAX_IN_FLIGHT": "auto", "CONCURRENT_REQUESTS": "24",
-                                          "OLLAMA_NUM_PARALLEL": "2"}), "h")
+                                          "OLLAMA_NUM_PARALLEL": "2"}), "h", Metrics())
     assert isinstance(auto, VegasLimit) and auto.limit == 2 and auto.max_limit == 24
     with pytest.raises(ConfigError, match=r"OPENAI_MAX_IN_FLIGHT: .*auto or a whole number"):
         load_settings({**base, "OPENAI_MAX_IN_FLIGHT": "lots"})
