@@ -127,6 +127,7 @@ class ExactlyOnceCheckpoint:
         self._last_commit = 0.0
         self._deadline_s = transaction_deadline_s()
         self._opened_at = 0.0  # when the transaction under way was begun
+        self._doomed = False  # the transaction under way must be aborted, not committed (lose())
 
     def start(self) -> None:
         with self._watchdog.guard("init_transactions", TXN_INIT_TIMEOUT_S + TXN_HANG_MARGIN_S):
@@ -170,6 +171,9 @@ class ExactlyOnceCheckpoint:
             self._open, self._queued, self._stage = self._queued, _Batch(), _Stage.BEGIN
             self._opened_at = now
         try:
+            if self._doomed:
+                self._abort_and_put_back()
+                return
             self._advance(self._open)
         except KafkaException as exc:
             self._on_error(exc.args[0])
@@ -192,11 +196,20 @@ class ExactlyOnceCheckpoint:
         self._queued.drop(partitions)
 
     def lose(self, partitions: set[TP]) -> None:
-        # Another member may own them already. A transaction under way keeps what it already sent (the
-        # group generation in its offsets fences a stale commit); if it fails, they are not retried.
+        """Another member may own them already: nothing more is committed for them. A transaction under
+        way whose offsets are sent keeps them (the group generation in them fences a stale commit, and the
+        answers and offsets commit or abort together). One whose answers for them are produced but whose
+        offsets are not yet sent would commit those answers without their offsets, and their next owner
+        would answer the requests again: it is aborted instead (docs/guarantees.md)."""
         self._queued.drop(partitions)
-        if self._open is not None:
-            self._open.drop(partitions)
+        if self._open is None:
+            return
+        touched = partitions & (set(self._open.offsets) | set(self._open.records))
+        self._open.drop(partitions)
+        if touched and self._stage is _Stage.OFFSETS:
+            log.warning("partitions lost while their answers wait for their offsets; aborting the transaction",
+                        extra={"partitions": [f"{t}[{p}]" for t, p in sorted(touched)]})
+            self._doomed = True
 
     def close(self) -> None:
         self.commit(force=True)
@@ -223,10 +236,15 @@ class ExactlyOnceCheckpoint:
     def _produce_all(self, batch: _Batch) -> None:
         for tp, records in batch.records.items():
             sent: list[OutputRecord] = []
-            for record in records:
+            for position, record in enumerate(records):
                 request = of_headers(record.source.headers if record.source else None)
-                with span("produce", {"topic": record.topic}, parent=request):
-                    produced = self._produce(tp, len(sent), record)
+                try:
+                    with span("produce", {"topic": record.topic}, parent=request):
+                        produced = self._produce(tp, len(sent), record)
+                except KafkaException:
+                    # The transaction is over: the batch goes back whole, what was replaced as replaced.
+                    batch.records[tp] = sent + records[position:]
+                    raise
                 if produced is not None:
                     sent.append(produced)
             batch.records[tp] = sent
@@ -248,7 +266,13 @@ class ExactlyOnceCheckpoint:
                     raise KafkaException(KafkaError(KafkaError._QUEUE_FULL, "Local: Queue full",
                                                     txn_requires_abort=True)) from None
                 self._producer.poll(0.05)
-            except KafkaException as exc:  # refused before queueing (too large): replace it at once
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.fatal() or error.txn_requires_abort():
+                    raise
+                if error.code() == KafkaError._STATE:  # not the record's fault: abort, produce it again
+                    raise KafkaException(KafkaError(error.code(), error.str(), txn_requires_abort=True)) from None
+                # Refused before queueing (too large): replace it at once.
                 self._metrics.produce_errors.labels(candidate.topic).inc()
                 log.error("record refused by the producer; sending its replacement",
                           extra={"request_id": candidate.request_id, "topic": candidate.topic,
@@ -274,11 +298,20 @@ class ExactlyOnceCheckpoint:
                                       f"(limit {self._deadline_s:.0f} s): {error.str()}")
             return  # the same call is made again after the backoff (librdkafka resumes it)
         if self._stage is not _Stage.BEGIN or error.txn_requires_abort():
-            self._abort()
+            self._abort_and_put_back()
+        else:
+            self._put_back()
+
+    def _abort_and_put_back(self) -> None:
+        self._abort()
+        self._put_back()
+
+    def _put_back(self) -> None:
+        """The transaction under way is over uncommitted: its batch goes in front of what came since."""
         assert self._open is not None
         self._replace_refused(self._open)
         self._queued = self._open.then(self._queued)
-        self._open, self._stage = None, _Stage.BEGIN
+        self._open, self._stage, self._doomed = None, _Stage.BEGIN, False
 
     def _abort(self) -> None:
         for _ in range(_ABORT_ATTEMPTS):

@@ -8,9 +8,14 @@ librdkafka's src/rdkafka_msg.c, src/rdkafka_txnmgr.c and rdkafka.h):
   - delivery reports are served by poll()/flush() (and by commit_transaction, which flushes);
   - a delivery failure inside a transaction makes the transaction abortable: commit_transaction raises an
     error with txn_requires_abort(); abort_transaction purges what is queued (_PURGE_QUEUE reports);
-  - a transactional call that failed retriably stays "in progress": calling a different one raises a
-    retriable _CONFLICT ("Conflicting commit_transaction API call is already in progress"), calling the
-    same one again resumes it;
+  - a resumable transactional call (init_transactions, commit_transaction, abort_transaction) that failed
+    retriably stays "in progress": calling a different one raises a retriable _CONFLICT ("Conflicting
+    commit_transaction API call is already in progress"), calling the same one again resumes it;
+    begin_transaction and send_offsets_to_transaction are not resumable (rd_kafka_txn_curr_api_return
+    with resumable false), so any call may follow their failure;
+  - once the transaction has failed (a delivery failed), produce() raises _STATE ("Producing not allowed
+    in transactional state AbortableError", rd_kafka_check_produce) until it is aborted;
+  - send_offsets_to_transaction with no offsets does nothing and succeeds;
   - rebalance callbacks run inside poll()/consume(), on the caller's thread; a partition's pause flag
     survives a revoke-and-reassign; store_offsets() of a partition not assigned raises _STATE.
 Messages and errors are confluent_kafka's own Message and KafkaError objects.
@@ -191,6 +196,10 @@ class FakeConsumer:
         return out
 
 
+# The calls librdkafka resumes after a retriable error (rdkafka_txnmgr.c: curr_api_return(rk, rd_true, ...)).
+_RESUMABLE = frozenset({"init_transactions", "commit_transaction", "abort_transaction"})
+
+
 @dataclass
 class _Queued:
     topic: str
@@ -225,6 +234,8 @@ class FakeProducer:
         self.delivery_failures: dict[str, int] = defaultdict(int)
         self.buffer_errors = 0
         self.transactions: list[Transaction] = []  # committed ones
+        self.aborted: list[Transaction] = []
+        self.offsets_sent: list[list[tuple[TP, int]]] = []  # each successful send_offsets_to_transaction
         self.calls: dict[str, int] = defaultdict(int)
         self.faults: dict[str, deque[KafkaError]] = defaultdict(deque)  # next results of a txn call
         self._queue: list[_Queued] = []
@@ -260,6 +271,9 @@ class FakeProducer:
                 raise KafkaException(error(KafkaError.MSG_SIZE_TOO_LARGE, "Broker: Message size too large"))
             if self.transactional and self._txn is None:
                 raise KafkaException(error(KafkaError._STATE, "Local: Erroneous state: no transaction"))
+            if self.transactional and self._txn_error is not None:
+                raise KafkaException(error(KafkaError._STATE, "Producing not allowed in transactional state "
+                                           "AbortableError"))
             if len(self._queue) >= self.queue_limit:
                 self.buffer_errors += 1
                 raise BufferError("Local: Queue full")
@@ -302,11 +316,13 @@ class FakeProducer:
         self._api("send_offsets_to_transaction")
         with self._lock:
             self._require_txn()
-            if self._txn_error is not None:
+            if self._txn_error is not None:  # the failed transaction's error, flagged abortable (require_state)
                 self._api_done()
-                raise KafkaException(self._txn_error)
+                raise KafkaException(error(self._txn_error.code(), self._txn_error.str(), txn_requires_abort=True))
             assert self._txn is not None
+            # Not resumable: a retry sends the offsets given now; none at all is a no-op (librdkafka).
             self._txn.offsets = [((p.topic, p.partition), p.offset) for p in positions]
+            self.offsets_sent.append(list(self._txn.offsets))
         self._api_done()
 
     def commit_transaction(self, timeout: float = -1) -> None:
@@ -330,6 +346,8 @@ class FakeProducer:
             self._require_txn()
             purged = [q for q in self._queue if q.in_transaction]
             self._queue = [q for q in self._queue if not q.in_transaction]
+            assert self._txn is not None
+            self.aborted.append(self._txn)
             self._txn = None
             self._txn_error = None
         for q in purged:
@@ -349,8 +367,8 @@ class FakeProducer:
             self._current_api = name
             if self.faults[name]:
                 err = self.faults[name].popleft()
-                if not err.retriable():
-                    self._current_api = ""  # only a retriable failure leaves the call resumable
+                if not err.retriable() or name not in _RESUMABLE:
+                    self._current_api = ""  # only a retriable failure of a resumable call stays in progress
                 if err.txn_requires_abort():
                     self._txn_error = err
                 raise KafkaException(err)
