@@ -156,7 +156,8 @@ def test_hung_vision_call_ends_at_the_deadline(srv, metrics):
     with pytest.raises(ModelCallError) as info:
         vision(srv.url, metrics).extract(image_jpeg=JPEG, result_model=FoodResult, instruction="x",
                                          deadline=Deadline.after(0.5))
-    assert time.monotonic() - started < 1.2
+    # Ended by the 0.5 s deadline, not the 5 s read timeout (the bound leaves room for a loaded machine).
+    assert time.monotonic() - started < 4
     assert info.value.code == ErrorCode.DEADLINE_EXCEEDED
 
 
