@@ -71,7 +71,8 @@ def test_single_flight_computes_once_for_concurrent_identical_requests():
     time.sleep(0.1)
     gate.set()
     for t in threads:
-        t.join(3)
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
     assert len(calls) == 1
     assert sorted(r[1] for r in results) == [False, True, True, True, True]
     assert {r[0] for r in results} == {"answer"}
@@ -90,9 +91,10 @@ def test_single_flight_failure_is_not_cached_and_a_waiter_takes_over():
     leader = threading.Thread(target=lambda: errors.append(_catch(lambda: cache.get_or_compute("k", failing,
                                                                                              wait_seconds=1))))
     leader.start()
-    started.wait(1)
+    assert started.wait(10), "the leader never started computing"  # else this thread would lead
     value = cache.get_or_compute("k", lambda: "second", wait_seconds=1)
-    leader.join(2)
+    leader.join(10)
+    assert not leader.is_alive()
     assert value == ("second", False)
     assert isinstance(errors[0], RuntimeError)
 

@@ -19,8 +19,10 @@ def test_a_stuck_worker_is_replaced_within_the_bound_and_leaves_when_its_call_re
     pool.submit(lambda: (unstick.wait(10), ran.append("first")), token=first)
     _wait(lambda: pool.replace(first))  # true once the worker has picked the task up
     assert pool.abandoned() == 1
-    pool.submit(lambda: (unstick.wait(10), ran.append("second")), token=second)
-    time.sleep(0.1)
+    second_running = threading.Event()
+    pool.submit(lambda: (second_running.set(), unstick.wait(10), ran.append("second")), token=second)
+    # Refused because of the bound, not because no worker has picked the task up yet.
+    assert second_running.wait(5), "the replacement worker never ran the second task"
     assert pool.replace(second) is False  # the bound: one replaced worker at a time
     unstick.set()
     _wait(lambda: ran == ["first", "second"] or ran == ["second", "first"])
