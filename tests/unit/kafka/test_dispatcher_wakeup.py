@@ -38,6 +38,17 @@ def _iterations_during(run: Running, producer: CountingProducer, seconds: float)
     return producer.polls - before
 
 
+def _quiet(producer: CountingProducer, window: float, timeout: float) -> int:
+    """The poll count once a whole `window` passed without a loop iteration; fails after `timeout`."""
+    until = time.monotonic() + timeout
+    while True:
+        before = producer.polls
+        time.sleep(window)
+        if producer.polls == before:
+            return before
+        assert time.monotonic() < until, "the loop never went to sleep"
+
+
 def test_the_loop_sleeps_at_the_in_flight_limit_while_nothing_finishes():
     producer = CountingProducer()
     # One worker: in-flight limit 2. Three requests that wait: two are read, one stays in the topic.
@@ -77,8 +88,9 @@ def test_a_finishing_worker_wakes_the_sleeping_loop(monkeypatch: pytest.MonkeyPa
         run.consumer.append(P0, text_request("wait:0"), key=b"r0")
         run.consumer.append(P0, text_request("wait:1"), key=b"r1")
         run.wait_for(lambda: run.consumer.in_hand() == 2 and len(run.model.started) == 1, what="limit reached")
-        time.sleep(0.3)  # the loop is asleep now (in-flight limit reached, nothing in the air)
-        asleep_at = producer.polls
+        # The loop goes to sleep (in-flight limit reached, nothing in the air): a quiet 0.3 s is waited
+        # for rather than assumed after a fixed sleep, then it must stay asleep.
+        asleep_at = _quiet(producer, 0.3, timeout=5)
         time.sleep(0.3)
         assert producer.polls == asleep_at, "the loop kept waking with nothing to do"
         run.model.release.set()
