@@ -5,7 +5,10 @@ round trip. The life cycle is the at-least-once twin's (checkpoint.py). Errors f
 transactional contract (rdkafka.h): a retriable error resumes the same call later (any other call would
 be refused with _CONFLICT); an abortable one aborts, puts the batch back and retries it after a backoff,
 with every record the broker refused replaced first (undeliverable.py), so one unsendable record cannot
-stall every partition; a fatal one (fenced) stops the service. See docs/guarantees.md.
+stall every partition; a fatal one (fenced) stops the service. See docs/guarantees.md. A transaction whose
+answers for a partition are produced but whose offsets are not yet sent is aborted if that partition is
+lost meanwhile: committed, it would carry the answers without their offsets, and the partition's next
+owner would answer the requests again (the repeat seen after a broker restart).
 
 Each transaction has a deadline: its producer's transaction.timeout.ms (past which the broker aborts it)
 plus TXN_DEADLINE_MARGIN_S. A transaction still held open by retriable errors then cannot be aborted (a

@@ -77,8 +77,9 @@ def _group_story(work_dir: Path, limit: int = 120) -> str:
     for path in sorted(work_dir.glob("processor-*.log")):
         for entry in _json_lines(path):
             msg = str(entry.get("msg", ""))
-            if msg.startswith(("partitions ", "delivery failed", "unrecoverable")) or (entry.get("logger") == "librdkafka" and msg.startswith(_CGRP_TAGS)):
-                lines.append(f"{path.stem} {entry.get('ts', '')[11:23]} {msg[:220]}")
+            if msg.startswith(("partitions ", "delivery failed", "unrecoverable", "transaction call failed")) or (entry.get("logger") == "librdkafka" and msg.startswith(_CGRP_TAGS)):
+                detail = f" [{entry['call']}: {str(entry.get('kafka_error'))[:160]}]" if "call" in entry else ""
+                lines.append(f"{path.stem} {entry.get('ts', '')[11:23]} {msg[:220]}{detail}")
     broker_log = work_dir / "kafka" / "logs" / "server.log"
     if broker_log.exists():
         lines += [f"broker {line[12:24]} {line[25:260]}" for line in broker_log.read_text(errors="replace").splitlines()
