@@ -128,6 +128,24 @@ class OpenAIStandIn:
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
+    def finish_loading(self) -> None:
+        """The model is loaded from now on (llama-server's `loading_s` cut short)."""
+        self._loaded_at = time.monotonic()
+
+    def finish_loading_once_refused(self, timeout_s: float = 10.0) -> threading.Thread:
+        """Ends the load as soon as one call was answered 503 "Loading model", on a thread (returned, to
+        join): a test then sees both answers whatever the machine's speed, instead of racing `loading_s`
+        against the time its first call takes to arrive."""
+        def watch() -> None:
+            until = time.monotonic() + timeout_s
+            while 503 not in self.statuses and time.monotonic() < until:
+                time.sleep(0.01)
+            self.finish_loading()
+
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        return thread
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()

@@ -57,10 +57,13 @@ def test_only_and_skip_cannot_be_combined(env: OpenAIStandIn, capsys: pytest.Cap
     assert exited.value.code == 2 and "not allowed with" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("standin", [{"flavor": Flavor.LLAMACPP, "loading_s": 1.0}], indirect=True)
+@pytest.mark.parametrize("standin", [{"flavor": Flavor.LLAMACPP, "loading_s": 60}], indirect=True)
 def test_wait_checks_again_until_the_model_server_has_loaded(env: OpenAIStandIn,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # Loaded once the first check was refused: a fixed loading time raced the first check's arrival.
+    loader = env.finish_loading_once_refused()
     assert main(["doctor", "--json", "--only", "models", "--wait", "20", "--interval", "0.3"]) == 0
+    loader.join(10)
     assert all(f["status"] == "ok" for f in _report(capsys).values())
     assert env.statuses[0] == 503 and env.statuses[-1] == 200  # "Loading model" first, then served
     assert len(env.requests) > 2  # more than one round

@@ -106,8 +106,10 @@ def test_llamacpp_image_without_mmproj_is_a_permanent_model_unavailable(standin:
     assert standin.statuses == [500]
 
 
-@pytest.mark.parametrize("standin", [{"flavor": Flavor.LLAMACPP, "loading_s": 0.5}], indirect=True)
+@pytest.mark.parametrize("standin", [{"flavor": Flavor.LLAMACPP, "loading_s": 60}], indirect=True)
 def test_llamacpp_503_while_loading_is_retried_until_loaded(standin: OpenAIStandIn) -> None:
+    # Loaded once the first call was refused: a fixed loading time raced the first call's arrival.
+    loader = standin.finish_loading_once_refused()
     metrics = Metrics()
     client = OpenAICompatClient(standin.base_url, connect_timeout=2, read_timeout=5, metrics=metrics,
                                 role="text", max_attempts=8, backoff_initial=0.2)
@@ -115,6 +117,7 @@ def test_llamacpp_503_while_loading_is_retried_until_loaded(standin: OpenAIStand
                           format=Receipt.model_json_schema())
     generation = client.chat(request, deadline=Deadline.after(10))
     client.close()
+    loader.join(10)
     Receipt.model_validate_json(generation.text)
     assert generation.attempts >= 2 and standin.statuses[:-1] == [503] * (generation.attempts - 1)
     assert standin.statuses[-1] == 200
