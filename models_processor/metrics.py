@@ -61,6 +61,10 @@ class Metrics:
         self.model_load_seconds = Histogram(f"{_PREFIX}_model_load_seconds", "Ollama load_duration (queue "
                                             "wait plus model load)", ["role"], buckets=_STAGE_BUCKETS,
                                             registry=r)
+        self.model_slot_wait_seconds = Histogram(f"{_PREFIX}_model_slot_wait_seconds", "Time a call waited "
+                                                 "inside the model server for a parallel slot (Ollama's "
+                                                 "total_duration minus its load, prompt and eval durations)",
+                                                 ["role"], buckets=_STAGE_BUCKETS, registry=r)
         self.model_server_up = Gauge(f"{_PREFIX}_model_server_up", "1 when the model server answers with "
                                      "its model present", ["role"], registry=r)
         self.validation_retries = Counter(f"{_PREFIX}_model_validation_retries_total", "Model asked again "

@@ -33,8 +33,19 @@ class Generation:
     load_duration_ns: int | None = None
     total_duration_ns: int | None = None
     eval_duration_ns: int | None = None
+    prompt_eval_duration_ns: int | None = None
     attempts: int = 1
     cached: bool = False
+
+    @property
+    def slot_wait_ns(self) -> int | None:
+        """How long the call waited inside the server for a parallel slot: Ollama's total_duration counts
+        that wait, its load, prompt and generation durations do not (docs/ollama.md, "Concurrency")."""
+        parts = (self.total_duration_ns, self.load_duration_ns, self.prompt_eval_duration_ns, self.eval_duration_ns)
+        if any(p is None for p in parts):
+            return None
+        total, load, prompt, generation = (p or 0 for p in parts)
+        return max(0, total - load - prompt - generation)
 
 
 class ModelCallError(ProcessingError):

@@ -4,8 +4,9 @@ Owns the wire details (docs/OLLAMA.md): typed bodies (api.py), explicit timeouts
 request's Deadline, NDJSON streams, and the failure shapes (an HTTP error status; an `{"error"}` line in a
 200 stream; a stream the repeat guard ends without its final chunk; `done_reason: "length"`, returned for
 the caller to judge). Two read budgets: the first byte may take a model load plus the wait for a parallel
-slot (`first_byte_timeout`); after it, `read_timeout` bounds the silence between tokens. Calls beyond the
-server's parallel slots wait on this client's semaphore, bounded only by the deadline. Transient failures
+slot (`first_byte_timeout`); after it, `read_timeout` bounds the silence between tokens. Calls beyond
+`max_in_flight` (concurrency.in_flight_cap: by default one waiting inside the server per slot) wait on this
+client's semaphore, bounded only by the deadline. Transient failures
 are retried (retries.py) while the deadline allows; urllib3 never retries. generate/chat, the calls every
 request makes, go through transport.py (the Session's own connection pool, without requests' per-call
 work); the other calls through the requests Session.
@@ -70,7 +71,7 @@ def _generation(final: Completion, text: str, thinking: str, model: str) -> Gene
         text=text, thinking=thinking, model=final.model or model, done_reason=final.done_reason or "stop",
         prompt_eval_count=final.prompt_eval_count, eval_count=final.eval_count,
         load_duration_ns=final.load_duration, total_duration_ns=final.total_duration,
-        eval_duration_ns=final.eval_duration,
+        eval_duration_ns=final.eval_duration, prompt_eval_duration_ns=final.prompt_eval_duration,
     )
 
 
@@ -102,8 +103,8 @@ class OllamaClient:
         self._session = session
         # generate/chat, the calls of every request: on the same pool, without requests' per-call work.
         self._post = StreamingPost(session, self.base_url)
-        # The server's parallel slots: a call beyond them waits here, where only the deadline bounds the
-        # wait, instead of inside the server, where our read timeout would count the wait as a stall.
+        # Calls beyond the cap wait here, where only the deadline bounds the wait; the cap lets a call wait
+        # inside the server only where the first-byte timeout cannot cut that wait short (concurrency.py).
         self._slots = threading.BoundedSemaphore(max_in_flight) if max_in_flight > 0 else None
 
     # ------------------------------------------------------------------ generation

@@ -64,6 +64,9 @@ def record_outcome(metrics: Metrics, role: str, model: str, outcome: Generation,
         metrics.model_tokens.labels(role=role, model=model, type="eval").inc(outcome.eval_count)
     if outcome.load_duration_ns is not None:
         metrics.model_load_seconds.labels(role=role).observe(outcome.load_duration_ns / 1e9)
+    slot_wait = outcome.slot_wait_ns
+    if slot_wait is not None:
+        metrics.model_slot_wait_seconds.labels(role=role).observe(slot_wait / 1e9)
 
 
 def _count_request(metrics: Metrics, role: str, model: str, outcome: str, code: ErrorCode | None = None) -> None:

@@ -106,6 +106,35 @@ def test_one_slot_and_four_workers_nobody_times_out_waiting(kafka_bootstrap, kaf
     assert (stamps[-1] - stamps[0]) / 1000 > 3  # the last call's wait really exceeded the token-gap timeout
 
 
+@pytest.mark.parametrize("first_byte,waited_inside", [("300", 2), ("200", 0)])
+def test_by_default_one_call_per_slot_waits_inside_the_real_server(ollama_real_factory, first_byte, waited_inside):
+    """Three calls at once on one slot. With the defaults (first-byte timeout 300 s above the 240 s request
+    deadline) the client sends two calls per slot: the second waits inside the server, and the third, sent
+    when the first ends, waits there behind the second; the server's own accounting shows both waits
+    (total_duration beyond load, prompt and eval). With a first-byte timeout below the deadline every call
+    waits in the client, and none inside the server. Nothing times out or is retried either way."""
+    server = ollama_real_factory({"OLLAMA_NUM_PARALLEL": "1"})
+    models = build_models(settings(server, OLLAMA_NUM_PARALLEL="1", OLLAMA_FIRST_BYTE_TIMEOUT=first_byte),
+                          Metrics(CollectorRegistry()))
+    results, errors = [], []
+
+    def one(i):
+        try:
+            results.append(models.text.generate_text(f"Name vegetable number {i}.", deadline=Deadline.after(600)))
+        except ModelCallError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(600)
+    assert errors == [] and len(results) == 3 and all(r.attempts == 1 for r in results)
+    shortest = min(r.eval_duration_ns or 0 for r in results)
+    assert shortest > 0 and all(r.slot_wait_ns is not None for r in results)
+    assert sum(1 for r in results if (r.slot_wait_ns or 0) > shortest / 2) == waited_inside
+
+
 # --------------------------------------------------------------------------- runner options, keep_alive
 
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from models_processor.concurrency import model_slots, worker_count
+from models_processor.concurrency import in_flight_cap, model_slots, worker_count
 from models_processor.config import load_settings
 from models_processor.llm.backend_select import in_flight_limit
 from models_processor.metrics import Metrics
@@ -66,6 +66,24 @@ def test_the_adaptive_limit_starts_at_the_slots_its_server_is_counted_with():
     settings = load_settings({**VLLM, "OPENAI_MAX_IN_FLIGHT": "auto", "OLLAMA_NUM_PARALLEL": "4"})
     limit = in_flight_limit(settings, "http://vllm:8000", Metrics())
     assert limit.limit == model_slots(settings) == 4 and worker_count(settings) == 8
+
+
+@pytest.mark.parametrize("env,models,cap", [
+    # the defaults (first-byte timeout 300 s >= request deadline 240 s): one call generating and one
+    # waiting inside the server per slot, so a slot passes to the next call without a hand-over
+    ({"OLLAMA_NUM_PARALLEL": "8"}, 1, 16),
+    ({"OLLAMA_NUM_PARALLEL": "3"}, 2, 12),
+    # a first-byte timeout shorter than the deadline could end a call waiting behind another: one per slot
+    ({"OLLAMA_NUM_PARALLEL": "8", "OLLAMA_FIRST_BYTE_TIMEOUT": "60"}, 1, 8),
+    ({"OLLAMA_NUM_PARALLEL": "4", "REQUEST_DEADLINE_SECONDS": "600", "MAX_POLL_INTERVAL_MS": "900000"}, 1, 4),
+    # an explicit cap is kept as it is
+    ({"OLLAMA_NUM_PARALLEL": "8", "OLLAMA_MAX_IN_FLIGHT": "5"}, 1, 5),
+])
+def test_calls_wait_inside_the_server_only_where_the_first_byte_timeout_cannot_end_the_wait(env, models, cap):
+    settings = load_settings({"OLLAMA_HOST": "ollama:11434", **env})
+    assert in_flight_cap(settings, models) == cap
+    # the workers follow the slots, not the calls in flight
+    assert model_slots(settings) == (settings.ollama_max_in_flight or settings.ollama_num_parallel)
 
 
 def test_an_explicit_value_is_used_exactly_as_before():

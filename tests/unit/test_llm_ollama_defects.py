@@ -251,14 +251,18 @@ def test_permanent_500s_are_not_retried(error, fault):
 
 
 # 9 ---------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("cap", ["0", "4"])
-def test_one_server_slot_and_four_workers_nobody_times_out_waiting(cap):
+@pytest.mark.parametrize("cap,first_byte,peak_sent,waited_inside", [("0", "300", 2, 3), ("0", "200", 1, 0),
+                                                                     ("4", "300", 4, 3)])
+def test_one_server_slot_and_four_workers_nobody_times_out_waiting(cap, first_byte, peak_sent, waited_inside):
     """OLLAMA_NUM_PARALLEL=1: each call takes 0.6 s; 4 at once wait up to 1.8 s for their turn, far beyond
-    the 0.5 s token-gap timeout. By default (cap 0) they wait in the client; with a cap of 4 they wait in
-    the server, where the first-byte budget covers the wait."""
+    the 0.5 s token-gap timeout. By default one call waits inside the server (the first-byte timeout, 300 s,
+    outlasts the 240 s request deadline) and the others in the client; with a first-byte timeout below the
+    deadline all wait in the client; with a cap of 4 all wait in the server. The first-byte budget covers
+    every wait inside the server."""
     with OllamaStandIn(models=("llava:7b",), num_parallel=1, latency_s=0.6) as srv:
         models = build_models(settings(srv.url, OLLAMA_NUM_PARALLEL="1", CONCURRENT_REQUESTS="4",
-                                       OLLAMA_REQUEST_TIMEOUT="0.5", OLLAMA_MAX_IN_FLIGHT=cap), metrics())
+                                       OLLAMA_REQUEST_TIMEOUT="0.5", OLLAMA_MAX_IN_FLIGHT=cap,
+                                       OLLAMA_FIRST_BYTE_TIMEOUT=first_byte), metrics())
         results, errors = [], []
 
         def one(i):
@@ -278,7 +282,9 @@ def test_one_server_slot_and_four_workers_nobody_times_out_waiting(cap):
         assert srv.stats.max_concurrent_generations == 1
         recs = [r for r in srv.settled_requests() if r.path == "/api/generate"]
         peak = max(sum(1 for o in recs if o.started_at <= r.started_at < o.ended_at) for r in recs)
-        assert peak == (1 if cap == "0" else 4)  # the default cap keeps the wait in the client
+        assert peak == peak_sent  # calls sent while others were in the server
+        # ... and the answers' own accounting says which of them waited there for the slot
+        assert sum(1 for r in results if (r.slot_wait_ns or 0) > 0.3e9) == waited_inside
 
 
 # 10 --------------------------------------------------------------------------------------------------
