@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     ollama_keep_alive: str = Field("30m", description="how long Ollama keeps the model loaded: seconds (-1 = always) or a duration (30m)")
     ollama_num_ctx: int = Field(4096, ge=512, description="kept constant so the model is never reloaded")
     ollama_num_parallel: int = Field(1, ge=1, description="the model server's parallel slots per model (Ollama's own variable)")
-    ollama_max_in_flight: int = Field(0, ge=0, description="cap on concurrent calls per model server (0 = its parallel slots)")
+    ollama_max_in_flight: int = Field(0, ge=0, description="cap on concurrent calls per model server (0 = two per parallel slot while OLLAMA_FIRST_BYTE_TIMEOUT >= REQUEST_DEADLINE_SECONDS, else one; docs/ollama.md)")
     llm_vision_backend: LlmBackend = Field(LlmBackend.OLLAMA, description="ollama, or openai: OLLAMA_VISION_HOST is an OpenAI-compatible server (vLLM, llama.cpp, Ollama's /v1)")
     llm_text_backend: LlmBackend = Field(LlmBackend.OLLAMA, description="ollama, or openai: OLLAMA_TEXT_HOST is an OpenAI-compatible server")
     openai_max_in_flight: int | Literal["auto"] = Field(0, description="calls at once per openai-backend server: 0 = no cap (the workers bound it), N, or auto = adapted from its time to first token and 429/503 answers (docs/openai-compat.md)")
