@@ -13,6 +13,7 @@ from PIL import Image
 
 from models_processor.images import downscale_for_ocr
 from models_processor.ocr.base import OcrLine, OcrResult
+from models_processor.ocr.fraction_pass import recognise as recognise_with_fractions
 from models_processor.ocr.latin_head import latin_recogniser
 from models_processor.ocr.orientation import (
     is_sideways,
@@ -146,7 +147,7 @@ class RapidOcrEngine:
     name = "rapidocr"
 
     def __init__(self, params: dict[str, Any] | None = None, max_side: int = 1600, *,
-                 allow_spinning: bool = False, latin_only: bool = True) -> None:
+                 allow_spinning: bool = False, latin_only: bool = True, reread_fractions: bool = True) -> None:
         # Imported here so that importing this module (e.g. for the factory) stays cheap and so that
         # models_processor/__init__ has already set ORT_DISABLE_TELEMETRY before onnxruntime loads.
         from rapidocr import RapidOCR
@@ -156,6 +157,7 @@ class RapidOcrEngine:
         self._max_side = max_side
         self._lock = threading.Lock()
         self._staged = all(hasattr(self._engine, name) for name in _STAGES)
+        self._reread_fractions = reread_fractions
         # RapidOCR loads its three models lazily on the first call; do it now so the first request
         # does not pay for it and readiness means "ready".
         self._warm_up()
@@ -280,8 +282,13 @@ class RapidOcrEngine:
 
     def _recognise(self, found: _Pass) -> Any:
         started = time.perf_counter()
-        rec = self._engine.recognize_txt(found.crops)
-        found.seconds["rec"] = time.perf_counter() - started
+        if self._reread_fractions:
+            rec, fraction_seconds = recognise_with_fractions(self._engine, found.crops)
+        else:
+            rec, fraction_seconds = self._engine.recognize_txt(found.crops), 0.0
+        found.seconds["rec"] = time.perf_counter() - started - fraction_seconds
+        if fraction_seconds:
+            found.seconds["fractions"] = fraction_seconds
         from rapidocr.ch_ppocr_cls import TextClsOutput
 
         return self._engine.build_final_output(found.image, found.det, TextClsOutput(), rec, found.crops,
