@@ -84,7 +84,7 @@ _RECIPE_TERMS: dict[str, str] = {
 # A line that starts with a quantity (integer, decimal, fraction, unicode fraction, range) and then a
 # unit or a count noun: "180 g flour", "1/2 cup", "100ml (scant 1/2 cup)", "3 eggs", "2-3 cloves".
 _QUANTITY_LINE = re.compile(
-    r"^\s*(\d+([.,/]\d+)?(\s*-\s*\d+)?|[½¼¾⅓⅔⅛]|\d+\s*[½¼¾⅓⅔⅛])\s*"
+    r"^\s*(\d+([.,/]\d+)?(\s*-\s*\d+)?|[½¼¾⅓⅔⅛⅜⅝⅞]|\d+\s*[½¼¾⅓⅔⅛⅜⅝⅞])\s*"
     r"(g|kg|mg|ml|l|dl|cl|oz|lb|lbs|cups?|c|tbsp|tbs|tsp|teaspoons?|tablespoons?|pinch(es)?|cloves?"
     r"|cans?|large|small|medium|eggs?|slices?|sticks?|handfuls?|bunch(es)?|pieces?)\b",
     re.IGNORECASE,

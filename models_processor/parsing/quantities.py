@@ -88,7 +88,7 @@ MEASURE_UNITS = frozenset({"g", "kg", "mg", "ml", "l", "cl", "dl", "oz", "fl oz"
 LENGTH_RE = re.compile(r"^\s*-?\s*(?:inch(?:es)?|in|cm|mm)\b\.?(?:\s*/\s*\d+(?:[.,]\d+)?\s*(?:inch(?:es)?|in|cm)\b\.?)?\s*",
                        re.I)
 # "about 1 cup", "approx. 200ml": the amount printed, approximate or not.
-APPROX_RE = re.compile(r"^(?:about|approx\.?|approximately|around|roughly|up to)\s+(?=[\d½¼¾⅓⅔⅛])", re.I)
+APPROX_RE = re.compile(r"^(?:about|approx\.?|approximately|around|roughly|up to)\s+(?=[\d½¼¾⅓⅔⅛⅜⅝⅞])", re.I)
 # "1 lb 4 oz": the ounces after pounds are a part of the pounds.
 OUNCES_AFTER_POUNDS_RE = re.compile(r"^\s*(\d+(?:[.,]\d+)?)\s*(?:oz|ounces?)\b\.?\s*", re.I)
 NUMBER_WORDS = {w: i for i, w in enumerate(["one", "two", "three", "four", "five", "six", "seven", "eight", "nine",

@@ -17,6 +17,7 @@ How it reads a page (all rules are about shape, never about particular recipes; 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -59,6 +60,9 @@ SENTENCE_MIN_WORDS = 8
 # 0.9 and more).
 STEP_MIN_SCORE = 0.72
 UNSURE_STEP_SHARE = 0.4
+# An ingredient line with a fraction glyph read below STEP_MIN_SCORE: its amount is doubtful (OCR caps the
+# score of a line whose fraction glyph it could not read again, ocr/fraction_pass.py), the list is partial.
+FRACTION_GLYPH = re.compile("[½¼¾⅓⅔⅛⅜⅝⅞]")
 # A wrapped ingredient's next line sits at most this many line heights below the previous one.
 BLOCK_GAP = 2.5
 
@@ -355,9 +359,13 @@ def parse_recipe(ocr: OcrResult) -> ParsedRecipe:
         ("title", title), ("servings", servings is not None), ("times", any(times.model_dump().values())),
         ("ingredients", ingredients), ("instructions", steps), ("notes", notes)) if ok}
     checked_result, checked = check_recipe(result, found)
-    if unsure and checked_result.instructions:
-        checked = Checked(found=checked.found - {"instructions"}, failed=checked.failed,
-                          partial=checked.partial | {"instructions"})
+    doubtful = {name for name, ok in (
+        ("instructions", unsure and checked_result.instructions),
+        ("ingredients", checked_result.ingredients and any(
+            ln.score < STEP_MIN_SCORE and FRACTION_GLYPH.search(ln.text) for ln in reader.ingredient_lines)),
+    ) if ok}
+    if doubtful:
+        checked = Checked(found=checked.found - doubtful, failed=checked.failed, partial=checked.partial | doubtful)
     return ParsedRecipe(result=checked_result, found=checked.found, partial=checked.partial, checked=checked)
 
 
