@@ -85,6 +85,7 @@ VARIANTS: dict[str, tuple[type[RapidOcrEngine], dict[str, Any], dict[str, float]
     "threads1": (RapidOcrEngine, {"params": {"EngineConfig.onnxruntime.intra_op_num_threads": 1}}, {}),
     "batch6": (RapidOcrEngine, {"params": {"Rec.rec_batch_num": 6}}, {}),
     "base736": (RapidOcrEngine, {}, {"DET_BASE_SIDE": 736}),
+    "no_fractions": (RapidOcrEngine, {"reread_fractions": False}, {}),  # without ocr/fractions.py's re-read
 }
 DEFAULT_VARIANTS = "current,whole_head,redetect_turned"
 

@@ -1,17 +1,19 @@
 """Vulgar-fraction glyphs read again from their pixels: numerator and denominator, each as a digit.
 
 The recogniser's character set has ½, ¼ and ¾ but not ⅓, ⅔, ⅛, ⅜, ⅝ or ⅞, so a printed ⅓ or ⅔ comes out
-as "½", ⅛ as "½8" or "1½", and a ¼ sometimes as "½4" (docs/parsing.md, "What neither parser can fix").
-No rule on the text can tell those apart. So on a line whose text holds ½, ¼ or ¾ (and only there: the
-cost is one small recogniser call per such glyph), the glyph is found in the line's crop: the CTC decoder's
-time step of the character gives its column; near it, a slanted stroke spanning the text height with a
-small part above-left of its middle and one below-right is a fraction's slash, numerator and denominator
-(the way every font on the test pages and in Debian's font packages draws them). The two parts are
-copied, alone, onto a blank strip and read by the same recogniser with its output restricted to digits.
-When both read as single digits with high confidence and make a known fraction, that fraction replaces
-the glyph (and the characters the recogniser had read from the same parts, "½4" -> "¼"); otherwise the
-text is kept and the glyph's confidence is set to zero, which lowers the line's score (docs/ocr-speed.md,
-"Fraction glyphs").
+as "½", ⅛ as "½8", ⅜ as "38" or "13", ¾ as "3" or "%" (docs/parsing.md, "What neither parser can fix"). No
+rule on the text can tell those apart. So where a line's text may hold a misread fraction (a ½, ¼, ¾ or %,
+or a leading quantity token), the glyph is looked for in the line's crop near the character's column (the
+CTC decoder's time step): a straight stroke rising left to right across the text's height with a part
+above-left of its middle and one below-right is a fraction's slash, numerator and denominator (the way the
+fonts on the test pages and in Debian's font packages draw them; parts touching the slash are split off
+along it). The two parts are copied, alone, onto a blank strip and read by the same recogniser restricted
+to digits. When both read as single digits with high confidence and make a known fraction, that fraction
+replaces the characters read from the glyph ("½4" -> "¼", "13" -> "⅜" under a ⅜); when a glyph's parts do
+not read surely, a ½ ¼ ¾ or digit read from it is listed as unsure (the caller lowers the line's score).
+Ordinary digits, ASCII fractions ("1/2": full-height digits) and percent signs ("00") are left as read.
+Cost: connected components of the crop per probed line, and one recogniser call per glyph found
+(docs/ocr-speed.md, "Fraction glyphs").
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ import numpy as np
 CONFUSABLE = frozenset("½¼¾")
 # Signs a fraction glyph is also read as ("% cup" for ¾ cup); re-read, but left alone when not a fraction.
 MISREAD_SIGNS = frozenset("%")
+# Whether a numerator or denominator touching the slash is split off it (small type); see find_glyph.
+TOUCHING_PARTS = True
+# What the recogniser reads a fraction glyph as: the characters that may be replaced by the fraction.
+GLYPH_READINGS = frozenset("0123456789½¼¾%/³²¹ºε⁄")
 # A line's leading quantity token, after a bullet: digits and the signs fractions are read as.
 LEADING_TOKEN = re.compile(r"^[^\w½¼¾%]{0,2}([\d½¼¾%/³²¹ºε]+)(?=\s|$)")
 FRACTIONS: dict[tuple[str, str], str] = {
@@ -210,21 +216,23 @@ def _part_image(mask: np.ndarray) -> np.ndarray:
     return np.where(window, 0, 255).astype(np.uint8)
 
 
-def find_glyph(crop: np.ndarray, x_center: float) -> Glyph | None:
+def find_glyph(crop: np.ndarray, x_center: float, touching: bool = True) -> Glyph | None:
     """The fraction glyph whose slash is nearest column `x_center` of the line crop, or None. A crop of small
     type is enlarged first (to CROP_HEIGHT), so that thresholding keeps a small digit's strokes apart from
-    the slash they nearly touch; the glyph's columns are given in the crop's own pixels."""
+    the slash they nearly touch; the glyph's columns are given in the crop's own pixels. With `touching`
+    False, the numerator and denominator must be apart from the slash: a digit such as "2" (a diagonal with
+    ink above-left and below-right of it) is one piece, and is no fraction."""
     scale = CROP_HEIGHT / crop.shape[0] if 0 < crop.shape[0] < SMALL_CROP else 1.0
     if scale > 1.0:
         crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-    glyph = _find_glyph(crop, x_center * scale)
+    glyph = _find_glyph(crop, x_center * scale, touching)
     if glyph is None or scale == 1.0:
         return glyph
     return Glyph(int(glyph.x0 / scale), int(np.ceil(glyph.x1 / scale)), round(glyph.height / scale),
                  glyph.numerator, glyph.denominator)
 
 
-def _find_glyph(crop: np.ndarray, x_center: float) -> Glyph | None:
+def _find_glyph(crop: np.ndarray, x_center: float, touching: bool) -> Glyph | None:
     mask = ink_mask(crop)
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
@@ -241,7 +249,7 @@ def _find_glyph(crop: np.ndarray, x_center: float) -> Glyph | None:
         if stroke is None:
             continue
         upper, lower = _parts(slash, boxes)
-        split_upper, split_lower = _split_off(own, stroke)
+        split_upper, split_lower = _split_off(own, stroke) if touching else (own & False, own & False)
         top = _part_mask(labels, upper, split_upper, slash)
         bottom = _part_mask(labels, lower, split_lower, slash)
         if _tall_enough(top, slash) and _tall_enough(bottom, slash):
@@ -293,7 +301,7 @@ def _found(reader: DigitReader, crop: np.ndarray, text: str, centers: Sequence[f
     columns = [centers[i] for i in group if not math.isnan(centers[i])]
     if not columns:
         return None
-    glyph = find_glyph(crop, sum(columns) / len(columns))
+    glyph = find_glyph(crop, sum(columns) / len(columns), touching=TOUCHING_PARTS)
     return None if glyph is None else (glyph, read_fraction(reader, glyph))
 
 
@@ -322,11 +330,11 @@ def reread_line(reader: DigitReader, crop: np.ndarray, text: str, centers: Seque
         glyph, fraction = found
         spans.append((glyph.x0, glyph.x1))
         # The decoder's step for a character can fall a little right of its ink, never a word's width.
+        # Letters are never read from a fraction glyph (a squeezed "cup" can start within that margin).
         inside = [i for i, c in enumerate(text)
-                  if not c.isspace() and glyph.x0 <= centers[i] < glyph.x1 + 0.3 * glyph.height]
-        if not fraction:  # a fraction's shape that did not read as one: its characters are doubtful
-            unsure += [i for i in (inside or group) if text[i] in CONFUSABLE
-                       or (fraction is None and text[i].isdigit())]
+                  if c in GLYPH_READINGS and glyph.x0 <= centers[i] < glyph.x1 + 0.3 * glyph.height]
+        if not fraction:  # a fraction's shape that did not read as one: a ½ ¼ ¾ read from it is doubtful
+            unsure += [i for i in (inside or group) if text[i] in CONFUSABLE]
         if not fraction or not inside:
             continue
         replaced[inside[0]] = fraction

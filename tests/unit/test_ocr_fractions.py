@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from models_processor.ocr.fraction_pass import RecogniserDigits
-from models_processor.ocr.fractions import find_glyph, reread_line
+from models_processor.ocr.fractions import find_glyph, probes, reread_line
 from models_processor.parsing.quantities import parse_ingredient
 from testkit.photoset.draw import font
 from tests.unit.ocr_fixtures import rapid_engine  # noqa: F401
@@ -102,13 +102,17 @@ def test_the_reread_is_timed_as_its_own_stage(rapid_engine):
 
 
 @pytest.mark.parametrize("text", ["1/2 cup milk", "2 eggs", "13 oz can tomatoes", "Total Fat 8g 10%",
-                                  "% Daily Value*", "Sodium 140mg 6%", "Bake 25 minutes"])
+                                  "% Daily Value*", "Sodium 140mg 6%", "Bake 25 minutes", "2 tbsp hoisin sauce",
+                                  "240 ml buttermilk", "2090", "7 eggs", "27 %", "12 slices (57g)", "82 g"])
 def test_lines_without_fraction_glyphs_read_the_same(rapid_engine, engine_without_reread, text):
-    for font_path in ("dejavu/DejaVuSans.ttf", "liberation/LiberationSerif-Regular.ttf"):
+    """A "2" is a diagonal with ink above-left and below-right of it, a "%" a slash between two rings: the
+    re-read looks at them and must leave them as read (text and score)."""
+    for font_path in ("dejavu/DejaVuSans.ttf", "liberation/LiberationSerif-Regular.ttf", "freefont/FreeSerif.ttf"):
         image = line_image(font_path, 30, text)
         plain = engine_without_reread.recognize(image)
         reread = rapid_engine.recognize(image)
         assert [(ln.text, ln.score) for ln in reread.lines] == [(ln.text, ln.score) for ln in plain.lines]
+        assert ("fractions" in reread.stage_s) == bool(probes(text))  # looked at, and left alone
 
 
 def _crop(image: Image.Image) -> np.ndarray:
