@@ -24,6 +24,8 @@ Corrected where it differed from the real v0.17.4 server:
 - runner options: a model is loaded with the request's num_ctx (or `default_num_ctx`); a request with
   other runner options reloads it (server/sched.go needsReload); /api/ps shows the loaded context_length.
 - `load_duration` ends when the model is loaded, before the wait for a parallel slot (routes.go).
+- a freed slot goes to the call that has waited longest (llmServer.sem is x/sync's semaphore.Weighted,
+  FIFO; fifo_slots.py).
 - TCP_NODELAY, and headers sent together with the body (or the first stream chunk) in one write, as Go's
   net/http does; two small writes without it cost ~40 ms per call on a reused connection (Nagle plus
   delayed ACK).
@@ -43,6 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from testkit.fakes.fifo_slots import FifoSlots
 from testkit.fakes.ollama_generation import GenerationEndpoints
 from testkit.fakes.ollama_http import _Handler, _Server
 from testkit.fakes.ollama_wire import (
@@ -99,7 +102,7 @@ class _Model:
     modified_at: str
     digest: str
     size: int
-    slots: threading.Semaphore
+    slots: FifoSlots
     loaded_until: float | None = None  # monotonic time it unloads; None = not loaded
     users: int = 0  # requests between load and answer: the model cannot expire under them
     thinking: bool = False  # has the `thinking` capability
@@ -226,7 +229,7 @@ class OllamaStandIn(GenerationEndpoints):
         model = _Model(parts=parts, vision=vision, digest=digest, thinking=_key(parts) in self._thinking,
                        modified_at=datetime.now().astimezone().isoformat(),
                        size=4_000_000_000 + int(digest[:6], 16),
-                       slots=threading.Semaphore(self.num_parallel))
+                       slots=FifoSlots(self.num_parallel))
         with self._lock:
             self._models[_key(parts)] = model
 
@@ -383,7 +386,7 @@ class OllamaStandIn(GenerationEndpoints):
             model.loaded_until = None if keep_alive_s == 0 else time.monotonic() + keep_alive_s
 
     def _hold_slot(self, model: _Model, conn: _Handler) -> int:
-        self._acquire(model.slots, conn)  # unbounded wait, like llmServer.sem
+        model.slots.acquire(conn.check_alive, _POLL_S)  # unbounded wait in arrival order, like llmServer.sem
         with self._lock:
             token = next(self._slot_ids)
             st = self._stats
