@@ -2,8 +2,8 @@
 
 The recogniser's character set has ½, ¼ and ¾ but not ⅓, ⅔, ⅛, ⅜, ⅝ or ⅞, so a printed ⅓ or ⅔ comes out
 as "½", ⅛ as "½8", ⅜ as "38" or "13", ¾ as "3" or "%" (docs/parsing.md, "What neither parser can fix"). No
-rule on the text can tell those apart. So where a line's text may hold a misread fraction (a ½, ¼, ¾ or %,
-or a leading quantity token), the glyph is looked for in the line's crop near the character's column (the
+rule on the text can tell those apart. So where a line's text may hold a misread fraction (a ½, ¼ or ¾, or
+a leading quantity token before a word), the glyph is looked for in the line's crop near the character's column (the
 CTC decoder's time step): a straight stroke rising left to right across the text's height with a part
 above-left of its middle and one below-right is a fraction's slash, numerator and denominator (the way the
 fonts on the test pages and in Debian's font packages draw them; parts touching the slash are split off
@@ -29,14 +29,14 @@ import numpy as np
 
 # Glyphs the recogniser has, which a fraction it lacks is read as.
 CONFUSABLE = frozenset("½¼¾")
-# Signs a fraction glyph is also read as ("% cup" for ¾ cup); re-read, but left alone when not a fraction.
-MISREAD_SIGNS = frozenset("%")
 # Whether a numerator or denominator touching the slash is split off it (small type); see find_glyph.
 TOUCHING_PARTS = True
 # What the recogniser reads a fraction glyph as: the characters that may be replaced by the fraction.
 GLYPH_READINGS = frozenset("0123456789½¼¾%/³²¹ºε⁄")
-# A line's leading quantity token, after a bullet: digits and the signs fractions are read as.
-LEADING_TOKEN = re.compile(r"^[^\w½¼¾%]{0,2}([\d½¼¾%/³²¹ºε]+)(?=\s|$)")
+# A line's leading quantity token, after a bullet, before a word: digits and the signs fractions are read as
+# ("3 cup", "38 cup", "% cup" for ¾, ⅜, ¾ cup). A label's "10%" or "200" alone is not looked at: each glyph
+# found costs a recogniser call, and a percent sign has the shape of a fraction.
+LEADING_TOKEN = re.compile(r"^[^\w½¼¾%]{0,2}([\d½¼¾%/³²¹ºε]+)(?=\s+[^\W\d_])")
 FRACTIONS: dict[tuple[str, str], str] = {
     ("1", "2"): "½", ("1", "3"): "⅓", ("2", "3"): "⅔", ("1", "4"): "¼", ("3", "4"): "¾", ("1", "5"): "⅕",
     ("2", "5"): "⅖", ("3", "5"): "⅗", ("4", "5"): "⅘", ("1", "6"): "⅙", ("5", "6"): "⅚", ("1", "8"): "⅛",
@@ -286,12 +286,13 @@ def read_fraction(reader: DigitReader, glyph: Glyph) -> str | None:
 
 
 def probes(text: str) -> list[list[int]]:
-    """Groups of character indexes where a fraction glyph may have been read: each confusable glyph or
-    percent sign, and the leading quantity token ("3 cup" and "38 cup" are ¾ and ⅜ read as digits)."""
-    groups = [[i] for i, c in enumerate(text) if c in CONFUSABLE or c in MISREAD_SIGNS]
+    """Groups of character indexes where a fraction glyph may have been read: each confusable glyph, and
+    the leading quantity token."""
+    groups = [[i] for i, c in enumerate(text) if c in CONFUSABLE]
     lead = LEADING_TOKEN.match(text)
-    if lead and lead.group(1):
-        groups.append(list(range(lead.start(1), lead.end(1))))
+    token = list(range(lead.start(1), lead.end(1))) if lead else []
+    if token and token not in groups:
+        groups.append(token)
     return groups
 
 
