@@ -12,15 +12,18 @@ from tenacity.stop import stop_base
 from ..deadline import Deadline
 from .base import Generation, ModelCallError
 
+# Less time than this left after a backoff is no time for an attempt: no model server answers that fast.
+MIN_ATTEMPT_S = 0.05
+
 
 class _StopBeforeDeadline(stop_base):
-    """Stop retrying when the next backoff sleep would end after the deadline (no time for an attempt)."""
+    """Stop retrying when the next backoff sleep would leave no time for an attempt before the deadline."""
 
     def __init__(self, deadline: Deadline) -> None:
         self._deadline = deadline
 
     def __call__(self, retry_state: RetryCallState) -> bool:
-        return bool(retry_state.upcoming_sleep >= self._deadline.remaining())
+        return bool(retry_state.upcoming_sleep + MIN_ATTEMPT_S >= self._deadline.remaining())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,15 +44,25 @@ class RetryPolicy:
             if not exc.transient or self.max_attempts <= 1:
                 raise
             first_failure: ModelCallError | None = exc
+            last_failure: ModelCallError = exc
         attempts = 0
 
         def counted() -> Generation:
-            nonlocal attempts, first_failure
-            attempts += 1
+            nonlocal attempts, first_failure, last_failure
             if first_failure is not None:
+                attempts += 1
                 failure, first_failure = first_failure, None
                 raise failure
-            return attempt()
+            if deadline.remaining() < MIN_ATTEMPT_S:
+                # The backoff slept too close to the deadline (a late wake-up on a busy machine): no attempt
+                # is made, and the caller learns what kept failing, not a deadline error of its own making.
+                raise last_failure
+            attempts += 1
+            try:
+                return attempt()
+            except ModelCallError as failed:
+                last_failure = failed
+                raise
 
         retrying = Retrying(
             retry=retry_if_exception(lambda e: isinstance(e, ModelCallError) and e.transient),
