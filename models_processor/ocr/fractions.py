@@ -32,11 +32,11 @@ CONFUSABLE = frozenset("½¼¾")
 # Whether a numerator or denominator touching the slash is split off it (small type); see find_glyph.
 TOUCHING_PARTS = True
 # What the recogniser reads a fraction glyph as: the characters that may be replaced by the fraction.
-GLYPH_READINGS = frozenset("0123456789½¼¾%/³²¹ºε⁄")
+GLYPH_READINGS = frozenset("0123456789½¼¾%/³²¹ºε⁄∛")
 # A line's leading quantity token, after a bullet, before a word: digits and the signs fractions are read as
 # ("3 cup", "38 cup", "% cup" for ¾, ⅜, ¾ cup). A label's "10%" or "200" alone is not looked at: each glyph
 # found costs a recogniser call, and a percent sign has the shape of a fraction.
-LEADING_TOKEN = re.compile(r"^[^\w½¼¾%]{0,2}([\d½¼¾%/³²¹ºε]+)(?=\s+[^\W\d_])")
+LEADING_TOKEN = re.compile(r"^[^\w½¼¾%]{0,2}([\d½¼¾%/³²¹ºε∛]+)(?=\s+[^\W\d_])")
 FRACTIONS: dict[tuple[str, str], str] = {
     ("1", "2"): "½", ("1", "3"): "⅓", ("2", "3"): "⅔", ("1", "4"): "¼", ("3", "4"): "¾", ("1", "5"): "⅕",
     ("2", "5"): "⅖", ("3", "5"): "⅗", ("4", "5"): "⅘", ("1", "6"): "⅙", ("5", "6"): "⅚", ("1", "8"): "⅛",
@@ -315,6 +315,15 @@ def _echo(text: str, centers: Sequence[float], after: int, glyph: Glyph, fractio
     return []
 
 
+def _with_numerator(text: str, inside: list[int]) -> list[int]:
+    """`inside` with the digit just before a slash read from the glyph ("1/4"): the decoder's step for the
+    numerator can fall a little left of the glyph's ink. One digit only ("11/2" is 1 and ½)."""
+    slash = next((i for i in inside if text[i] == "/"), None)
+    if slash is None or slash == 0 or not text[slash - 1].isdigit() or slash - 1 in inside:
+        return inside
+    return sorted([slash - 1, *inside])
+
+
 def reread_line(reader: DigitReader, crop: np.ndarray, text: str, centers: Sequence[float]) -> Reread:
     """`text` with the fraction glyphs of `crop` read again. `centers[i]` is the column (crop pixels) of
     character `text[i]` (NaN for spaces)."""
@@ -334,6 +343,7 @@ def reread_line(reader: DigitReader, crop: np.ndarray, text: str, centers: Seque
         # Letters are never read from a fraction glyph (a squeezed "cup" can start within that margin).
         inside = [i for i, c in enumerate(text)
                   if c in GLYPH_READINGS and glyph.x0 <= centers[i] < glyph.x1 + 0.3 * glyph.height]
+        inside = _with_numerator(text, inside)
         if not fraction:  # a fraction's shape that did not read as one: a ½ ¼ ¾ read from it is doubtful
             unsure += [i for i in (inside or group) if text[i] in CONFUSABLE]
         if not fraction or not inside:
