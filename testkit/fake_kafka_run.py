@@ -113,6 +113,8 @@ class Running:
         self.model.unhang.set()
         self.stop.set()
         self._thread.join(15)
+        if exc[0] is None and self._thread.is_alive():
+            raise AssertionError("the dispatcher did not stop within 15 s of being told to")
 
     @property
     def alive(self) -> bool:

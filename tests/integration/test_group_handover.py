@@ -19,7 +19,9 @@ from testkit.harness import InProcessService, create_output_topics, make_setting
 
 pytestmark = pytest.mark.broker
 
-SESSION_TIMEOUT_S = 6.0  # the broker's group.min.session.timeout.ms: the shortest a static stall can be
+# Above the broker's group.min.session.timeout.ms (6 s), so the static member's wait and the dynamic
+# member's prompt move (about 1 s) stay apart by seconds on a loaded machine.
+SESSION_TIMEOUT_S = 10.0
 GROUP_ENV = {"KAFKA_SESSION_TIMEOUT_MS": str(int(SESSION_TIMEOUT_S * 1000)), "KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
 
 
