@@ -315,11 +315,13 @@ def _echo(text: str, centers: Sequence[float], after: int, glyph: Glyph, fractio
     return []
 
 
-def _with_numerator(text: str, inside: list[int]) -> list[int]:
+def _with_numerator(text: str, centers: Sequence[float], glyph: Glyph, inside: list[int]) -> list[int]:
     """`inside` with the digit just before a slash read from the glyph ("1/4"): the decoder's step for the
-    numerator can fall a little left of the glyph's ink. One digit only ("11/2" is 1 and ½)."""
+    numerator can fall a little left of the glyph's ink, a whole number's ("1/" for 1⅝) further."""
     slash = next((i for i in inside if text[i] == "/"), None)
     if slash is None or slash == 0 or not text[slash - 1].isdigit() or slash - 1 in inside:
+        return inside
+    if centers[slash - 1] < glyph.x0 - 0.2 * glyph.height:
         return inside
     return sorted([slash - 1, *inside])
 
@@ -343,7 +345,7 @@ def reread_line(reader: DigitReader, crop: np.ndarray, text: str, centers: Seque
         # Letters are never read from a fraction glyph (a squeezed "cup" can start within that margin).
         inside = [i for i, c in enumerate(text)
                   if c in GLYPH_READINGS and glyph.x0 <= centers[i] < glyph.x1 + 0.3 * glyph.height]
-        inside = _with_numerator(text, inside)
+        inside = _with_numerator(text, centers, glyph, inside)
         if not fraction:  # a fraction's shape that did not read as one: a ½ ¼ ¾ read from it is doubtful
             unsure += [i for i in (inside or group) if text[i] in CONFUSABLE]
         if not fraction or not inside:
