@@ -347,7 +347,8 @@ def reread_line(reader: DigitReader, crop: np.ndarray, text: str, centers: Seque
                   if c in GLYPH_READINGS and glyph.x0 <= centers[i] < glyph.x1 + 0.3 * glyph.height]
         inside = _with_numerator(text, centers, glyph, inside)
         if not fraction:  # a fraction's shape that did not read as one: a ½ ¼ ¾ read from it is doubtful
-            unsure += [i for i in (inside or group) if text[i] in CONFUSABLE]
+            # where it is the line's amount (before any word; not "300g/10½oz", a second measure)
+            unsure += [i for i in (inside or group) if text[i] in CONFUSABLE and not re.search("[^\\W\\d_]", text[:i])]
         if not fraction or not inside:
             continue
         replaced[inside[0]] = fraction
