@@ -15,6 +15,12 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        self._request_and_kafka_metrics(r)
+        self._model_metrics(r)
+        self._photo_metrics(r)
+
+    def _request_and_kafka_metrics(self, r: CollectorRegistry) -> None:
+        """Requests, stages, in-flight work, partitions, offsets and the Kafka clients."""
         self.consumed = Counter(f"{_PREFIX}_messages_consumed_total", "Request messages read from Kafka",
                                 ["kind"], registry=r)
         self.processed = Counter(f"{_PREFIX}_messages_processed_total", "Requests answered, by outcome",
@@ -49,7 +55,9 @@ class Metrics:
         self.commits = Counter(f"{_PREFIX}_offset_commits_total", "Offset stores/commits", ["mode"], registry=r)
         self.last_poll = Gauge(f"{_PREFIX}_last_poll_timestamp_seconds", "Unix time of the last poll-loop "
                                "iteration", registry=r)
-        # Model servers
+
+    def _model_metrics(self, r: CollectorRegistry) -> None:
+        """Model servers: calls, errors, latency, tokens, load and slot wait, readiness, in-flight limits."""
         self.model_requests = Counter(f"{_PREFIX}_model_requests_total", "Calls to a model server",
                                       ["role", "model", "outcome"], registry=r)
         self.model_errors = Counter(f"{_PREFIX}_model_errors_total", "Failed model calls by error code",
@@ -76,7 +84,9 @@ class Metrics:
                                            "limit; absent with no cap)", ["server"], registry=r)
         self.model_calls_in_flight = Gauge(f"{_PREFIX}_model_calls_in_flight", "Calls holding a slot of an "
                                            "OpenAI-compatible server's in-flight limit", ["server"], registry=r)
-        # Photos
+
+    def _photo_metrics(self, r: CollectorRegistry) -> None:
+        """Photos: whether the vision fallback ran, and where each result field came from."""
         self.photo_fallback = Counter(f"{_PREFIX}_photo_fallback_total", "Photo requests by whether the "
                                       "vision fallback ran", ["kind", "fallback"], registry=r)
         self.field_sources = Counter(f"{_PREFIX}_result_field_sources_total", "Result fields by source",
