@@ -3,7 +3,6 @@ the real v0.17.4 server (testkit/fakes/ollama_server.py says where, with the Go 
 defects are checked against the real server in tests/ollama/test_conformance.py where it can show them."""
 
 import json
-import threading
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -21,6 +20,7 @@ from models_processor.llm.readiness import ModelCapabilities
 from models_processor.llm.structured import OllamaVisionModel
 from models_processor.metrics import Metrics
 from models_processor.schemas import FoodResult
+from testkit.concurrent_calls import call_at_once
 from testkit.fakes.ollama_server import ERR_NO_VISION, ERR_OUT_OF_MEMORY, OllamaStandIn, Reply
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x05" * 64
@@ -263,19 +263,8 @@ def test_one_server_slot_and_four_workers_nobody_times_out_waiting(cap, first_by
         models = build_models(settings(srv.url, OLLAMA_NUM_PARALLEL="1", CONCURRENT_REQUESTS="4",
                                        OLLAMA_REQUEST_TIMEOUT="0.5", OLLAMA_MAX_IN_FLIGHT=cap,
                                        OLLAMA_FIRST_BYTE_TIMEOUT=first_byte), metrics())
-        results, errors = [], []
-
-        def one(i):
-            try:
-                results.append(models.text.generate_text(f"q{i}", deadline=Deadline.after(10)))
-            except ModelCallError as exc:
-                errors.append(exc)
-
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(15)
+        results, errors = call_at_once(
+            lambda i: models.text.generate_text(f"q{i}", deadline=Deadline.after(10)), 4, timeout_s=15)
         assert errors == [] and len(results) == 4
         assert all(r.attempts == 1 for r in results)
         assert srv.stats.total_generations == 4 and len(calls(srv, "/api/generate")) == 4  # no retries
