@@ -29,8 +29,6 @@ import numpy as np
 
 # Glyphs the recogniser has, which a fraction it lacks is read as.
 CONFUSABLE = frozenset("½¼¾")
-# Whether a numerator or denominator touching the slash is split off it (small type); see find_glyph.
-TOUCHING_PARTS = True
 # What the recogniser reads a fraction glyph as: the characters that may be replaced by the fraction.
 GLYPH_READINGS = frozenset("0123456789½¼¾%/³²¹ºε⁄∛")
 # A line's leading quantity token, after a bullet, before a word: digits and the signs fractions are read as
@@ -216,23 +214,22 @@ def _part_image(mask: np.ndarray) -> np.ndarray:
     return np.where(window, 0, 255).astype(np.uint8)
 
 
-def find_glyph(crop: np.ndarray, x_center: float, touching: bool = True) -> Glyph | None:
+def find_glyph(crop: np.ndarray, x_center: float) -> Glyph | None:
     """The fraction glyph whose slash is nearest column `x_center` of the line crop, or None. A crop of small
     type is enlarged first (to CROP_HEIGHT), so that thresholding keeps a small digit's strokes apart from
-    the slash they nearly touch; the glyph's columns are given in the crop's own pixels. With `touching`
-    False, the numerator and denominator must be apart from the slash: a digit such as "2" (a diagonal with
-    ink above-left and below-right of it) is one piece, and is no fraction."""
+    the slash they nearly touch; the glyph's columns are given in the crop's own pixels. A numerator or
+    denominator touching the slash is split off it along the stroke (small type)."""
     scale = CROP_HEIGHT / crop.shape[0] if 0 < crop.shape[0] < SMALL_CROP else 1.0
     if scale > 1.0:
         crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-    glyph = _find_glyph(crop, x_center * scale, touching)
+    glyph = _find_glyph(crop, x_center * scale)
     if glyph is None or scale == 1.0:
         return glyph
     return Glyph(int(glyph.x0 / scale), int(np.ceil(glyph.x1 / scale)), round(glyph.height / scale),
                  glyph.numerator, glyph.denominator)
 
 
-def _find_glyph(crop: np.ndarray, x_center: float, touching: bool) -> Glyph | None:
+def _find_glyph(crop: np.ndarray, x_center: float) -> Glyph | None:
     mask = ink_mask(crop)
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
@@ -249,7 +246,7 @@ def _find_glyph(crop: np.ndarray, x_center: float, touching: bool) -> Glyph | No
         if stroke is None:
             continue
         upper, lower = _parts(slash, boxes)
-        split_upper, split_lower = _split_off(own, stroke) if touching else (own & False, own & False)
+        split_upper, split_lower = _split_off(own, stroke)
         top = _part_mask(labels, upper, split_upper, slash)
         bottom = _part_mask(labels, lower, split_lower, slash)
         if _tall_enough(top, slash) and _tall_enough(bottom, slash):
@@ -302,7 +299,7 @@ def _found(reader: DigitReader, crop: np.ndarray, text: str, centers: Sequence[f
     columns = [centers[i] for i in group if not math.isnan(centers[i])]
     if not columns:
         return None
-    glyph = find_glyph(crop, sum(columns) / len(columns), touching=TOUCHING_PARTS)
+    glyph = find_glyph(crop, sum(columns) / len(columns))
     return None if glyph is None else (glyph, read_fraction(reader, glyph))
 
 
