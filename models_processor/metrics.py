@@ -78,12 +78,13 @@ class Metrics:
         self.validation_retries = Counter(f"{_PREFIX}_model_validation_retries_total", "Model asked again "
                                           "after invalid output", ["role"], registry=r)
         self.cache = Counter(f"{_PREFIX}_result_cache_total", "Result cache lookups", ["result"], registry=r)
-        # OpenAI-compatible servers' in-flight limits (OPENAI_MAX_IN_FLIGHT, llm/limiter.py), by base URL
-        self.model_in_flight_limit = Gauge(f"{_PREFIX}_model_in_flight_limit", "Calls an OpenAI-compatible "
-                                           "server may have at once (OPENAI_MAX_IN_FLIGHT=N, or auto's current "
-                                           "limit; absent with no cap)", ["server"], registry=r)
-        self.model_calls_in_flight = Gauge(f"{_PREFIX}_model_calls_in_flight", "Calls holding a slot of an "
-                                           "OpenAI-compatible server's in-flight limit", ["server"], registry=r)
+        # Each model server's in-flight limit (llm/limiter.py), by base URL
+        self.model_in_flight_limit = Gauge(f"{_PREFIX}_model_in_flight_limit", "Calls a model server may "
+                                           "have at once (Ollama: OLLAMA_MAX_IN_FLIGHT or two per slot; "
+                                           "OpenAI-compatible: OPENAI_MAX_IN_FLIGHT=N, or auto's current limit; "
+                                           "absent with no cap)", ["server"], registry=r)
+        self.model_calls_in_flight = Gauge(f"{_PREFIX}_model_calls_in_flight", "Calls holding a slot of a "
+                                           "model server's in-flight limit", ["server"], registry=r)
 
     def _photo_metrics(self, r: CollectorRegistry) -> None:
         """Photos: whether the vision fallback ran, and where each result field came from."""

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit
 
 from ..concurrency import openai_starting_limit, worker_count
 from ..config import LlmBackend, Settings
 from ..metrics import Metrics
 from .base import ModelServerProbe
 from .cache import ResultCache
-from .limiter import ConcurrencyLimit, FixedLimit, LimitGauges, VegasLimit
+from .limiter import ConcurrencyLimit, FixedLimit, VegasLimit, limit_gauges, server_label
 from .readiness import ModelCapabilities, OllamaReadiness
 from .structured import OllamaTextModel, OllamaVisionModel
 
@@ -27,21 +26,13 @@ _VISION_VARIABLE = "OLLAMA_VISION_MODEL (or OLLAMA_MODEL)"
 _TEXT_VARIABLE = "OLLAMA_TEXT_MODEL (or OLLAMA_MODEL)"
 
 
-def server_label(host: str) -> str:
-    """The metrics' `server` label: the base URL without any user:password in it."""
-    parts = urlsplit(host)
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl() if parts.netloc else host
-
-
 def in_flight_limit(settings: Settings, host: str, metrics: Metrics) -> ConcurrencyLimit:
     """OPENAI_MAX_IN_FLIGHT for one server: no cap (0), N, or auto, starting from the slots the settings
     suggest (OLLAMA_NUM_PARALLEL, as concurrency.model_slots counts them) and bounded by the workers, who
     cannot have more calls in flight. Its size and calls in flight go to the server's gauges (no size with no
     cap)."""
     label = server_label(host)
-    capped = settings.openai_max_in_flight != 0
-    gauges = LimitGauges(in_flight=metrics.model_calls_in_flight.labels(server=label),
-                         limit=metrics.model_in_flight_limit.labels(server=label) if capped else None)
+    gauges = limit_gauges(metrics, host, capped=settings.openai_max_in_flight != 0)
     if settings.openai_max_in_flight != "auto":
         return FixedLimit(int(settings.openai_max_in_flight), gauges)
 

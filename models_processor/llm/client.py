@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -47,6 +46,7 @@ from .api import (
 )
 from .base import Generation
 from .failures import FailureReason, OllamaCallError, RepeatGuardCut, classify, deadline_failure, transport_failure
+from .limiter import FixedLimit, LimitGauges, Outcome, Permit
 from .retries import RetryPolicy
 from .transport import StreamingPost, body_lines, body_text, finish, socket_of
 
@@ -81,7 +81,7 @@ class OllamaClient:
     def __init__(self, base_url: str, *, connect_timeout: float, read_timeout: float, metrics: Metrics,
                  first_byte_timeout: float = 300.0, session: requests.Session | None = None,
                  role: str = "vision", max_in_flight: int = 0, pool_size: int = 10, max_attempts: int = 8,
-                 backoff_initial: float = 0.25, backoff_max: float = 5.0) -> None:
+                 backoff_initial: float = 0.25, backoff_max: float = 5.0, gauges: LimitGauges | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -103,9 +103,10 @@ class OllamaClient:
         self._session = session
         # generate/chat, the calls of every request: on the same pool, without requests' per-call work.
         self._post = StreamingPost(session, self.base_url)
-        # Calls beyond the cap wait here, where only the deadline bounds the wait; the cap lets a call wait
-        # inside the server only where the first-byte timeout cannot cut that wait short (concurrency.py).
-        self._slots = threading.BoundedSemaphore(max_in_flight) if max_in_flight > 0 else None
+        # Calls beyond the cap wait here, in arrival order, where only the deadline bounds the wait; the cap
+        # lets a call wait inside the server only where the first-byte timeout cannot cut that wait short
+        # (concurrency.py). The OpenAI-compatible client's gate, with the same gauges (limiter.py).
+        self._slots = FixedLimit(max_in_flight, gauges) if max_in_flight > 0 else None
 
     # ------------------------------------------------------------------ generation
     def generate(self, request: GenerateRequest, *, deadline: Deadline) -> Generation:
@@ -216,7 +217,7 @@ class OllamaClient:
     def _complete(self, path: str, request: GenerateRequest | ChatRequest, deadline: Deadline,
                   shape: type[Completion]) -> Generation:
         model = request.model
-        self._acquire_slot(deadline, model)
+        permit = self._acquire_slot(deadline, model)
         try:
             timeout, capped = self._first_byte_timeout(deadline, model)
             resp = self._post_completion(path, request.body(), timeout, model, capped)
@@ -229,8 +230,8 @@ class OllamaClient:
             finally:
                 finish(resp)
         finally:
-            if self._slots is not None:
-                self._slots.release()
+            if self._slots is not None and permit is not None:
+                self._slots.release(permit, Outcome.SUCCESS)
 
     def _post_completion(self, path: str, body: bytes, timeout: tuple[float, float], model: str,
                          capped: bool) -> urllib3.BaseHTTPResponse:
@@ -329,11 +330,16 @@ class OllamaClient:
             if raw and raw.strip():
                 yield self._json_object(raw)
 
-    def _acquire_slot(self, deadline: Deadline, model: str) -> None:
+    def _acquire_slot(self, deadline: Deadline, model: str) -> Permit | None:
+        """A slot under the cap (None: no cap)."""
         if deadline.expired():
             raise self._deadline_error(model, "before the call")
-        if self._slots is not None and not self._slots.acquire(timeout=max(0.0, deadline.remaining())):
+        if self._slots is None:
+            return None
+        permit = self._slots.acquire(max(0.0, deadline.remaining()))
+        if permit is None:
             raise self._deadline_error(model, "waiting for a free slot of the model server")
+        return permit
 
     def _first_byte_timeout(self, deadline: Deadline, model: str) -> tuple[tuple[float, float], bool]:
         """(connect, read) for the exchange up to the first byte: model load + slot wait + prompt eval."""

@@ -21,6 +21,7 @@ from .backend_select import with_openai_backends
 from .base import ModelServerProbe, TextModel, UnconfiguredModel, VisionModel
 from .cache import ResultCache
 from .client import OllamaClient
+from .limiter import limit_gauges
 from .names import InvalidModelName, parse_model_name
 from .readiness import ModelCapabilities, ModelRole, OllamaReadiness
 from .structured import OllamaTextModel, OllamaVisionModel
@@ -67,7 +68,8 @@ def _client(settings: Settings, host: str, role: str, metrics: Metrics, models_o
     return OllamaClient(host, connect_timeout=settings.ollama_health_timeout,
                         read_timeout=settings.ollama_request_timeout,
                         first_byte_timeout=settings.ollama_first_byte_timeout, session=session, metrics=metrics,
-                        role=role, max_in_flight=cap, pool_size=max(worker_count(settings), cap))
+                        role=role, max_in_flight=cap, pool_size=max(worker_count(settings), cap),
+                        gauges=limit_gauges(metrics, host, capped=True))
 
 
 def build_models(settings: Settings, metrics: Metrics, session: requests.Session | None = None) -> ModelSet:

@@ -20,7 +20,8 @@ An overload answer (429, 503, no first byte in time) cuts the limit by BACKOFF a
 limit grows only while calls really reach it, so a quiet service does not inflate it.
 
 Both limits show their size and their calls in flight on gauges passed in (LimitGauges; the Prometheus
-children of metrics.py, labelled by server: docs/openai-compat.md, "Metrics").
+children of metrics.py, labelled by server: docs/openai-compat.md, "Metrics"). The Ollama client's cap
+(OLLAMA_MAX_IN_FLIGHT or its default) is a FixedLimit too.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
+from urllib.parse import urlsplit
+
+from ..metrics import Metrics
 
 
 class Outcome(StrEnum):
@@ -55,6 +59,19 @@ class LimitGauges:
 
     in_flight: Gauge
     limit: Gauge | None = None
+
+
+def server_label(host: str) -> str:
+    """The metrics' `server` label: the base URL without any user:password in it."""
+    parts = urlsplit(host)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl() if parts.netloc else host
+
+
+def limit_gauges(metrics: Metrics, host: str, *, capped: bool) -> LimitGauges:
+    """The server's gauges: calls in flight, and the limit's size unless there is no cap."""
+    label = server_label(host)
+    return LimitGauges(in_flight=metrics.model_calls_in_flight.labels(server=label),
+                       limit=metrics.model_in_flight_limit.labels(server=label) if capped else None)
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,20 @@ the calls holding a slot, both labelled by the server's base URL (credentials re
 
 from __future__ import annotations
 
+import threading
+import time
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from models_processor.config import load_settings
+from models_processor.deadline import Deadline
 from models_processor.health_state import HealthState
 from models_processor.http import create_app
 from models_processor.llm.backend_select import in_flight_limit, server_label
 from models_processor.llm.factory import build_models
 from models_processor.llm.limiter import FixedLimit, Outcome, VegasLimit
 from models_processor.metrics import Metrics
+from testkit.fakes.ollama_server import OllamaStandIn
 
 from .test_limiter import BASE, _round, _server_latency
 
@@ -111,3 +116,22 @@ def test_the_services_models_show_their_servers_limit_on_metrics() -> None:
     assert limit.limit > 2 and _scrape(metrics) == {(LIMIT, SERVER): limit.limit, (IN_FLIGHT, SERVER): 1}
     assert permit is not None
     limit.release(permit, Outcome.IGNORED)
+
+
+def test_an_ollama_servers_cap_and_calls_in_flight_are_on_metrics() -> None:
+    """The Ollama client's cap (two calls per slot by default) goes through the same gate and gauges: its
+    size, and a call holding a slot while it runs."""
+    with OllamaStandIn(models=("llava:7b",), num_parallel=3, latency_s=0.5) as server:
+        metrics = Metrics()
+        models = build_models(load_settings({"OLLAMA_HOST": server.url, "OLLAMA_NUM_PARALLEL": "3",
+                                             "RESULT_CACHE_SIZE": "0"}), metrics)
+        assert _scrape(metrics) == {(LIMIT, server.url): 6, (IN_FLIGHT, server.url): 0}
+        call = threading.Thread(target=models.text.generate_text, args=("hi",),
+                                kwargs={"deadline": Deadline.after(10)})
+        call.start()
+        until = time.monotonic() + 5
+        while _gauge(metrics, IN_FLIGHT, server.url) != 1 and time.monotonic() < until:
+            time.sleep(0.01)
+        assert _gauge(metrics, IN_FLIGHT, server.url) == 1
+        call.join(10)
+        assert not call.is_alive() and _gauge(metrics, IN_FLIGHT, server.url) == 0
