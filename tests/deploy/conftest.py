@@ -55,8 +55,13 @@ def installed_tool(name: str) -> Path:
     return path
 
 
+def kustomize_build(kustomize: Path, directory: Path) -> subprocess.CompletedProcess[str]:
+    """`kustomize build` of a directory, its output and errors kept (a build may be meant to fail)."""
+    return subprocess.run([str(kustomize), "build", str(directory)], capture_output=True, text=True, timeout=120)
+
+
 def render(kustomize: Path, directory: Path) -> list[dict]:
-    proc = subprocess.run([str(kustomize), "build", str(directory)], capture_output=True, text=True, timeout=120)
+    proc = kustomize_build(kustomize, directory)
     assert proc.returncode == 0, f"kustomize build {directory} failed:\n{proc.stderr}"
     docs = [d for d in yaml.safe_load_all(proc.stdout) if d]
     assert docs, f"kustomize build {directory} rendered nothing"
@@ -74,8 +79,7 @@ def rendered_files(kustomize: Path, tmp_path_factory: pytest.TempPathFactory) ->
     out = tmp_path_factory.mktemp("rendered")
     files = {}
     for name in OVERLAYS:
-        proc = subprocess.run([str(kustomize), "build", str(K8S / "overlays" / name)], capture_output=True,
-                              text=True, timeout=120)
+        proc = kustomize_build(kustomize, K8S / "overlays" / name)
         assert proc.returncode == 0, proc.stderr
         files[name] = out / f"{name}.yaml"
         files[name].write_text(proc.stdout)

@@ -20,7 +20,7 @@ import yaml
 from models_processor.cli import build_parser
 from models_processor.doctor.command import parts
 
-from .conftest import K8S, OVERLAYS, ROOT, argv, container, installed_tool, one, pod_spec, render
+from .conftest import K8S, OVERLAYS, ROOT, argv, container, installed_tool, kustomize_build, one, pod_spec, render
 from .test_checkov import run_checkov
 from .test_kubeconform import SCRIPT, run_kubeconform
 
@@ -132,14 +132,11 @@ def test_component_refuses_to_build_when_a_policy_selects_other_pods(kustomize, 
             f"  labels: {{a: b}}\nspec:\n  podSelector: {selector}\n  policyTypes: [Egress]\n")
         return _pipeline(root / "pipeline", base, root / "component")
 
-    good = subprocess.run([str(kustomize), "build", str(app(tmp_path / "good", "{matchLabels: {app.kubernetes.io/name: "
-                                                            "models-processor}}"))],
-                          capture_output=True, text=True, timeout=120)
+    good = kustomize_build(kustomize, app(tmp_path / "good", "{matchLabels: {app.kubernetes.io/name: models-processor}}"))
     assert good.returncode == 0, good.stderr
     built = [d for d in yaml.safe_load_all(good.stdout) if d]
     assert _job(built)["spec"]["template"]["spec"]["containers"][0]["image"] == "reg/p:1"
-    moved = subprocess.run([str(kustomize), "build", str(app(tmp_path / "other", "{}"))],
-                           capture_output=True, text=True, timeout=120)
+    moved = kustomize_build(kustomize, app(tmp_path / "other", "{}"))
     assert moved.returncode != 0 and "test" in moved.stderr.lower()
 
 
@@ -148,9 +145,7 @@ def rendered_with_job(kustomize: Path, tmp_path_factory: pytest.TempPathFactory)
     out = tmp_path_factory.mktemp("kafka-preflight-files")
     files = {}
     for name in OVERLAYS:
-        proc = subprocess.run([str(kustomize), "build", str(_pipeline(out / "src" / name, K8S / "overlays" / name,
-                                                                      COMPONENT))],
-                              capture_output=True, text=True, timeout=120)
+        proc = kustomize_build(kustomize, _pipeline(out / "src" / name, K8S / "overlays" / name, COMPONENT))
         assert proc.returncode == 0, proc.stderr
         (out / name).mkdir()
         files[name] = out / name / f"{name}.yaml"

@@ -13,7 +13,7 @@ import yaml
 from models_processor.cli import build_parser
 from models_processor.doctor.command import parts
 
-from .conftest import K8S, OVERLAYS, argv, container, one, pod_spec
+from .conftest import K8S, OVERLAYS, argv, container, kustomize_build, one, pod_spec
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -59,7 +59,7 @@ def _build_with_component(kustomize, root, init_containers: str) -> subprocess.C
         "    matchLabels: {app: x}\n  template:\n    metadata:\n      labels: {app: x}\n    spec:\n"
         f"      initContainers:\n{init_containers}"
         "      containers:\n        - {name: processor, image: reg/p:1}\n")
-    return subprocess.run([str(kustomize), "build", str(app)], capture_output=True, text=True, timeout=120)
+    return kustomize_build(kustomize, app)
 
 
 def test_component_refuses_to_build_when_the_sidecar_is_not_where_it_expects(kustomize, tmp_path):
