@@ -28,6 +28,7 @@ class TopicLog:
         self._lock = threading.Lock()
         self.records: list[tuple[float, str, dict[str, Any] | None]] = []
         self.first: dict[str, float] = {}  # key -> arrival of its first record
+        self.positions: dict[str, list[tuple[int, int]]] = {}  # key -> (partition, offset) of each record
         self.last_arrival = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"reader-{topic}", daemon=True)
@@ -44,6 +45,7 @@ class TopicLog:
                         continue
                     self._seen.add(position)
                     key = (message.key() or b"").decode()
+                    self.positions.setdefault(key, []).append((message.partition() or 0, message.offset() or 0))
                     raw = message.value()
                     try:
                         value = json.loads(raw) if raw else None
@@ -81,6 +83,11 @@ class TopicLog:
     def snapshot(self) -> list[tuple[float, str, dict[str, Any] | None]]:
         with self._lock:
             return list(self.records)
+
+    def repeated(self) -> dict[str, list[tuple[int, int]]]:
+        """Keys with more than one record, with where each record is (partition, offset)."""
+        with self._lock:
+            return {k: list(v) for k, v in self.positions.items() if len(v) > 1}
 
     def close(self) -> None:
         self._stop.set()

@@ -108,7 +108,11 @@ class FaultRun:
             standin.stop()
         dlq_count = self._count(env["DLQ_TOPIC"])
         records = ctx.answers.snapshot()
+        repeated = ctx.answers.repeated()
         ctx.answers.close()
+        if repeated:  # where each repeated answer sits, to match with the processors' transactions
+            self.notes.append("repeated answers (partition@offset): " + "; ".join(
+                f"{key} " + ", ".join(f"{p}@{o}" for p, o in spots) for key, spots in sorted(repeated.items())[:10]))
         sender = outcome.sender
         assert sender is not None
         return account(RunFacts(

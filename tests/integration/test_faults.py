@@ -8,6 +8,7 @@ test_process_guarantees.py; these are the other faults."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -65,26 +66,49 @@ def test_broker_stopped_and_restarted(tmp_path, guarantee):
         raise AssertionError(f"{exc}\n{_group_story(Path(report.work_dir))}") from None
 
 
-# What the consumer group went through: the processors' rebalance lines and librdkafka's join states, and
-# the broker's coordinator lines (the test's tmp dir does not outlive later runs; the CI log does).
+# What the consumer group went through, most telling first (the test's tmp dir does not outlive later runs;
+# the CI log does): the processors' own warnings and transaction failures, the answers of any repeated request
+# id, the transactional API's failures, then librdkafka's group lines and the broker's coordinator lines.
 _CGRP_TAGS = ("SESSTMOUT", "REBALANCE", "LOST", "CGRPJOINSTATE", "JOINGROUP", "SYNCGROUP", "ASSIGNDONE",
               "REJOIN", "COMMIT", "CGRPTIMEOUT", "COORDSET", "COORDCLEAR", "HEARTBEAT",
-              "IDEMPSTATE", "GETPID", "PIDBROKER", "DRAIN", "LEADER", "BRKMIGR")  # the producer's
+              "IDEMPSTATE", "GETPID", "PIDBROKER")  # the producer's
+_TXN_TAGS = ("TXNERR", "TXNSTATE", "ENDTXN", "ADDOFFSETS", "TXNOFFSETCOMMIT", "FENCED", "TXNAPI", "APIRESULT")
+_TXN_TROUBLE = ("Abort", "abort", "rror", "fail", "Fatal", "timed out", "TIMED_OUT", "Conflict", "retry")
 
 
-def _group_story(work_dir: Path, limit: int = 120) -> str:
-    lines = []
+def _group_story(work_dir: Path, limit: int = 60) -> str:
+    repeated = _repeated_ids(work_dir)
+    own, answers, txn, cgrp = [], [], [], []
     for path in sorted(work_dir.glob("processor-*.log")):
         for entry in _json_lines(path):
             msg = str(entry.get("msg", ""))
-            if msg.startswith(("partitions ", "delivery failed", "unrecoverable", "transaction call failed")) or (entry.get("logger") == "librdkafka" and msg.startswith(_CGRP_TAGS)):
-                detail = f" [{entry['call']}: {str(entry.get('kafka_error'))[:160]}]" if "call" in entry else ""
-                lines.append(f"{path.stem} {entry.get('ts', '')[11:23]} {msg[:220]}{detail}")
+            line = f"{path.stem} {entry.get('ts', '')[11:23]} {msg[:220]}"
+            if entry.get("logger") == "librdkafka":
+                if msg.startswith(_TXN_TAGS) and any(w in msg for w in _TXN_TROUBLE) \
+                        and not any(w in msg for w in ("NO_ERROR", "Success")):
+                    txn.append(line)
+                elif msg.startswith(_CGRP_TAGS):
+                    cgrp.append(line)
+            elif entry.get("request_id") in repeated:
+                answers.append(f"{line} [{entry['request_id']}]")
+            elif entry.get("level") in ("WARNING", "ERROR", "CRITICAL") or msg.startswith("partitions "):
+                detail = f" [{entry.get('call', '')}: {str(entry.get('kafka_error'))[:160]}]" if "kafka_error" in entry else ""
+                own.append(line + detail)
     broker_log = work_dir / "kafka" / "logs" / "server.log"
-    if broker_log.exists():
-        lines += [f"broker {line[12:24]} {line[25:260]}" for line in broker_log.read_text(errors="replace").splitlines()
-                  if "GroupCoordinator" in line and "-g" in line and "fault-reader" not in line]
-    return "group story:\n" + "\n".join(lines[-limit:])
+    broker = [f"broker {line[12:24]} {line[25:260]}" for line in broker_log.read_text(errors="replace").splitlines()
+              if "GroupCoordinator" in line and "-g" in line and "fault-reader" not in line] if broker_log.exists() else []
+    sections = [("processors' warnings", own), ("answers of repeated ids", answers),
+                ("transactions (not the routine commits)", txn),
+                ("group", cgrp), ("broker's group coordinator", broker)]
+    return "group story:\n" + "\n".join(f"-- {title}:\n" + "\n".join(lines[-limit:]) for title, lines in sections if lines)
+
+
+def _repeated_ids(work_dir: Path) -> set[str]:
+    report = work_dir / "report.json"
+    if not report.exists():
+        return set()
+    notes = json.loads(report.read_text()).get("notes", [])
+    return {rid for note in notes if note.startswith("repeated answers") for rid in re.findall(r"\br\d{5}\b", note)}
 
 
 @pytest.mark.parametrize("guarantee", ["exactly_once", "at_least_once"])
