@@ -23,7 +23,8 @@ class TopicLog:
         self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"fault-reader-{uuid.uuid4().hex[:8]}",
                                    "auto.offset.reset": "earliest", "enable.auto.commit": False,
                                    "isolation.level": isolation, "log_level": 0})
-        self._consumer.subscribe([topic])
+        self.assigned_at: float | None = None  # when the reader's group gave it the partitions
+        self._consumer.subscribe([topic], on_assign=self._on_assign)
         self._seen: set[tuple[int | None, int | None]] = set()
         self._lock = threading.Lock()
         self.records: list[tuple[float, str, dict[str, Any] | None]] = []
@@ -33,6 +34,10 @@ class TopicLog:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"reader-{topic}", daemon=True)
         self._thread.start()
+
+    def _on_assign(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
+        if self.assigned_at is None:
+            self.assigned_at = time.monotonic()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -76,7 +81,8 @@ class TopicLog:
         while time.monotonic() < until:
             with self._lock:
                 last = self.last_arrival
-            if time.monotonic() - max(last, 0) >= quiet_s:
+            # Quiet counts from the assignment: before it, nothing can have arrived.
+            if self.assigned_at is not None and time.monotonic() - max(last, self.assigned_at) >= quiet_s:
                 return
             time.sleep(0.1)
 

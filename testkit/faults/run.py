@@ -110,9 +110,8 @@ class FaultRun:
         records = ctx.answers.snapshot()
         repeated = ctx.answers.repeated()
         ctx.answers.close()
-        if repeated:  # where each repeated answer sits, to match with the processors' transactions
-            self.notes.append("repeated answers (partition@offset): " + "; ".join(
-                f"{key} " + ", ".join(f"{p}@{o}" for p, o in spots) for key, spots in sorted(repeated.items())[:10]))
+        if repeated:
+            self._note_repeats(env["TEXT_RESPONSE_TOPIC"], repeated, len({key for _, key, _ in records}))
         sender = outcome.sender
         assert sender is not None
         return account(RunFacts(
@@ -137,6 +136,23 @@ class FaultRun:
             outcome.recover_all_s = max(0.0, last_first - last_end)
         ctx.answers.wait_quiet(self.quiet_s)
         outcome.uncommitted = self._uncommitted(topic, group, len(sender.acked))
+
+    def _note_repeats(self, topic: str, repeated: dict[str, list[tuple[int, int]]], keys: int) -> None:
+        """Where each repeated answer sits (to match with the processors' transactions), and whether a fresh
+        read_committed reader of the finished topic sees the repeats too: one that does not means the live
+        reader was handed records the topic does not hold as committed."""
+        self.notes.append("repeated answers (partition@offset): " + "; ".join(
+            f"{key} " + ", ".join(f"{p}@{o}" for p, o in spots) for key, spots in sorted(repeated.items())[:10]))
+        assert self.bootstrap is not None
+        fresh = TopicLog(self.bootstrap, topic)
+        try:
+            fresh.wait_keys(keys, timeout=30)
+            fresh.wait_quiet(2.0, timeout=15)
+            again = fresh.repeated()
+        finally:
+            fresh.close()
+        self.notes.append(f"a fresh read_committed reader of the finished topic sees {len(again)} repeated ids"
+                          + (f": {sorted(again)[:10]}" if again else ""))
 
     def _count(self, topic: str) -> int:
         assert self.bootstrap is not None
