@@ -80,6 +80,7 @@ class _Lines(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_POST(self):
+        self.server.peers.append(self.client_address)  # one per connection the client opened
         self.rfile.read(int(self.headers["Content-Length"]))
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
@@ -98,6 +99,7 @@ class _Lines(BaseHTTPRequestHandler):
 def lines_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Lines)
     server.chunks = []
+    server.peers = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
