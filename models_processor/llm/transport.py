@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import struct
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -35,7 +36,7 @@ __all__ = ["StreamingPost", "as_requests_error", "body_lines", "body_text", "fin
 
 # Bytes asked of the connection per read (the buffered reader returns what it has, up to this), and the
 # longest chunk size or trailer line accepted (urllib3's limit).
-_READ_SIZE = 65536
+_READ_SIZE = 16384
 _MAX_SIZE_LINE = 4096
 
 # Fewer than requests sends: HTTP/1.1 keeps the connection alive without saying so, and Ollama's Go server
@@ -105,17 +106,61 @@ def body_lines(resp: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
     if not getattr(resp, "chunked", False) or original is None or fp is None:
         yield from _stream_lines(resp)  # a body with a length (no real Ollama stream): urllib3's reader
         return
+    reads = _Reads(fp.read1, socket_of(resp))
     try:
-        yield from _chunked_lines(fp.read1)
+        yield from _chunked_lines(reads)
     except TimeoutError as exc:
         # As urllib3's reader would say it: requests turns this into ConnectionError(ReadTimeoutError).
         raise as_requests_error(ReadTimeoutError(None, None, "Read timed out."), in_body=True) from exc  # type: ignore[arg-type]
     except (Urllib3Error, OSError) as exc:
         raise as_requests_error(_as_urllib3_error(exc), in_body=True) from exc
+    reads.restore()
     # Read to its end: the http.client response is closed first (the connection refuses a new request
     # while it is open), then the connection goes back to the pool.
     original.close()
     resp.release_conn()
+
+
+class _Reads:
+    """The reads of one body: the first from the connection's buffered reader (the first chunks may have
+    come in with the headers; a read of more than its buffer leaves it empty), the rest from the socket.
+    Python's timeout mode makes each read a poll and then a recv, two system calls and two GIL hand-overs;
+    here the socket blocks in recv and the kernel's receive timeout (SO_RCVTIMEO) holds the timeout the
+    caller set with settimeout, applied again whenever the caller changes it (the deadline's remainder)."""
+
+    def __init__(self, buffered: Callable[[int], bytes], sock: socket.socket | None) -> None:
+        self._buffered = buffered
+        self._first = True
+        self._sock = sock
+        self._timeout: float | None = None  # the timeout SO_RCVTIMEO holds (None: not applied)
+
+    def __call__(self, size: int) -> bytes:
+        sock = self._sock
+        if self._first or sock is None:  # no socket: a stand-in reader in tests
+            self._first = False
+            return self._buffered(size)
+        wanted = sock.gettimeout()  # None once applied, unless the caller set a new one
+        if wanted is not None:
+            self._apply(sock, wanted)
+        try:
+            return sock.recv(size)
+        except BlockingIOError:  # EAGAIN from a blocking recv: SO_RCVTIMEO ran out
+            raise TimeoutError("timed out") from None
+
+    def _apply(self, sock: socket.socket, timeout: float) -> None:
+        whole = int(timeout)
+        micros = int((timeout - whole) * 1e6) or (0 if whole else 1)  # 0 s 0 µs would mean "no timeout"
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", whole, micros))
+        sock.settimeout(None)  # blocking: recv waits in the kernel, up to SO_RCVTIMEO
+        self._timeout = timeout
+
+    def restore(self) -> None:
+        """The socket as the caller left it (timeout mode, no kernel receive timeout), for the pool."""
+        sock, timeout = self._sock, self._timeout
+        if sock is not None and timeout is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
+            sock.settimeout(timeout)
+            self._timeout = None
 
 
 def _as_urllib3_error(exc: Exception) -> Exception:

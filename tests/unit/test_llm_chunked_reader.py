@@ -2,6 +2,8 @@
 the bytes arrive, the end of the body, and the failures urllib3's own reader gave for the same bytes."""
 
 import json
+import socket
+import struct
 import time
 
 import pytest
@@ -154,3 +156,27 @@ def test_timeouts_and_broken_connections_leave_as_the_requests_errors_urllib3_ga
         list(transport.body_lines(Resp(raising(ConnectionResetError(104, "reset")))))
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
         list(transport.body_lines(Resp(Reads(b"5\r\nab"))))
+
+
+def test_reads_after_the_first_wait_in_recv_under_the_kernel_timeout_and_the_socket_goes_back_as_it_was(
+        monkeypatch):
+    applied = []
+    real_apply = transport._Reads._apply
+
+    def recording(self, sock, timeout):
+        real_apply(self, sock, timeout)
+        kernel = struct.unpack("ll", sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16))
+        applied.append((timeout, sock.gettimeout(), kernel[0] + kernel[1] / 1e6))
+
+    monkeypatch.setattr(transport._Reads, "_apply", recording)
+    with OllamaStandIn(models=("m",)) as srv:
+        srv.enqueue(Reply(text="x" * 16, delay_s=0.2))  # 4 chunks, 50 ms apart: one read each
+        client = client_for(srv.url)
+        out = client.generate(GenerateRequest(model="m", prompt="hi"), deadline=Deadline.after(10))
+    assert out.text == "x" * 16
+    # applied once, with the timeout the client set after the headers (its read timeout, 5 s): a blocking
+    # socket whose recv the kernel ends after 5 s of silence
+    assert len(applied) == 1 and applied[0][:2] == (5.0, None) and 5.0 <= applied[0][2] < 5.02
+    (conn,) = [c for c in client._post._pool.pool.queue if c is not None]
+    assert conn.sock.gettimeout() == 5.0  # back in timeout mode, as urllib3 left it to the client
+    assert conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16) == struct.pack("ll", 0, 0)
