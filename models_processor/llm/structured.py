@@ -57,22 +57,22 @@ class _EmptyAnswer(ValueError):
 
 def record_outcome(metrics: Metrics, role: str, model: str, outcome: Generation, seconds: float) -> None:
     """Ollama's counts and durations (nanoseconds) into the metrics."""
-    metrics.model_seconds.labels(role=role).observe(seconds)
+    metrics.child(metrics.model_seconds, role).observe(seconds)
     if outcome.prompt_eval_count:
-        metrics.model_tokens.labels(role=role, model=model, type="prompt").inc(outcome.prompt_eval_count)
+        metrics.child(metrics.model_tokens, role, model, "prompt").inc(outcome.prompt_eval_count)
     if outcome.eval_count:
-        metrics.model_tokens.labels(role=role, model=model, type="eval").inc(outcome.eval_count)
+        metrics.child(metrics.model_tokens, role, model, "eval").inc(outcome.eval_count)
     if outcome.load_duration_ns is not None:
-        metrics.model_load_seconds.labels(role=role).observe(outcome.load_duration_ns / 1e9)
+        metrics.child(metrics.model_load_seconds, role).observe(outcome.load_duration_ns / 1e9)
     slot_wait = outcome.slot_wait_ns
     if slot_wait is not None:
-        metrics.model_slot_wait_seconds.labels(role=role).observe(slot_wait / 1e9)
+        metrics.child(metrics.model_slot_wait_seconds, role).observe(slot_wait / 1e9)
 
 
 def _count_request(metrics: Metrics, role: str, model: str, outcome: str, code: ErrorCode | None = None) -> None:
-    metrics.model_requests.labels(role=role, model=model, outcome=outcome).inc()
+    metrics.child(metrics.model_requests, role, model, outcome).inc()
     if code is not None:
-        metrics.model_errors.labels(role=role, code=code.value).inc()
+        metrics.child(metrics.model_errors, role, code.value).inc()
 
 
 def _timed(call: Callable[[], Generation]) -> tuple[Generation, float]:

@@ -95,7 +95,7 @@ class RequestProcessor:
             return self._failure(request_id, email, kind, error, reply_topic=None)
 
         kind = MessageKind.PHOTO if request.is_photo else MessageKind.TEXT
-        self._metrics.consumed.labels(kind).inc()
+        self._metrics.child(self._metrics.consumed, kind).inc()
         if self._filtered_out(request.user_email):
             return self._skipped(request_id, kind)
         if not message.key and not request.request_id:
@@ -118,10 +118,11 @@ class RequestProcessor:
             internal = ProcessingError(ErrorCode.INTERNAL, "internal error while processing the request")
             return self._failure(request_id, request.user_email, kind, internal, reply_topic=None)
 
-        self._metrics.processed.labels(kind, "ok").inc()
+        metrics = self._metrics
+        metrics.child(metrics.processed, kind, "ok").inc()
         timings = response.timings_ms or {}
         for stage, ms in timings.items():
-            self._metrics.stage_seconds.labels(stage).observe(ms / 1000)
+            metrics.child(metrics.stage_seconds, stage).observe(ms / 1000)
         if log.isEnabledFor(logging.INFO):
             result_kind = response.kind.value if response.kind else None
             log.info("request answered", extra={"kind": kind, "result_kind": result_kind, "timings_ms": timings})
