@@ -79,6 +79,11 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # The JSON lines show neither the caller's file, function and line nor the process: each record would
+    # otherwise walk the stack for them and make a getpid system call (the logging HOWTO, "Optimization").
+    logging._srcfile = None
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # Libraries that log every HTTP request at INFO would drown the service's own lines.
     for noisy in ("urllib3", "waitress", "werkzeug", "RapidOCR"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -23,3 +23,34 @@ def test_each_line_carries_its_own_second_and_milliseconds():
                 for t, ms in ((base, 250), (base, 750), (base + 1, 500), (base - 3600, 125))]
     assert stamps == expected
     assert json.loads(formatter.format(_record(base + 0.25)))["msg"] == "hello x"
+
+
+def test_configured_logging_skips_the_caller_and_process_lookups_and_the_line_is_unchanged(monkeypatch):
+    import io
+    import os
+
+    from models_processor.logs import configure_logging, request_context
+
+    for name in ("_srcfile", "logProcesses", "logMultiprocessing"):  # restored after the test
+        monkeypatch.setattr(logging, name, getattr(logging, name))
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    pids = []
+    real_getpid = os.getpid
+    monkeypatch.setattr(os, "getpid", lambda: pids.append(1) or real_getpid())
+    out = io.StringIO()
+    configure_logging("INFO", stream=out)
+    records: list[logging.LogRecord] = []
+    capture = logging.Handler()
+    capture.emit = records.append  # type: ignore[method-assign]
+    root.addHandler(capture)
+    log = logging.getLogger("models_processor.test")
+    with request_context("rid-1"):
+        log.info("request answered", extra={"kind": "text", "timings_ms": {"llm": 50}})
+    line = json.loads(out.getvalue())
+    assert {k: line[k] for k in ("level", "logger", "msg", "request_id", "kind", "timings_ms")} == {
+        "level": "INFO", "logger": "models_processor.test", "msg": "request answered", "request_id": "rid-1",
+        "kind": "text", "timings_ms": {"llm": 50}}
+    assert pids == []  # no getpid system call for the record
+    assert (records[0].lineno, records[0].process) == (0, None)  # no stack walk for the caller
