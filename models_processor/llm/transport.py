@@ -5,8 +5,10 @@ settings, hooks, cookie jars, a Response object, then iter_lines over iter_conte
 service's CPU, for a call whose method, headers and host never change (docs/BENCHMARKS.md, "A leaner
 per-request path"). Here the body goes out pre-serialised with fixed headers on the connection pool the
 Session's adapter already holds for this server (same connections, same size), with urllib3's retries
-off, and the NDJSON stream is read chunk by chunk as the server flushes it (one line per token), so every
-token is seen as it arrives and the caller can still tighten the socket timeout between tokens.
+off, and the NDJSON stream is read as the server flushes it (one line per token), so every token is seen as
+it arrives and the caller can still tighten the socket timeout between tokens. The chunked framing is parsed
+here, one read per arrival, and the reads after the first wait in recv under the kernel's receive timeout
+(docs/BENCHMARKS.md, "2026-12-01 (later): a leaner request path").
 
 urllib3's exceptions leave this module as the requests exceptions requests itself would raise for them
 (requests/adapters.py and Response.iter_content), so failures.py classifies both paths alike.
