@@ -141,6 +141,9 @@ def _warn_static_membership(conf: Mapping[str, Any]) -> None:
 # (delivery.py, transactions.py) are derived from the same values.
 DELIVERY_TIMEOUT_MS_DEFAULT = 120_000
 TRANSACTION_TIMEOUT_MS_DEFAULT = 60_000
+# Well inside the transactional calls' own timeout (transactions.py), so that the state change it causes
+# comes before the call gives up.
+TXN_PRODUCER_MAX_IDLE_MS = 3_000
 
 
 def producer_config(settings: Settings, *, environ: Mapping[str, str] | None = None,
@@ -160,6 +163,11 @@ def producer_config(settings: Settings, *, environ: Mapping[str, str] | None = N
         conf.setdefault("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS_DEFAULT)
         # librdkafka: a message must time out before the transaction that carries it.
         conf["delivery.timeout.ms"] = min(int(conf["delivery.timeout.ms"]), int(conf["transaction.timeout.ms"]))
+        # After the group coordinator went away, send_offsets_to_transaction looks it up again only on a
+        # broker connection's state change (confluentinc/librdkafka#5456, #5511): after a broker restart it
+        # blocked past its timeout every time, and the hang watchdog restarted the process. Idle connections
+        # closed make those state changes happen: the call then completes or fails in time (docs/guarantees.md).
+        conf.setdefault("connections.max.idle.ms", TXN_PRODUCER_MAX_IDLE_MS)
     else:
         conf.pop("transactional.id", None)
     _reject_owned(environ, _OWNED_PRODUCER)

@@ -115,3 +115,16 @@ def test_default_membership_is_dynamic_and_silent(caplog):
         conf = consumer_config(load_settings({}), environ={})
     assert "group.instance.id" not in conf
     assert not [r for r in caplog.records if "static membership" in r.getMessage()]
+
+
+# ------------------------------------------------------------------- the transactional producer's connections
+def test_transactional_producer_closes_idle_connections_within_its_call_timeout():
+    # The state changes they cause are what unblocks send_offsets_to_transaction after a broker restart
+    # (docs/guarantees.md); the broker-restart fault test shows the hang without it.
+    from models_processor.kafka.transactions import TXN_CALL_TIMEOUT_S
+
+    conf = producer_config(load_settings(EOS), environ={})
+    assert 0 < int(conf["connections.max.idle.ms"]) < TXN_CALL_TIMEOUT_S * 1000
+    overridden = producer_config(load_settings(EOS), environ={"KAFKA_CONNECTIONS_MAX_IDLE_MS": "9000"})
+    assert int(overridden["connections.max.idle.ms"]) == 9000
+    assert "connections.max.idle.ms" not in producer_config(load_settings({}), environ={})

@@ -62,3 +62,32 @@ def test_a_hung_send_offsets_exits_soon_after_the_call_timeout():
     elapsed = ended - float(child.stdout.splitlines()[2])
     assert TXN_CALL_TIMEOUT_S + TXN_HANG_MARGIN_S <= elapsed < TXN_CALL_TIMEOUT_S + TXN_HANG_MARGIN_S + 5, elapsed
     assert "blocking call hung past its limit" in child.stderr, child.stderr[-2000:]
+
+
+def test_a_call_that_returns_past_its_timeout_is_logged(monkeypatch, caplog):
+    # The hang resolves itself once a broker connection changes state (connections.max.idle.ms on the
+    # transactional producer: docs/guarantees.md): the late return is logged, so a fault run shows the path.
+    import logging
+    import threading
+
+    from models_processor.kafka import transactions
+    from models_processor.kafka.routing import OutputRecord
+    from models_processor.metrics import Metrics
+    from testkit.fake_kafka_run import P0, settings
+    from testkit.fakes.kafka_clients import FakeConsumer, FakeProducer
+
+    class SlowProducer(FakeProducer):
+        def send_offsets_to_transaction(self, positions, group_metadata, timeout=-1):  # type: ignore[no-untyped-def]
+            threading.Event().wait(0.3)
+            super().send_offsets_to_transaction(positions, group_metadata, timeout)
+
+    monkeypatch.setattr(transactions, "TXN_CALL_TIMEOUT_S", 0.1)
+    producer = SlowProducer(transactional=True)
+    checkpoint = transactions.ExactlyOnceCheckpoint(producer, FakeConsumer(), settings(), Metrics())
+    checkpoint.start()
+    checkpoint.release(P0, 1, [OutputRecord(topic="answers", key=b"r0", value=b"{}", headers=[], request_id="r0")])
+    with caplog.at_level(logging.WARNING, logger="models_processor.kafka.transactions"):
+        checkpoint.commit(force=True)
+    late = [r for r in caplog.records if r.getMessage() == "transactional call returned past its timeout"]
+    assert [(r.call, r.seconds >= 0.3) for r in late] == [("send_offsets_to_transaction", True)]
+    assert producer.committed_offsets() == [(P0, 1)]
