@@ -361,17 +361,21 @@ class Dispatcher:
             return sum(1 for (tp, _) in self._jobs if partitions is None or tp in partitions)
 
         while outstanding() and time.monotonic() < until:
-            self._take_finished()
-            self._isolation.release()
-            self._producer.poll(0.01)
-            self._sender.serve_retries()
-            self._answer_overdue()
-            self._checkpoint.commit()
+            self._settle(producer_poll_s=0.01)
             time.sleep(0.005)
         self._producer.flush(max(0.0, until - time.monotonic()))
         if outstanding():
             log.warning("drain budget spent with work unfinished; it will be processed again",
                         extra={"unfinished": outstanding()})
+
+    def _settle(self, producer_poll_s: float) -> None:
+        """One step of a drain or the shutdown: finished work on, deliver, retry, answer the overdue, commit."""
+        self._take_finished()
+        self._isolation.release()
+        self._producer.poll(producer_poll_s)
+        self._sender.serve_retries()
+        self._answer_overdue()
+        self._checkpoint.commit()
 
     # ------------------------------------------------------------------ shutdown
     def _shutdown(self) -> None:
@@ -384,12 +388,7 @@ class Dispatcher:
             # Keep polling: it serves the group (and delivers nothing new: every partition is paused).
             self._consumer.poll(0.01)
             self._health.mark_poll()
-            self._take_finished()
-            self._isolation.release()
-            self._producer.poll(0)
-            self._sender.serve_retries()
-            self._answer_overdue()
-            self._checkpoint.commit()
+            self._settle(producer_poll_s=0.0)
         self._producer.flush(max(1.0, until - time.monotonic()))
         self._checkpoint.close()
         if self._jobs:
