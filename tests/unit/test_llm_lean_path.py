@@ -143,3 +143,40 @@ def test_a_refused_connection_is_still_a_transient_connection_failure():
             GenerateRequest(model="m", prompt="hi"), deadline=Deadline.after(5))
     assert caught.value.transient and caught.value.reason is FailureReason.CONNECTION
     assert "refused" in caught.value.message
+
+
+def test_an_error_line_mid_stream_is_the_servers_error_and_the_connection_is_dropped(lines_server):
+    error = json.dumps({"error": "an error was encountered while running the model"}) + "\n"
+    lines_server.chunks = ['{"model": "m", "response": "a", "done": false}\n', error, FINAL]
+    client = client_for(f"http://127.0.0.1:{lines_server.server_address[1]}", max_attempts=1)
+    with pytest.raises(OllamaCallError) as caught:
+        client.generate(GenerateRequest(model="m", prompt="hi"), deadline=Deadline.after(10))
+    assert caught.value.reason is FailureReason.STREAM_ERROR
+    assert "while running the model" in caught.value.message
+    lines_server.chunks = [FINAL]
+    client.generate(GenerateRequest(model="m", prompt="hi"), deadline=Deadline.after(10))
+    lines_server.chunks = [FINAL]
+    client.generate(GenerateRequest(model="m", prompt="hi"), deadline=Deadline.after(10))
+    # the stream left unread was closed with its connection: the next call needed a new one, the call
+    # after it (a body read to its end) did not
+    first, second, third = lines_server.peers
+    assert first != second and second == third
+
+
+@pytest.mark.parametrize(("line", "ok"), [
+    (' {"model": "m", "response": "a", "done": false}\r', True),  # JSON whitespace around: as json.loads
+    ('{"model": "m", "response": "a", "done": false} {"x": 1}', False),  # extra data: refused
+    ('\u00a0{"model": "m", "response": "a", "done": false}', False),  # not JSON whitespace: refused
+])
+def test_a_line_is_read_as_json_loads_reads_it(lines_server, line, ok):
+    lines_server.chunks = [line + "\n", FINAL]
+    client = client_for(f"http://127.0.0.1:{lines_server.server_address[1]}", max_attempts=1)
+    if ok:
+        assert client.generate(GenerateRequest(model="m", prompt="hi"), deadline=Deadline.after(10)).text == "a"
+        assert json.loads(line)["response"] == "a"
+    else:
+        with pytest.raises(OllamaCallError) as caught:
+            client.generate(GenerateRequest(model="m", prompt="hi"), deadline=Deadline.after(10))
+        assert caught.value.reason is FailureReason.BAD_RESPONSE
+        with pytest.raises(ValueError):
+            json.loads(line)
