@@ -312,7 +312,8 @@ class OllamaClient:
 
     def _json_object(self, raw: bytes) -> dict[str, object]:
         # The C scanner straight away: json.loads's checks and dispatch cost as much as the scan of a
-        # token's line. Surrounding whitespace and extra data are refused as json.loads refuses them.
+        # token's line. As json.loads does, JSON whitespace around the value is skipped and anything after
+        # it refused.
         try:
             text = raw.decode().strip(" \t\r\n")  # JSON whitespace only, as json.loads skips it
             obj, end = _JSON.raw_decode(text)
