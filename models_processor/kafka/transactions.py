@@ -54,11 +54,12 @@ TXN_INIT_TIMEOUT_S = 30.0
 # same call, made again, resumes where it was (rdkafka.h): a short timeout loses nothing, it only returns
 # control sooner. librdkafka caps it at transaction.timeout.ms anyway.
 TXN_CALL_TIMEOUT_S = 10.0
-# librdkafka can block in a transactional call past its timeout, for ever: send_offsets_to_transaction
-# after a broker restart was seen stuck for minutes (confluentinc/librdkafka#5456, #5511). Nothing in this
-# process can unblock it. Past the call's own timeout plus this margin the process exits; the new
-# instance's init_transactions fences this one and aborts its open transaction, so nothing it wrote
-# reaches read_committed readers (docs/guarantees.md).
+# librdkafka can block in a transactional call past its timeout: send_offsets_to_transaction after a broker
+# restart waits for a connection state change (confluentinc/librdkafka#5456, #5511), which the producer's
+# idle-connection close (client_config.py) now brings within seconds; the margin leaves room for that late
+# return. Past the call's own timeout plus this margin the process exits; the new instance's
+# init_transactions fences this one and aborts its open transaction, so nothing it wrote reaches
+# read_committed readers (docs/guarantees.md).
 TXN_HANG_MARGIN_S = 20.0
 TXN_HANG_EXIT_CODE = 70
 TXN_DEADLINE_MARGIN_S = 5.0
