@@ -36,9 +36,11 @@ def test_a_partition_lost_before_its_offsets_were_sent_aborts_the_transaction() 
     with Running(settings(PROCESSING_GUARANTEE="exactly_once")) as run:
         run.producer.fail_next("send_offsets_to_transaction", _TIMED_OUT, times=1000)
         run.consumer.schedule("assign", [P0, P1])
+        # p0 alone first, so the transaction whose offsets keep failing is the one holding p0's answer (read
+        # together, p1's answer could open the transaction before p0's was released into it).
         run.consumer.append(P0, text_request("p0"), key=b"p0")
-        run.consumer.append(P1, text_request("p1"), key=b"p1")
         run.wait_for(lambda: run.producer.calls["send_offsets_to_transaction"] >= 2, what="the offsets retried")
+        run.consumer.append(P1, text_request("p1"), key=b"p1")
         run.consumer.schedule("lost", [P0])
         run.wait_for(lambda: P0 in run.consumer.revoked, what="the loss")
         run.producer.faults["send_offsets_to_transaction"].clear()
