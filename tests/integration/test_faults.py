@@ -8,7 +8,6 @@ test_process_guarantees.py; these are the other faults."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -62,7 +61,7 @@ def test_broker_stopped_and_restarted(tmp_path, guarantee):
         assert report.answered_error == 0, report.summary()
         assert not report.unexpected_exits, f"a processor exited (70: a transactional call hung): {report.summary()}"
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{_group_story(Path(report.work_dir))}") from None
+        raise AssertionError(f"{exc}\n{_group_story(report)}") from None
 
 
 # What the consumer group went through, most telling first (the test's tmp dir does not outlive later runs;
@@ -75,8 +74,9 @@ _TXN_TAGS = ("TXNERR", "TXNSTATE", "ENDTXN", "ADDOFFSETS", "TXNOFFSETCOMMIT", "F
 _TXN_TROUBLE = ("Abort", "abort", "rror", "fail", "Fatal", "timed out", "TIMED_OUT", "Conflict", "retry")
 
 
-def _group_story(work_dir: Path, limit: int = 60) -> str:
-    repeated = _repeated_ids(work_dir)
+def _group_story(report: FaultReport, limit: int = 60) -> str:
+    work_dir = Path(report.work_dir)
+    repeated = set(report.duplicate_sample)
     own, answers, txn, cgrp = [], [], [], []
     for path in sorted(work_dir.glob("processor-*.log")):
         for entry in _json_lines(path):
@@ -100,14 +100,6 @@ def _group_story(work_dir: Path, limit: int = 60) -> str:
                 ("transactions (not the routine commits)", txn),
                 ("group", cgrp), ("broker's group coordinator", broker)]
     return "group story:\n" + "\n".join(f"-- {title}:\n" + "\n".join(lines[-limit:]) for title, lines in sections if lines)
-
-
-def _repeated_ids(work_dir: Path) -> set[str]:
-    report = work_dir / "report.json"
-    if not report.exists():
-        return set()
-    notes = json.loads(report.read_text()).get("notes", [])
-    return {rid for note in notes if note.startswith("repeated answers") for rid in re.findall(r"\br\d{5}\b", note)}
 
 
 @pytest.mark.parametrize("guarantee", ["exactly_once", "at_least_once"])
