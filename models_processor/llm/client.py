@@ -55,7 +55,6 @@ __all__ = ["OllamaClient", "RepeatGuardCut"]
 log = logging.getLogger(__name__)
 
 ResponseT = TypeVar("ResponseT", bound=BaseModel)
-_JSON = json.JSONDecoder()
 Completion = GenerateResponse | ChatResponse
 
 
@@ -311,16 +310,10 @@ class OllamaClient:
         raise RepeatGuardCut(model, "".join(parts))
 
     def _json_object(self, raw: bytes) -> dict[str, object]:
-        # The C scanner straight away: json.loads's checks and dispatch cost as much as the scan of a
-        # token's line. As json.loads does, JSON whitespace around the value is skipped and anything after
-        # it refused.
         try:
-            text = raw.decode().strip(" \t\r\n")  # JSON whitespace only, as json.loads skips it
-            obj, end = _JSON.raw_decode(text)
+            obj = json.loads(raw.decode())
         except ValueError:
             raise self._bad_response("a malformed NDJSON line") from None
-        if end != len(text):
-            raise self._bad_response("a malformed NDJSON line")
         if type(obj) is not dict:
             raise self._bad_response("an NDJSON line that is not an object")
         return obj
