@@ -105,19 +105,23 @@ def good(phase: str, i: int) -> tuple[bytes, bytes]:
     return f"good-{phase}-{i}".encode(), text_request(f"good request {phase} {i}", email=EMAIL)
 
 
-def throughput(messages, keys: set[str]) -> float:
-    """Answers/s of the requests `keys`, from the first answer's to the last answer's timestamp (set by the
-    service's producer): the time to produce the phase's input is not counted."""
-    stamps = [m.timestamp()[1] for m in messages if (m.key() or b"").decode() in keys]
+def answer_stamps(messages, keys: set[str]) -> list[int]:
+    """The answers' timestamps (ms, set by the service's producer) of the requests `keys`, in order."""
+    stamps = sorted(m.timestamp()[1] for m in messages if (m.key() or b"").decode() in keys)
     assert len(stamps) == len(keys)
-    return (len(keys) - 1) / max(0.001, (max(stamps) - min(stamps)) / 1000)
+    return stamps
+
+
+def throughput(messages, keys: set[str]) -> float:
+    """Answers/s of the requests `keys`, from the first answer's to the last answer's timestamp: the time to
+    produce the phase's input is not counted."""
+    stamps = answer_stamps(messages, keys)
+    return (len(keys) - 1) / max(0.001, (stamps[-1] - stamps[0]) / 1000)
 
 
 def longest_gap(messages, keys: set[str]) -> float:
     """The longest time between two consecutive answers of `keys`, by their producer timestamps."""
-    stamps = sorted(m.timestamp()[1] for m in messages if (m.key() or b"").decode() in keys)
-    assert len(stamps) == len(keys)
-    return max((b - a for a, b in itertools.pairwise(stamps)), default=0) / 1000
+    return max((b - a for a, b in itertools.pairwise(answer_stamps(messages, keys))), default=0) / 1000
 
 
 def test_bad_input_corpus_through_the_broker(kafka_bootstrap, kafka_topic_factory, monkeypatch, log_capture):
