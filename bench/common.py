@@ -168,6 +168,17 @@ def unique_prompts(n: int, tag: str) -> list[tuple[str, str]]:
     return [(f"{tag}-{run}-{i}", f"[{run}-{i}] Suggest a dinner with lentils") for i in range(n)]
 
 
+def ready_producer(producer: Producer, topic: str, timeout_s: float = 30.0) -> None:
+    """Connect and learn the topic's leaders before the first request's timestamp is taken.
+
+    A request's CreateTime is set when produce() is called, and the figures count from the first one; a new
+    producer's first batch leaves only once it has connected, fetched metadata and (idempotence) its producer
+    id, about 0.5 s here, which every job's measured window used to include."""
+    metadata = producer.list_topics(topic, timeout=timeout_s)
+    if metadata.topics[topic].error is not None:
+        raise RuntimeError(f"topic {topic}: {metadata.topics[topic].error}")
+
+
 def produce_requests(bootstrap: str, topic: str, items: list[tuple[str, bytes]], *,
                      pace_s: float = 0.0, linger_ms: int = 0) -> dict[str, int]:
     """Produce (key, value) items; returns key -> produce time (CreateTime, ms since the epoch).
@@ -175,6 +186,7 @@ def produce_requests(bootstrap: str, topic: str, items: list[tuple[str, bytes]],
     pace_s > 0 spaces the requests (latency runs); 0 sends them as fast as the client goes (a burst)."""
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": linger_ms,
                          "message.max.bytes": TOPIC_MAX_MESSAGE_BYTES})
+    ready_producer(producer, topic)
     sent: dict[str, int] = {}
 
     def on_delivery(err, msg) -> None:
