@@ -170,13 +170,15 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def burst(bootstrap: str, topics: Topics, label: str, n: int, timeout: float,
-          pids: list[int]) -> tuple[dict, dict, float]:
+          pids: list[int], standin: OllamaStandIn) -> tuple[dict, dict, float]:
     """Produce n requests at once and collect the answers; also the CPU seconds the job's processes spent.
     The collector's fetches wait long (fewer broker wake-ups on the shared cores): the figures come from the
-    answers' broker append times, not from when the collector reads them."""
+    answers' broker append times, not from when the collector reads them. The stand-in's counters start
+    with the burst (slot_occupancy)."""
     collector = AnswerCollector(bootstrap, [topics.text], fetch_wait_ms=250)
     try:
         items = [(key, text_request(prompt)) for key, prompt in unique_prompts(n, label)]
+        standin.reset_stats()
         cpu_before = cpu_seconds(pids)
         sent = produce_requests(bootstrap, topics.request, items, linger_ms=5)
         answers = collector.wait_for(sent, timeout=timeout)
@@ -191,27 +193,37 @@ def with_cpu(result: RunFigures, cpu_s: float) -> RunFigures:
     return result
 
 
-def run_service(bootstrap: str, url: str, label: str, n: int, partitions: int, parallel: int,
+def with_occupancy(result: RunFigures, standin: OllamaStandIn) -> RunFigures:
+    """The share of the run's window (first request produced to last answer appended; a direct run's own
+    window) in which the stand-in's slots were generating: what "keep every model slot busy" asks for."""
+    stats = standin.settled_stats()
+    result.extra["slot_occupancy"] = round(stats.busy_slot_seconds / (standin.num_parallel * result.seconds), 3)
+    result.extra["mean_slot_hold_ms"] = round(1000 * stats.busy_slot_seconds / max(1, stats.total_generations), 2)
+    return result
+
+
+def run_service(bootstrap: str, standin: OllamaStandIn, label: str, n: int, partitions: int, parallel: int,
                 bound: float, overrides: dict[str, str] | None = None, argv: list[str] | None = None) -> RunFigures:
     topics = Topics.fresh(bootstrap, label, partitions)
-    env = topics.env(bootstrap, OLLAMA_HOST=url, OLLAMA_MODEL=MODEL, RESULT_CACHE_SIZE="0",
+    env = topics.env(bootstrap, OLLAMA_HOST=standin.url, OLLAMA_MODEL=MODEL, RESULT_CACHE_SIZE="0",
                      **{**service_env("auto", parallel), **(overrides or {})})
     proc = Processor(env, label, argv=argv).start()
     try:
         warm_up(bootstrap, topics, partitions, 1, lambda: True)
-        sent, answers, cpu_s = burst(bootstrap, topics, label, n, timeout=120 + 3 * n / bound, pids=[proc.pid])
+        sent, answers, cpu_s = burst(bootstrap, topics, label, n, timeout=120 + 3 * n / bound, pids=[proc.pid],
+                                     standin=standin)
     finally:
         peak = proc.stop()
-    result = with_cpu(figures(label, sent, answers, peak), cpu_s)
+    result = with_occupancy(with_cpu(figures(label, sent, answers, peak), cpu_s), standin)
     result.extra["rss_per_process_mb"] = [round(peak, 1)]
     return result
 
 
-def run_peer(python: Path, app: str, bootstrap: str, url: str, label: str, n: int, partitions: int,
+def run_peer(python: Path, app: str, bootstrap: str, standin: OllamaStandIn, label: str, n: int, partitions: int,
              processes: int, bound: float, extra_env: dict[str, str]) -> RunFigures:
     topics = Topics.fresh(bootstrap, label, partitions)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PEER_BOOTSTRAP": bootstrap, "PEER_REQUEST_TOPIC": topics.request,
-           "PEER_ANSWER_TOPIC": topics.text, "PEER_GROUP": topics.group, "PEER_OLLAMA": url, "PEER_MODEL": MODEL,
+           "PEER_ANSWER_TOPIC": topics.text, "PEER_GROUP": topics.group, "PEER_OLLAMA": standin.url, "PEER_MODEL": MODEL,
            **extra_env}
     argv = [str(python), str(APPS / app)]
     if app == "faust_job.py":
@@ -220,10 +232,10 @@ def run_peer(python: Path, app: str, bootstrap: str, url: str, label: str, n: in
     try:
         warm_up(bootstrap, topics, partitions, processes, peers.alive)
         sent, answers, cpu_s = burst(bootstrap, topics, label, n, timeout=120 + 3 * n / bound,
-                                     pids=[p.pid for p in peers.procs])
+                                     pids=[p.pid for p in peers.procs], standin=standin)
     finally:
         peaks = peers.stop()
-    result = with_cpu(figures(label, sent, answers, max(peaks)), cpu_s)
+    result = with_occupancy(with_cpu(figures(label, sent, answers, max(peaks)), cpu_s), standin)
     result.extra["rss_per_process_mb"] = [round(p, 1) for p in peaks]
     result.extra["rss_total_mb"] = round(sum(peaks), 1)
     result.extra["processes"] = processes
@@ -242,7 +254,7 @@ def setting_value(text: str, parallel: int) -> str:
     return text
 
 
-def run_scenario(python: Path | None, bootstrap: str, url: str, L: float, P: int, scenario: str,
+def run_scenario(python: Path | None, bootstrap: str, standin: OllamaStandIn, L: float, P: int, scenario: str,
                  args: argparse.Namespace) -> RunFigures:
     bound = P / L
     n = args.requests if scenario != "quix-1" else max(30, min(args.requests, int(10 / L)))
@@ -250,25 +262,25 @@ def run_scenario(python: Path | None, bootstrap: str, url: str, L: float, P: int
     tag = f"{int(L * 1000)}ms-p{P}"
     label = "peers-" + "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{scenario}-{tag}")
     if scenario == "service":
-        return run_service(bootstrap, url, label, n, args.partitions, P, bound)
+        return run_service(bootstrap, standin, label, n, args.partitions, P, bound)
     if scenario == "what-if":  # the service with product constants overridden (investigations)
-        result = run_service(bootstrap, url, label, n, args.partitions, P, bound, argv=what_if_argv(args.what_if))
+        result = run_service(bootstrap, standin, label, n, args.partitions, P, bound, argv=what_if_argv(args.what_if))
         result.extra["what_if"] = args.what_if
         return result
     if scenario in args.variants:  # the service with some settings changed (investigations)
         overrides = {k: setting_value(v, P) for k, v in args.variants[scenario].items()}
-        result = run_service(bootstrap, url, label, n, args.partitions, P, bound, overrides)
+        result = run_service(bootstrap, standin, label, n, args.partitions, P, bound, overrides)
         result.extra["settings"] = overrides
         return result
     assert python is not None
     if scenario in ("faust", "faust-stream"):
         concurrency = args.faust_concurrency or 2 * P
-        result = run_peer(python, "faust_job.py", bootstrap, url, label, n, args.partitions, 1, bound,
+        result = run_peer(python, "faust_job.py", bootstrap, standin, label, n, args.partitions, 1, bound,
                           {"PEER_CONCURRENCY": str(concurrency), "PEER_STREAM": "1" if scenario == "faust-stream" else "0"})
         result.extra["concurrency"] = concurrency
         return result
     count = 1 if scenario == "quix-1" else args.partitions
-    return run_peer(python, "quix_job.py", bootstrap, url, label, n, args.partitions, count, bound, {})
+    return run_peer(python, "quix_job.py", bootstrap, standin, label, n, args.partitions, count, bound, {})
 
 
 def median_run(runs: list[RunFigures]) -> RunFigures:
@@ -290,10 +302,11 @@ def run_config(python: Path | None, bootstrap: str, L: float, P: int, args: argp
     try:
         for _ in range(args.runs):
             print(f"[L={L}s P={P}] direct ...", file=sys.stderr)
-            runs.setdefault("direct", []).append(run_direct(url, P, max(5, int(2 / L))))
+            standin.reset_stats()
+            runs.setdefault("direct", []).append(with_occupancy(run_direct(url, P, max(5, int(2 / L))), standin))
             for scenario in scenarios:
                 try:
-                    runs.setdefault(scenario, []).append(run_scenario(python, bootstrap, url, L, P, scenario, args))
+                    runs.setdefault(scenario, []).append(run_scenario(python, bootstrap, standin, L, P, scenario, args))
                 except RuntimeError as exc:
                     print(f"  {scenario} failed: {exc}", file=sys.stderr)
     finally:
@@ -307,7 +320,8 @@ def run_config(python: Path | None, bootstrap: str, L: float, P: int, args: argp
 def print_config(config: dict) -> None:
     L, P, bound = config["latency_s"], config["parallel"], config["bound_rps"]
     print(f"\nL={L * 1000:.0f} ms, P={P}: ceiling P/L = {bound:.0f} req/s")
-    header = (f"{'scenario':<9} {'answered':>9} {'req/s':>7} {'x P/L':>6} {'x direct':>8} {'p50 ms':>7} {'p99 ms':>7} "
+    header = (f"{'scenario':<9} {'answered':>9} {'req/s':>7} {'x P/L':>6} {'x direct':>8} {'slots busy':>10} "
+              f"{'p50 ms':>7} {'p99 ms':>7} "
               f"{'RSS MB/process':>15} {'RSS MB total':>12} {'CPU ms/req':>10}")
     print(header)
     print("-" * len(header))
@@ -315,8 +329,10 @@ def print_config(config: dict) -> None:
         per = r["extra"].get("rss_per_process_mb", [])
         per_text = f"{max(per):.0f}" + (f" (x{len(per)})" if len(per) > 1 else "") if per else "-"
         total = f"{sum(per):.0f}" if per else "-"
+        busy = r["extra"].get("slot_occupancy")
+        busy_text = "-" if busy is None else f"{100 * busy:.1f} %"
         print(f"{name:<9} {r['answered']:>4}/{r['requests']:<4} {r['rps']:>7.1f} {r['vs_bound']:>6.2f} "
-              f"{r['vs_direct']:>8.2f} {r['p50_ms']:>7.0f} {r['p99_ms']:>7.0f} {per_text:>15} {total:>12} "
+              f"{r['vs_direct']:>8.2f} {busy_text:>10} {r['p50_ms']:>7.0f} {r['p99_ms']:>7.0f} {per_text:>15} {total:>12} "
               f"{r['extra'].get('cpu_ms_per_request', '-'):>10}")
 
 

@@ -21,10 +21,14 @@ def _row(name: str, r: dict[str, Any]) -> list[str]:
     if name.startswith("faust"):
         label += f" (concurrency {r['extra'].get('concurrency')})"
     return [label, f"{r['answered'] - r['errors']}/{r['requests']}", f"{r['rps']:.1f}", f"{r['vs_bound']:.2f}",
-            f"{r['vs_direct']:.2f}", f"{r['p50_ms']:.0f}", f"{r['p99_ms']:.0f}",
+            f"{r['vs_direct']:.2f}", _percent(r["extra"].get("slot_occupancy")), f"{r['p50_ms']:.0f}", f"{r['p99_ms']:.0f}",
             (f"{max(per):.0f}" + (f" × {len(per)}" if len(per) > 1 else "")) if per else "–",
             f"{sum(per):.0f}" if per else "–", str(r["extra"].get("cpu_ms_per_request", "–")),
             ", ".join(f"{x:g}" for x in r["extra"].get("runs_rps", []))]
+
+
+def _percent(share: float | None) -> str:
+    return "–" if share is None else f"{100 * share:.1f} %"
 
 
 def _runs_text(runs: int) -> str:
@@ -48,8 +52,10 @@ def peers_section(data: dict[str, Any] | None) -> list[str]:
             "defaults, told only the server's `OLLAMA_NUM_PARALLEL`; Faust's agent concurrency is "
             f"{p.get('faust_concurrency')}. × direct = against P threads calling the stand-in directly in the "
             "same minute: what the loaded machine allowed. CPU ms per request = the job's processes' user + system "
-            "time during the burst / answers: unlike req/s, it does not depend on the load.", ""]
-    header = ["scenario", "ok", "req/s", "× P/L", "× direct", "p50 ms", "p99 ms", "peak RSS MB per process",
+            "time during the burst / answers: unlike req/s, it does not depend on the load. Slots busy = the "
+            "stand-in's slot-seconds spent generating / (P x the run's window, first request produced to last "
+            "answer appended).", ""]
+    header = ["scenario", "ok", "req/s", "× P/L", "× direct", "slots busy", "p50 ms", "p99 ms", "peak RSS MB per process",
               "RSS MB total", "CPU ms per request", "req/s of each run"]
     for config in data["configs"]:
         out += [f"### L = {config['latency_s'] * 1000:.0f} ms, P = {config['parallel']} "
