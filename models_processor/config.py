@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(30.0, ge=0, description="SIGTERM: time to finish in-flight work")
     revoke_drain_seconds: float = Field(10.0, ge=0, description="rebalance: time to drain revoked partitions")
     max_in_flight_bytes: int = Field(256 * 1024 * 1024, ge=1024 * 1024, description="bytes of requests in flight at once (backpressure; photos are large)")
+    max_uncommitted_records: int = Field(1000, ge=1, description="requests read and not yet committed, finished ones behind a slow one included: bounds what a crash repeats and the answers exactly-once holds back; reading pauses at it (docs/guarantees.md)")
     progress_stall_seconds: float = Field(0.0, ge=0, description="/health fails when a partition's oldest unfinished request is older; 0 = 2 x REQUEST_DEADLINE_SECONDS")
     state_dir: str = Field("", description="where read attempts survive a crash (x-attempts); default $TMPDIR/models-processor")
     max_attempts: int = Field(3, ge=2, le=100, description="a request read this many times without finishing (it crashed the process) goes to the DLQ")

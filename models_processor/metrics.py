@@ -50,6 +50,9 @@ class Metrics:
         self.in_flight = Gauge(f"{_PREFIX}_in_flight_requests", "Requests taken from Kafka and not yet done",
                                registry=r)
         self.in_flight_bytes = Gauge(f"{_PREFIX}_in_flight_bytes", "Bytes of the requests in flight", registry=r)
+        self.uncommitted_records = Gauge(f"{_PREFIX}_uncommitted_requests", "Requests read and not yet "
+                                         "committable: unfinished, or finished behind an unfinished one "
+                                         "(MAX_UNCOMMITTED_RECORDS)", registry=r)
         self.oldest_unfinished_age = Gauge(f"{_PREFIX}_oldest_unfinished_offset_age_seconds", "Seconds since "
                                            "the lowest unfinished offset of a partition was read (alert on it: "
                                            "a partition that makes no progress)", ["topic", "partition"],

@@ -1,8 +1,8 @@
 """The consumer loop: one thread owns the Kafka clients; worker threads only process.
 
 Reading top to bottom, one iteration of `run`:
-  1. backpressure: how many more messages fit (records and bytes in flight, answers awaiting their
-     transaction included); pause every partition while the limit holds, resume below the low mark
+  1. backpressure: how many more messages fit (records and bytes in hand, answers awaiting their transaction
+     included, and the commit window); pause every partition while a limit holds, resume below the low mark
   2. read no more than that, and hand each message to the worker pool (a request read too often without
      finishing goes to the DLQ; requests in flight when the process last died run alone: isolation.py)
   3. take finished work back from the workers and produce its answer (and DLQ copy); with work in flight and
@@ -38,7 +38,7 @@ from ..pipeline.requests import Inbound, Processed, request_id_of
 from ..tracecontext import trace_scope, with_traceparent
 from ..workers import WorkerPool
 from .attempts import AttemptLog, default_directory
-from .backpressure import Backpressure
+from .backpressure import Backpressure, Load
 from .checkpoint import AtLeastOnceCheckpoint, Checkpoint, FatalKafkaError
 from .clients import ConsumerClient, ProducerClient
 from .delivery import AnswerSender
@@ -80,8 +80,8 @@ class Dispatcher:
         # A small queue in front of the workers keeps them busy between polls without hoarding messages.
         self._workers = worker_count(settings)  # CONCURRENT_REQUESTS, or auto from the model slots
         limit = max_in_flight or self._workers * 2
-        self._backpressure = Backpressure(consumer, metrics, max_records=limit,
-                                          max_bytes=settings.max_in_flight_bytes,
+        self._backpressure = Backpressure(consumer, metrics, max_records=limit, max_bytes=settings.max_in_flight_bytes,
+                                          max_window=settings.max_uncommitted_records,
                                           resume_records=max(0, limit - max(1, self._workers // 2)))
         self._checkpoint: Checkpoint = (ExactlyOnceCheckpoint(producer, consumer, settings, metrics) if self._eos
                                         else AtLeastOnceCheckpoint(consumer, metrics))
@@ -125,14 +125,14 @@ class Dispatcher:
             self._pool.shutdown()
 
     def _iteration(self) -> None:
-        records, nbytes = self._load()
-        self._backpressure.update(self._assigned, records, nbytes)
-        room = self._backpressure.room(records, nbytes)
+        load = self._load()
+        self._backpressure.update(self._assigned, load)
+        room = self._backpressure.room(load)
         busy = bool(self._jobs) or self._checkpoint.pending()
         messages = self._read(room, busy=busy)
         self._health.mark_poll()
         self._metrics.last_poll.set_to_current_time()
-        self._intake(messages, records, nbytes)
+        self._intake(messages, load)
         # With work in flight and nothing new read, block until a worker finishes (loop_wait.py).
         self._take_finished(wait_s=self._wait_budget(room) if busy and not messages else 0.0)
         self._isolation.release()
@@ -149,10 +149,11 @@ class Dispatcher:
                            delivering=any(job.state is JobState.PRODUCING for job in self._jobs.values()),
                            transaction_pending=self._checkpoint.pending())
 
-    def _load(self) -> tuple[int, int]:
-        """Records and bytes in flight, counting answers that pile up waiting for a transaction."""
+    def _load(self) -> Load:
+        """Requests in hand (with answers that pile up waiting for a transaction) and the commit window."""
         queued_records, queued_bytes = self._checkpoint.queued()
-        return self._tracker.in_flight() + queued_records, self._tracker.in_flight_bytes() + queued_bytes
+        return Load(self._tracker.unfinished() + queued_records, self._tracker.unfinished_bytes() + queued_bytes,
+                    self._tracker.in_flight() + queued_records)
 
     def _read(self, room: int, *, busy: bool) -> list[Message]:
         if room <= 0:
@@ -173,8 +174,8 @@ class Dispatcher:
         return [first, *(self._consumer.consume(num_messages=count - 1, timeout=0) if count > 1 else [])]
 
     # ------------------------------------------------------------------ intake
-    def _intake(self, messages: list[Message], records: int, nbytes: int) -> None:
-        """Accept what fits (records and bytes in flight so far: `records`, `nbytes`); rewind the rest."""
+    def _intake(self, messages: list[Message], load: Load) -> None:
+        """Accept what fits (`load`: what is in flight so far); rewind the rest."""
         rewound: set[TP] = set()
         for message in messages:
             if self._is_error(message):
@@ -183,12 +184,12 @@ class Dispatcher:
             if tp not in self._assigned or tp in rewound:
                 continue  # revoked meanwhile (the new owner reads it), or refetched after the rewind
             size = len(message.value() or b"")
-            if not self._backpressure.admits(records, nbytes, size):
+            if not self._backpressure.admits(load, size):
                 self._rewind(tp, offset)
                 rewound.add(tp)
                 continue
             self._accept(message, tp, offset)
-            records, nbytes = records + 1, nbytes + size
+            load = Load(load.records + 1, load.nbytes + size, load.window + 1)
 
     def _is_error(self, message: Message) -> bool:
         error = message.error()

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from ..health_state import HealthState
 from ..metrics import Metrics
+from .backpressure import Load
 from .checkpoint import Checkpoint
 from .offsets import OffsetTracker
 
@@ -31,14 +32,14 @@ class ProgressReport:
         self._stall_limit_s = stall_limit_s
         self._last = 0.0
 
-    def report(self, load: Callable[[], tuple[int, int]]) -> None:
+    def report(self, load: Callable[[], Load]) -> None:
         """At most once a second: ages per partition, /health, and the in-flight gauges (records and bytes
-        in flight, from `load`, asked only then)."""
+        in hand and the commit window, from `load`, asked only then)."""
         now = time.monotonic()
         if now - self._last < REPORT_EVERY_S:
             return
         self._last = now
-        records, nbytes = load()
+        records, nbytes, window = load()
         ages = self._tracker.oldest_unfinished_ages(now)
         for tp, waiting in self._checkpoint.uncommitted_ages(now).items():  # exactly-once: done, not committed
             ages[tp] = max(ages.get(tp, 0.0), waiting)
@@ -50,6 +51,7 @@ class ProgressReport:
         self._health.mark_progress("no progress: " + "; ".join(stuck) if stuck else "")
         self._metrics.in_flight.set(records)
         self._metrics.in_flight_bytes.set(nbytes)
+        self._metrics.uncommitted_records.set(window)
 
     def forget(self, tp: TP) -> None:
         try:

@@ -44,18 +44,31 @@ def test_partitions_are_independent():
     assert tracker.committable(TP) is None
 
 
-def test_bytes_in_flight_follow_tracking_release_and_forget():
+def test_unfinished_work_is_counted_apart_from_the_commit_window():
+    """A request done behind an unfinished one is no longer work in hand (its bytes are let go), but it
+    stays in the commit window until the offsets before it are done."""
     tracker = OffsetTracker()
     tracker.track(TP, 0, size=100)
     tracker.track(TP, 1, size=50)
     tracker.track(("requests", 1), 0, size=7)
-    assert tracker.in_flight_bytes() == 157
+    assert (tracker.unfinished(), tracker.unfinished_bytes(), tracker.in_flight()) == (3, 157, 3)
     tracker.complete(TP, 1)
-    assert tracker.in_flight_bytes() == 157  # done behind an unfinished offset: still held
+    assert (tracker.unfinished(), tracker.unfinished_bytes(), tracker.in_flight()) == (2, 107, 3)
+    tracker.complete(TP, 1)  # a second report of the same offset changes nothing
+    assert (tracker.unfinished(), tracker.unfinished_bytes(), tracker.in_flight()) == (2, 107, 3)
     tracker.complete(TP, 0)
-    assert tracker.in_flight_bytes() == 7
+    assert (tracker.unfinished(), tracker.unfinished_bytes(), tracker.in_flight()) == (1, 7, 1)
     tracker.forget(("requests", 1))
-    assert tracker.in_flight_bytes() == 0
+    assert (tracker.unfinished(), tracker.unfinished_bytes(), tracker.in_flight()) == (0, 0, 0)
+
+
+def test_forgetting_a_partition_drops_only_its_unfinished_work():
+    tracker = OffsetTracker()
+    tracker.track(TP, 0, size=100)
+    tracker.track(TP, 1, size=50)
+    tracker.complete(TP, 1)
+    assert tracker.forget(TP) == 2  # both offsets are read again by the next owner
+    assert (tracker.unfinished(), tracker.unfinished_bytes(), tracker.in_flight()) == (0, 0, 0)
 
 
 def test_oldest_unfinished_age_ignores_done_offsets():
