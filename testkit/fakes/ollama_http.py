@@ -10,6 +10,7 @@ import socket
 import socketserver
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from testkit.fakes.ollama_wire import RecordedRequest, _go_syntax_error, _HTTPError, _json_type
@@ -18,9 +19,21 @@ if TYPE_CHECKING:
     from testkit.fakes.ollama_server import OllamaStandIn
 
 
+def _system_backlog() -> int:
+    """The listen backlog Go's net.Listen asks for on Linux: net.core.somaxconn (sock_linux.go)."""
+    try:
+        return int(Path("/proc/sys/net/core/somaxconn").read_text())
+    except (OSError, ValueError):
+        return socket.SOMAXCONN
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # hung handlers must not keep the test process alive
     allow_reuse_address = True  # come back on the same port despite TIME_WAIT
+    # socketserver's backlog is 5: a burst of new connections (16 workers at the start of a burst) overflowed
+    # it, the kernel dropped the extra SYNs, and the client resent them a second later, a 1 s call that
+    # Ollama never causes (docs/BENCHMARKS.md).
+    request_queue_size = _system_backlog()
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls getfqdn(), which can stall on a DNS lookup; loopback needs none.
