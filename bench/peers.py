@@ -27,6 +27,7 @@ missing) because they pin other Kafka clients than the service. Writes bench/out
 
 Usage: python -m bench.peers [--configs 0.05:8,0.2:4] [--requests 400] [--partitions 8] [--runs 3] [--venv PATH]
                              [--faust-concurrency N] [--only service,faust,quix-1,quix-N]
+                             [--slow-every K --slow-latency S]  (a mixed load: bench/slow_mix.py)
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ from bench.common import (
     what_if_argv,
     write_json,
 )
+from bench.slow_mix import SlowMix
 from bench.throughput import run_direct, service_env
 from testkit.fakes.ollama_server import OllamaStandIn
 
@@ -170,14 +172,14 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def burst(bootstrap: str, topics: Topics, label: str, n: int, timeout: float,
-          pids: list[int], standin: OllamaStandIn) -> tuple[dict, dict, float]:
+          pids: list[int], standin: OllamaStandIn, mix: SlowMix) -> tuple[dict, dict, float]:
     """Produce n requests at once and collect the answers; also the CPU seconds the job's processes spent.
     The collector's fetches wait long (fewer broker wake-ups on the shared cores): the figures come from the
     answers' broker append times, not from when the collector reads them. The stand-in's counters start
     with the burst (slot_occupancy)."""
     collector = AnswerCollector(bootstrap, [topics.text], fetch_wait_ms=250)
     try:
-        items = [(key, text_request(prompt)) for key, prompt in unique_prompts(n, label)]
+        items = [(key, text_request(prompt)) for key, prompt in mix.mark(unique_prompts(n, label))]
         standin.reset_stats()
         cpu_before = cpu_seconds(pids)
         sent = produce_requests(bootstrap, topics.request, items, linger_ms=5)
@@ -202,8 +204,8 @@ def with_occupancy(result: RunFigures, standin: OllamaStandIn) -> RunFigures:
     return result
 
 
-def run_service(bootstrap: str, standin: OllamaStandIn, label: str, n: int, partitions: int, parallel: int,
-                bound: float, overrides: dict[str, str] | None = None, argv: list[str] | None = None) -> RunFigures:
+def run_service(bootstrap: str, standin: OllamaStandIn, mix: SlowMix, label: str, n: int, partitions: int,
+                parallel: int, bound: float, overrides: dict[str, str] | None = None, argv: list[str] | None = None) -> RunFigures:
     topics = Topics.fresh(bootstrap, label, partitions)
     env = topics.env(bootstrap, OLLAMA_HOST=standin.url, OLLAMA_MODEL=MODEL, RESULT_CACHE_SIZE="0",
                      **{**service_env("auto", parallel), **(overrides or {})})
@@ -211,7 +213,7 @@ def run_service(bootstrap: str, standin: OllamaStandIn, label: str, n: int, part
     try:
         warm_up(bootstrap, topics, partitions, 1, lambda: True)
         sent, answers, cpu_s = burst(bootstrap, topics, label, n, timeout=120 + 3 * n / bound, pids=[proc.pid],
-                                     standin=standin)
+                                     standin=standin, mix=mix)
     finally:
         peak = proc.stop()
     result = with_occupancy(with_cpu(figures(label, sent, answers, peak), cpu_s), standin)
@@ -219,7 +221,7 @@ def run_service(bootstrap: str, standin: OllamaStandIn, label: str, n: int, part
     return result
 
 
-def run_peer(python: Path, app: str, bootstrap: str, standin: OllamaStandIn, label: str, n: int, partitions: int,
+def run_peer(python: Path, app: str, bootstrap: str, standin: OllamaStandIn, mix: SlowMix, label: str, n: int, partitions: int,
              processes: int, bound: float, extra_env: dict[str, str]) -> RunFigures:
     topics = Topics.fresh(bootstrap, label, partitions)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PEER_BOOTSTRAP": bootstrap, "PEER_REQUEST_TOPIC": topics.request,
@@ -232,7 +234,7 @@ def run_peer(python: Path, app: str, bootstrap: str, standin: OllamaStandIn, lab
     try:
         warm_up(bootstrap, topics, partitions, processes, peers.alive)
         sent, answers, cpu_s = burst(bootstrap, topics, label, n, timeout=120 + 3 * n / bound,
-                                     pids=[p.pid for p in peers.procs], standin=standin)
+                                     pids=[p.pid for p in peers.procs], standin=standin, mix=mix)
     finally:
         peaks = peers.stop()
     result = with_occupancy(with_cpu(figures(label, sent, answers, max(peaks)), cpu_s), standin)
@@ -256,31 +258,31 @@ def setting_value(text: str, parallel: int) -> str:
 
 def run_scenario(python: Path | None, bootstrap: str, standin: OllamaStandIn, L: float, P: int, scenario: str,
                  args: argparse.Namespace) -> RunFigures:
-    bound = P / L
+    bound = P / args.mix.mean_latency(L)
     n = args.requests if scenario != "quix-1" else max(30, min(args.requests, int(10 / L)))
     print(f"[L={L}s P={P}] {scenario} ({n} requests) ...", file=sys.stderr)
     tag = f"{int(L * 1000)}ms-p{P}"
     label = "peers-" + "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{scenario}-{tag}")
     if scenario == "service":
-        return run_service(bootstrap, standin, label, n, args.partitions, P, bound)
+        return run_service(bootstrap, standin, args.mix, label, n, args.partitions, P, bound)
     if scenario == "what-if":  # the service with product constants overridden (investigations)
-        result = run_service(bootstrap, standin, label, n, args.partitions, P, bound, argv=what_if_argv(args.what_if))
+        result = run_service(bootstrap, standin, args.mix, label, n, args.partitions, P, bound, argv=what_if_argv(args.what_if))
         result.extra["what_if"] = args.what_if
         return result
     if scenario in args.variants:  # the service with some settings changed (investigations)
         overrides = {k: setting_value(v, P) for k, v in args.variants[scenario].items()}
-        result = run_service(bootstrap, standin, label, n, args.partitions, P, bound, overrides)
+        result = run_service(bootstrap, standin, args.mix, label, n, args.partitions, P, bound, overrides)
         result.extra["settings"] = overrides
         return result
     assert python is not None
     if scenario in ("faust", "faust-stream"):
         concurrency = args.faust_concurrency or 2 * P
-        result = run_peer(python, "faust_job.py", bootstrap, standin, label, n, args.partitions, 1, bound,
+        result = run_peer(python, "faust_job.py", bootstrap, standin, args.mix, label, n, args.partitions, 1, bound,
                           {"PEER_CONCURRENCY": str(concurrency), "PEER_STREAM": "1" if scenario == "faust-stream" else "0"})
         result.extra["concurrency"] = concurrency
         return result
     count = 1 if scenario == "quix-1" else args.partitions
-    return run_peer(python, "quix_job.py", bootstrap, standin, label, n, args.partitions, count, bound, {})
+    return run_peer(python, "quix_job.py", bootstrap, standin, args.mix, label, n, args.partitions, count, bound, {})
 
 
 def median_run(runs: list[RunFigures]) -> RunFigures:
@@ -294,8 +296,9 @@ def median_run(runs: list[RunFigures]) -> RunFigures:
 def run_config(python: Path | None, bootstrap: str, L: float, P: int, args: argparse.Namespace) -> dict:
     """Every scenario --runs times, the runs interleaved (run 1 of each, then run 2 of each, ...) so that a
     change in the machine's load falls on all of them alike; the median run of each is reported."""
-    bound = P / L
-    standin = OllamaStandIn(models=(MODEL,), num_parallel=P, latency_s=L)
+    bound = P / args.mix.mean_latency(L)
+    standin = OllamaStandIn(models=(MODEL,), num_parallel=P, latency_s=L,
+                            latency_for=args.mix.latency_for if args.mix.active else None)
     url = standin.start()
     runs: dict[str, list[RunFigures]] = {}
     scenarios = [*args.only, *args.variants, *(["what-if"] if args.what_if else [])]
@@ -312,14 +315,14 @@ def run_config(python: Path | None, bootstrap: str, L: float, P: int, args: argp
     finally:
         standin.stop()
     results = {k: median_run(v) for k, v in runs.items()}
-    return {"latency_s": L, "parallel": P, "bound_rps": bound,
+    return {"latency_s": L, "parallel": P, "bound_rps": bound, "mix": args.mix.describe(),
             "results": {k: {**asdict(v), "vs_bound": v.rps / bound, "vs_direct": v.rps / results["direct"].rps}
                         for k, v in results.items()}}
 
 
 def print_config(config: dict) -> None:
     L, P, bound = config["latency_s"], config["parallel"], config["bound_rps"]
-    print(f"\nL={L * 1000:.0f} ms, P={P}: ceiling P/L = {bound:.0f} req/s")
+    print(f"\nL={L * 1000:.0f} ms, P={P}, {config.get('mix', 'uniform calls')}: ceiling {bound:.0f} req/s")
     header = (f"{'scenario':<9} {'answered':>9} {'req/s':>7} {'x P/L':>6} {'x direct':>8} {'slots busy':>10} "
               f"{'p50 ms':>7} {'p99 ms':>7} "
               f"{'RSS MB/process':>15} {'RSS MB total':>12} {'CPU ms/req':>10}")
@@ -367,7 +370,10 @@ def main() -> int:
                              "'cap+2:OLLAMA_MAX_IN_FLIGHT={P}+2'; repeatable")
     parser.add_argument("--what-if", action="append", default=[], metavar="MODULE.ATTR=VALUE",
                         help="also run the service with a product constant overridden (bench/common.what_if_argv)")
+    parser.add_argument("--slow-every", type=int, default=0, help="every K-th request is a slow call (bench/slow_mix.py)")
+    parser.add_argument("--slow-latency", type=float, default=1.0, help="seconds a slow call takes")
     args = parser.parse_args()
+    args.mix = SlowMix(args.slow_every, args.slow_latency)
     args.variants = {}
     for spec in args.service_variant:
         name, _, pairs = spec.partition(":")
@@ -397,7 +403,7 @@ def main() -> int:
         print(f"{'PASS' if v['pass'] else 'FAIL'}  {v['target']}: {v['value']:.2f}")
     path = write_json("peers.json", {"machine": before, "loadavg_end": os.getloadavg()[0], "params": {
         "configs": args.configs, "requests": args.requests, "partitions": args.partitions, "runs": args.runs,
-        "faust_concurrency": args.faust_concurrency or "2 x P"}, "configs": configs, "verdicts": checks})
+        "faust_concurrency": args.faust_concurrency or "2 x P", "mix": args.mix.describe()}, "configs": configs, "verdicts": checks})
     print(f"\nwrote {path}")
     return 0 if all(v["pass"] for v in checks) else 1
 

@@ -59,7 +59,8 @@ def peers_section(data: dict[str, Any] | None) -> list[str]:
               "RSS MB total", "CPU ms per request", "req/s of each run"]
     for config in data["configs"]:
         out += [f"### L = {config['latency_s'] * 1000:.0f} ms, P = {config['parallel']} "
-                f"(ceiling P/L = {config['bound_rps']:.0f} req/s)", ""]
+                + (f"(ceiling P/L = {config['bound_rps']:.0f} req/s)" if config.get("mix", "uniform calls") == "uniform calls"
+                   else f"({config['mix']}; ceiling P / mean call time = {config['bound_rps']:.0f} req/s)"), ""]
         out += ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
         out += ["| " + " | ".join(_row(name, r)) + " |" for name, r in config["results"].items()]
         out += [""]

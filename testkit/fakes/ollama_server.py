@@ -126,12 +126,14 @@ class OllamaStandIn(GenerationEndpoints):
                  version: str = "0.17.4", pre_stream_error_mode: str = "status",
                  vision_models=None, responder: Callable[[str, dict], str] | None = None,
                  pullable=None, host: str = "127.0.0.1", port: int = 0, thinking_models=(),
-                 default_num_ctx: int = 4096, aliases: dict[str, str] | None = None):
+                 default_num_ctx: int = 4096, aliases: dict[str, str] | None = None,
+                 latency_for: Callable[[dict], float | None] | None = None):
         if pre_stream_error_mode not in ("status", "ndjson"):
             raise ValueError("pre_stream_error_mode must be 'status' (>=0.12.6) or 'ndjson' (<=0.12.5)")
         self.num_parallel = num_parallel
         self.max_queue = max_queue
         self.latency_s = latency_s
+        self.latency_for = latency_for  # the request body -> its own latency (None: latency_s)
         self.cold_start_s = cold_start_s
         self.keep_alive_s = keep_alive_s
         self.version = version

@@ -420,3 +420,20 @@ def test_aliases_resolve_in_generate_and_are_listed(server):
     assert gen(server, model="vision", prompt="x").status_code == 200
     assert requests.get(f"{server.url}/api/experimental/aliases").json() == {
         "aliases": [{"alias": "vision", "target": "llava:7b"}]}
+
+
+def test_latency_for_gives_a_request_its_own_time() -> None:
+    """The benchmarks' mixed load: a marked prompt takes its own time, the others the server's latency_s."""
+    slow = {"prompt": "[slow] caption this photo"}
+    with OllamaStandIn(("llava:7b",), latency_s=0.02,
+                       latency_for=lambda body: 0.4 if "[slow]" in (body.get("prompt") or "") else None) as srv:
+        took = {}
+        for name, extra in (("fast", {"prompt": "hello"}), ("slow", slow)):
+            start = time.monotonic()
+            resp = requests.post(f"{srv.url}/api/generate", json={"model": "llava:7b", "stream": False, **extra},
+                                 timeout=10)
+            took[name] = time.monotonic() - start
+            assert resp.status_code == 200 and resp.json()["done"] is True
+        assert took["fast"] < 0.3 <= 0.4 <= took["slow"] < 2.0, took
+        stats = srv.settled_stats()
+        assert 0.4 <= stats.busy_slot_seconds < 1.0  # the slow call held its slot for its own time
