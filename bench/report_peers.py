@@ -12,7 +12,8 @@ NAMES = {"direct": "direct calls (P threads, no Kafka)", "service": "**models-pr
          "c4": "models-processor, CONCURRENT_REQUESTS=4 (the earlier default)",
          "linger2": "models-processor, producer linger.ms=2 (the earlier setting)",
          "w3": "models-processor, 3 workers per slot (CONCURRENT_REQUESTS=3 x P)",
-         "cap+2": "models-processor, 2 calls waiting in the server (OLLAMA_MAX_IN_FLIGHT=P+2)"}
+         "cap+2": "models-processor, 2 calls waiting in the server (OLLAMA_MAX_IN_FLIGHT=P+2)",
+         "window32": "models-processor, commit window of 32 (`MAX_UNCOMMITTED_RECORDS=32`: the limit before 2026-12-01)"}
 
 
 def _row(name: str, r: dict[str, Any]) -> list[str]:
