@@ -5,9 +5,9 @@ fed without hoarding, and in bytes: requests carry photos of up to 10 MiB, so a 
 bound memory. The commit window (everything read and not yet committable, finished requests waiting
 behind a slow one included) is bounded apart and much wider: counted against the first bound, a single slow
 request stopped all reading once a few fast ones had finished behind it (docs/guarantees.md, "A slow request
-does not hold the others"). Only a limit that holds pauses (pause() drops the prefetched messages and a resume refetches
-them, which for short bursts costs more than it saves); while it holds, a newly assigned partition starts
-paused too, or it would be read past the limit (see docs/guarantees.md).
+does not hold the others"). Only a limit that holds pauses (pause() drops the prefetched messages and a
+resume refetches them, which for short bursts costs more than it saves); while it holds, a newly assigned
+partition starts paused too, or it would be read past the limit (see docs/guarantees.md).
 """
 
 from __future__ import annotations

@@ -42,6 +42,10 @@ class OffsetTracker:
 
     def track(self, tp: TopicPartition, offset: int, size: int = 0, read_at: float | None = None) -> None:
         state = self._partitions.setdefault(tp, _PartitionState())
+        earlier = state.entries.get(offset)
+        if earlier is not None and not earlier.done:  # read again (a rewind): counted once
+            self._unfinished -= 1
+            self._unfinished_bytes -= earlier.size
         state.entries[offset] = _Entry(time.monotonic() if read_at is None else read_at, size)
         self._unfinished += 1
         self._unfinished_bytes += size

@@ -62,6 +62,15 @@ def test_unfinished_work_is_counted_apart_from_the_commit_window():
     assert (tracker.unfinished(), tracker.unfinished_bytes(), tracker.in_flight()) == (0, 0, 0)
 
 
+def test_an_offset_read_again_is_counted_once():
+    tracker = OffsetTracker()
+    tracker.track(TP, 0, size=100)
+    tracker.track(TP, 0, size=100)
+    assert (tracker.unfinished(), tracker.unfinished_bytes(), tracker.in_flight()) == (1, 100, 1)
+    assert tracker.complete(TP, 0) == [(0, True)]
+    assert (tracker.unfinished(), tracker.unfinished_bytes(), tracker.in_flight()) == (0, 0, 0)
+
+
 def test_forgetting_a_partition_drops_only_its_unfinished_work():
     tracker = OffsetTracker()
     tracker.track(TP, 0, size=100)
