@@ -44,6 +44,13 @@ def wait_until(condition, timeout_s: float = 5.0) -> None:
         time.sleep(0.005)
 
 
+def held_slot() -> tuple[FifoSlots, list[str], dict[str, int]]:
+    """One slot, already taken; the lists the waiters report into (who got a permit, who was woken)."""
+    slots = FifoSlots(1)
+    slots.acquire(lambda: None, LONG_POLL_S)
+    return slots, [], {}
+
+
 def queue_up(slots: FifoSlots, names: list[str], got: list[str], wakes: dict[str, int]) -> list[threading.Thread]:
     threads = []
     for index, name in enumerate(names):
@@ -53,10 +60,7 @@ def queue_up(slots: FifoSlots, names: list[str], got: list[str], wakes: dict[str
 
 
 def test_permits_go_to_waiters_in_arrival_order() -> None:
-    slots = FifoSlots(1)
-    slots.acquire(lambda: None, LONG_POLL_S)
-    got: list[str] = []
-    wakes: dict[str, int] = {}
+    slots, got, wakes = held_slot()
     threads = queue_up(slots, ["a", "b", "c"], got, wakes)
     for count, expected in ((1, ["a"]), (2, ["a", "b"]), (3, ["a", "b", "c"])):
         slots.release()
@@ -67,10 +71,7 @@ def test_permits_go_to_waiters_in_arrival_order() -> None:
 
 
 def test_a_release_wakes_the_next_waiter_alone() -> None:
-    slots = FifoSlots(1)
-    slots.acquire(lambda: None, LONG_POLL_S)
-    got: list[str] = []
-    wakes: dict[str, int] = {}
+    slots, got, wakes = held_slot()
     queue_up(slots, ["a", "b", "c", "d"], got, wakes)
     slots.release()
     wait_until(lambda: got == ["a"])
@@ -82,10 +83,7 @@ def test_a_release_wakes_the_next_waiter_alone() -> None:
 
 
 def test_a_newcomer_does_not_take_a_permit_handed_to_a_waiter() -> None:
-    slots = FifoSlots(1)
-    slots.acquire(lambda: None, LONG_POLL_S)
-    got: list[str] = []
-    wakes: dict[str, int] = {}
+    slots, got, wakes = held_slot()
     queue_up(slots, ["a"], got, wakes)
     slots.release()
     late = start_waiter(slots, "late", got, wakes)
@@ -98,10 +96,7 @@ def test_a_newcomer_does_not_take_a_permit_handed_to_a_waiter() -> None:
 
 
 def test_a_waiter_that_gives_up_leaves_the_queue() -> None:
-    slots = FifoSlots(1)
-    slots.acquire(lambda: None, LONG_POLL_S)
-    got: list[str] = []
-    wakes: dict[str, int] = {}
+    slots, got, wakes = held_slot()
     give_up = threading.Event()
     quitter = start_waiter(slots, "quitter", got, wakes, give_up)
     wait_until(lambda: slots.waiting == 1)
